@@ -1,0 +1,224 @@
+//! Loading a file into a resolved tree: parse it, graft its `ftree://` cross-file references,
+//! merge the templates its `inherit` names, then resolve references over the merged tree (so a
+//! template's `${vars.prefix}` sees the inheriting file's value).
+//!
+//! - `key = "ftree:///etc/other.ct";` grafts that file's whole (resolved) tree at `key`;
+//!   `ftree:///etc/other.ct/root.branch` grafts one subtree. Relative paths are relative to the
+//!   referring file.
+//! - `inherit = ["templates/autotools.toml", ...]`: keys the file does not set come from its
+//!   templates, the first template that has a key winning. A key two templates set differently
+//!   (and the file does not) is reported as a conflict naming both. Templates may inherit too.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::key::Key;
+use super::{Entry, Error, Loc, Tree, Value, parse_file, relative_to, resolve};
+
+/// Something worth telling the user that does not stop the load.
+#[derive(Debug, Clone)]
+pub struct Warning {
+    pub loc: Loc,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.loc, self.message)
+    }
+}
+
+/// A loaded file: the resolved tree, the merged tree before resolution, and warnings.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tree: Tree,
+    pub raw: Tree,
+    pub warnings: Vec<Warning>,
+}
+
+/// Load a file with its grafts and templates, and resolve its references.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let mut cx = Loader::default();
+    let raw = cx.merged(path, None)?;
+    let tree = resolve::resolve(&raw)?;
+    Ok(Loaded {
+        tree,
+        raw,
+        warnings: cx.warnings,
+    })
+}
+
+#[derive(Default)]
+struct Loader {
+    stack: Vec<PathBuf>,
+    warnings: Vec<Warning>,
+}
+
+/// Split what follows `ftree://` into the file and the subtree key, if any.
+fn split_ftree(spec: &str) -> (&str, Option<&str>) {
+    for (i, _) in spec.match_indices('/') {
+        let file = &spec[..i];
+        if file.ends_with(".ct") || file.ends_with(".toml") {
+            let sub = &spec[i + 1..];
+            return (file, (!sub.is_empty()).then_some(sub));
+        }
+    }
+    (spec, None)
+}
+
+impl Loader {
+    /// The merged, unresolved tree of one file.
+    fn merged(&mut self, path: &Path, referrer: Option<&Loc>) -> Result<Tree, Error> {
+        let canon = std::fs::canonicalize(path).map_err(|e| match referrer {
+            Some(loc) => Error::at(
+                loc.clone(),
+                format!("cannot read {}: {e}", path.display()),
+            ),
+            None => Error::io(path, e),
+        })?;
+        if let Some(pos) = self.stack.iter().position(|p| p == &canon) {
+            let mut chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            chain.push(canon.display().to_string());
+            let loc = referrer.cloned().unwrap_or_else(Loc::none);
+            return Err(Error::at(
+                loc,
+                format!("files include each other: {}", chain.join(" -> ")),
+            ));
+        }
+        self.stack.push(canon);
+        let result = self.merged_inner(path);
+        self.stack.pop();
+        result
+    }
+
+    fn merged_inner(&mut self, path: &Path) -> Result<Tree, Error> {
+        let parsed = parse_file(path)?;
+        let tree = self.graft(path, parsed)?;
+        self.inherit(path, tree)
+    }
+
+    fn graft(&mut self, path: &Path, parsed: Tree) -> Result<Tree, Error> {
+        let has_graft = parsed
+            .entries()
+            .iter()
+            .any(|e| matches!(&e.value, Value::Str(s) if s.starts_with("ftree://")));
+        if !has_graft {
+            return Ok(parsed);
+        }
+        let mut out = Tree::new();
+        for e in parsed.entries() {
+            let spec = match &e.value {
+                Value::Str(s) if s.starts_with("ftree://") => &s["ftree://".len()..],
+                _ => {
+                    out.insert(e.clone());
+                    continue;
+                }
+            };
+            let (file, sub) = split_ftree(spec);
+            let target = relative_to(path, file);
+            let other = self.merged(&target, Some(&e.loc))?;
+            let other = resolve::resolve(&other)?;
+            let part = match sub {
+                None => other,
+                Some(sub) => {
+                    let k = Key::parse(sub).map_err(|m| {
+                        Error::at(e.loc.clone(), format!("bad key in {spec:?}: {m}"))
+                    })?;
+                    let part = other.subtree(&k);
+                    if part.is_empty() {
+                        return Err(Error::at(
+                            e.loc.clone(),
+                            format!("{} has no keys under `{k}`", target.display()),
+                        ));
+                    }
+                    part
+                }
+            };
+            for g in part.entries() {
+                let key = e.key.join(&g.key);
+                // Keys the file sets itself win over grafted ones.
+                if parsed.contains(&key) {
+                    continue;
+                }
+                out.insert(Entry {
+                    key,
+                    literal: true,
+                    ..g.clone()
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn inherit(&mut self, path: &Path, mut tree: Tree) -> Result<Tree, Error> {
+        let Some(inh) = tree.remove(&Key::new(vec!["inherit".into()])) else {
+            return Ok(tree);
+        };
+        let names = match &inh.value {
+            Value::Str(s) => vec![s.clone()],
+            Value::List(l) => l.clone(),
+            other => {
+                return Err(Error::at(
+                    inh.loc,
+                    format!(
+                        "`inherit` must be a template path or a list of them, not a {}",
+                        other.type_name()
+                    ),
+                ));
+            }
+        };
+        let mut templates = Vec::with_capacity(names.len());
+        for name in &names {
+            let tpath = relative_to(path, name);
+            templates.push((name.as_str(), self.merged(&tpath, Some(&inh.loc))?));
+        }
+        let mut from: HashMap<Key, (usize, Loc)> = HashMap::new();
+        for (ti, (name, t)) in templates.iter().enumerate() {
+            for e in t.entries() {
+                match from.get(&e.key) {
+                    None if tree.contains(&e.key) => {}
+                    None => {
+                        from.insert(e.key.clone(), (ti, e.loc.clone()));
+                        tree.insert(e.clone());
+                    }
+                    Some((first, first_loc)) => {
+                        if tree.get(&e.key) != Some(&e.value) {
+                            self.warnings.push(Warning {
+                                loc: inh.loc.clone(),
+                                message: format!(
+                                    "conflict: `{}` is set differently by templates {} ({}) and {} ({}); \
+                                     the first wins — set it in {} to choose",
+                                    e.key,
+                                    templates[*first].0,
+                                    first_loc,
+                                    name,
+                                    e.loc,
+                                    path.display()
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ftree_specs() {
+        assert_eq!(split_ftree("/etc/other.ct"), ("/etc/other.ct", None));
+        assert_eq!(
+            split_ftree("/etc/other.ct/root.branch"),
+            ("/etc/other.ct", Some("root.branch"))
+        );
+        assert_eq!(split_ftree("rel/x.toml/a"), ("rel/x.toml", Some("a")));
+    }
+}

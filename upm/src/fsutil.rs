@@ -1,0 +1,28 @@
+//! Small filesystem helpers shared by every part: atomic writes (temp file in the same
+//! directory, fsync, rename), so a crash leaves the old file or the new one, never half of one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Replace `path` with `data` atomically, keeping the old file's permissions when it exists.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".upm-tmp-")
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    if let Ok(meta) = fs::metadata(path) {
+        fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = File::open(dir) {
+        // Make the rename itself durable; a failure here is not worth failing the write.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! upm: a source-build package manager for Linux From Scratch systems and hosts built from
+//! source. Every package is built and installed as its own Unix user; upm records what was run
+//! and exactly which files were installed, and replays it elsewhere.
+//!
+//! The library holds all logic; the `upm` binary only parses arguments and prints. Parts:
+//! [`ctree`] (the configuration language), [`recipe`] (the typed view of a recipe),
+//! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
+
+pub mod ctree;
+pub mod fsutil;
+pub mod recipe;
+pub mod sandbox;
