@@ -26,3 +26,62 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The type of a filesystem object, as manifests and change lists name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    CharDev,
+    BlockDev,
+    Fifo,
+    Socket,
+}
+
+impl FileKind {
+    pub fn of(ft: &fs::FileType) -> FileKind {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_dir() {
+            FileKind::Dir
+        } else if ft.is_symlink() {
+            FileKind::Symlink
+        } else if ft.is_char_device() {
+            FileKind::CharDev
+        } else if ft.is_block_device() {
+            FileKind::BlockDev
+        } else if ft.is_fifo() {
+            FileKind::Fifo
+        } else if ft.is_socket() {
+            FileKind::Socket
+        } else {
+            FileKind::File
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Dir => "dir",
+            FileKind::Symlink => "symlink",
+            FileKind::CharDev => "chardev",
+            FileKind::BlockDev => "blockdev",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<FileKind> {
+        [
+            FileKind::File,
+            FileKind::Dir,
+            FileKind::Symlink,
+            FileKind::CharDev,
+            FileKind::BlockDev,
+            FileKind::Fifo,
+            FileKind::Socket,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}

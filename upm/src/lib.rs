@@ -7,6 +7,10 @@
 //! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
 
 pub mod ctree;
+pub mod ctx;
 pub mod fsutil;
+pub mod printer;
 pub mod recipe;
 pub mod sandbox;
+pub mod suggest;
+pub mod sys;

@@ -76,6 +76,15 @@ impl fmt::Display for Value {
     }
 }
 
+/// What a query found.
+#[derive(Debug)]
+pub enum Found<'a> {
+    /// The value of the key asked for.
+    Leaf(&'a Value),
+    /// The entries under a branch or matching a pattern, in tree order.
+    Entries(Vec<&'a Entry>),
+}
+
 /// Which syntax a file is written in, chosen by its extension (`.toml`, anything else `.ct`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
@@ -172,7 +181,10 @@ impl Tree {
     }
 
     /// The entries matching a query pattern, in tree order.
-    pub fn query<'a>(&'a self, pattern: &'a Pattern) -> impl Iterator<Item = &'a Entry> + 'a {
+    pub fn query<'a, 'p>(
+        &'a self,
+        pattern: &'p Pattern,
+    ) -> impl Iterator<Item = &'a Entry> + use<'a, 'p> {
         self.entries.iter().filter(move |e| pattern.matches(&e.key))
     }
 
@@ -188,6 +200,26 @@ impl Tree {
             }
         }
         t
+    }
+
+    /// Answer a query: a key names its value (or, for a pure branch, its subtree); a pattern
+    /// with `*` names the matching entries. An unknown key gets a "did you mean".
+    pub fn find(&self, query: &str) -> Result<Found<'_>, String> {
+        let pattern = Pattern::parse(query).map_err(|m| format!("bad key {query:?}: {m}"))?;
+        if let Some(key) = pattern.as_key()
+            && let Some(v) = self.get(&key)
+        {
+            return Ok(Found::Leaf(v));
+        }
+        let entries: Vec<&Entry> = self.query(&pattern).collect();
+        if entries.is_empty() {
+            let keys: Vec<String> = self.entries.iter().map(|e| e.key.to_string()).collect();
+            let hint = crate::suggest::closest(query, keys.iter().map(String::as_str))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(format!("no key matches `{query}`{hint}"));
+        }
+        Ok(Found::Entries(entries))
     }
 
     /// Render the tree in the plain-text syntax.

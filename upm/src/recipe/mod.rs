@@ -1,1 +1,263 @@
-//! x
+//! The typed view of a recipe: what to build and how. A recipe is a ctree (TOML or `.ct`) whose
+//! variables and `inherit` are resolved by [`crate::ctree`]; this module checks its keys and
+//! types, with file:line messages and "did you mean" suggestions for unknown keys, and never
+//! runs anything.
+//!
+//! ```toml
+//! inherit = ["templates/autotools.toml"]
+//! [package]
+//! name = "zlib"
+//! version = "1.3.1"
+//! [source]
+//! file = "zlib-${package.version}.tar.gz"
+//! md5 = "9855b6d802d7fe5b7bd5b196a2271655"
+//! ```
+
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::ctree::{self, Loc, Tree, Value};
+
+pub use schema::{RootStep, known_keys};
+
+/// The build phases, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Prepare,
+    Configure,
+    Compile,
+    Check,
+    Install,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Prepare,
+        Phase::Configure,
+        Phase::Compile,
+        Phase::Check,
+        Phase::Install,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prepare => "prepare",
+            Phase::Configure => "configure",
+            Phase::Compile => "compile",
+            Phase::Check => "check",
+            Phase::Install => "install",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub depends: Vec<String>,
+    pub build_depends: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub file: Option<String>,
+    pub url: Option<String>,
+    pub md5: Option<String>,
+    pub sha256: Option<String>,
+    pub patches: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Root {
+    /// Shell commands run as root after the install phase.
+    pub commands: Option<String>,
+    /// The root steps recorded during the install that upm may apply.
+    pub allow: Vec<RootStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Parallel jobs for make (`MAKEFLAGS=-jN`); `None` means the number of CPUs.
+    pub jobs: Option<u32>,
+    /// Whether a failing check phase stops the build (default: yes).
+    pub check_fatal: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            jobs: None,
+            check_fatal: true,
+        }
+    }
+}
+
+/// A checked recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    pub path: PathBuf,
+    pub package: Package,
+    pub source: Source,
+    /// The phase scripts present, in run order; an empty script is skipped.
+    pub phases: Vec<(Phase, String)>,
+    pub root: Root,
+    /// Extra environment for the phases, in file order.
+    pub env: Vec<(String, String)>,
+    pub options: Options,
+}
+
+impl Recipe {
+    pub fn phase(&self, p: Phase) -> Option<&str> {
+        self.phases
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, s)| s.as_str())
+    }
+
+    /// The recipe as JSON, for `upm recipe show --json` and scripts.
+    pub fn to_json(&self) -> serde_json::Value {
+        let phases: serde_json::Map<String, serde_json::Value> = self
+            .phases
+            .iter()
+            .map(|(p, s)| (p.name().to_string(), s.clone().into()))
+            .collect();
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        serde_json::json!({
+            "path": self.path.display().to_string(),
+            "package": {
+                "name": self.package.name,
+                "version": self.package.version,
+                "description": self.package.description,
+                "depends": self.package.depends,
+                "build_depends": self.package.build_depends,
+            },
+            "source": {
+                "file": self.source.file,
+                "url": self.source.url,
+                "md5": self.source.md5,
+                "sha256": self.source.sha256,
+                "patches": self.source.patches,
+            },
+            "phases": phases,
+            "root": {
+                "commands": self.root.commands,
+                "allow": self.root.allow.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            },
+            "env": env,
+            "options": {
+                "jobs": self.options.jobs,
+                "check_fatal": self.options.check_fatal,
+            },
+        })
+    }
+}
+
+/// A message about a place in a recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub loc: Loc,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.loc, self.message)
+    }
+}
+
+/// What checking a recipe found.
+#[derive(Debug)]
+pub struct Report {
+    /// The recipe, when there were no errors.
+    pub recipe: Option<Recipe>,
+    /// The resolved tree, when the file loaded.
+    pub tree: Option<Tree>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Tree(#[from] ctree::Error),
+    #[error("{} is not a valid recipe:\n{}", path.display(), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        errors: Vec<Diagnostic>,
+    },
+}
+
+/// Load and check a recipe, collecting every error and warning.
+pub fn check(path: &Path) -> Report {
+    let loaded = match ctree::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            let loc = e
+                .loc()
+                .cloned()
+                .unwrap_or_else(|| Loc::at(&std::sync::Arc::new(path.to_path_buf()), "", 0));
+            let message = match &e {
+                ctree::Error::At { msg, .. } => msg.clone(),
+                other => other.to_string(),
+            };
+            return Report {
+                recipe: None,
+                tree: None,
+                errors: vec![Diagnostic { loc, message }],
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let mut warnings: Vec<Diagnostic> = loaded
+        .warnings
+        .iter()
+        .map(|w| Diagnostic {
+            loc: w.loc.clone(),
+            message: w.message.clone(),
+        })
+        .collect();
+    let (recipe, errors) = schema::typed(path, &loaded.tree, &mut warnings);
+    Report {
+        recipe: errors.is_empty().then_some(recipe),
+        tree: Some(loaded.tree),
+        errors,
+        warnings,
+    }
+}
+
+/// Load a recipe, failing on any error. Warnings are returned alongside.
+pub fn load(path: &Path) -> Result<(Recipe, Vec<Diagnostic>), Error> {
+    let report = check(path);
+    match report.recipe {
+        Some(r) => Ok((r, report.warnings)),
+        None => Err(Error::Invalid {
+            path: path.to_path_buf(),
+            errors: report.errors,
+        }),
+    }
+}
+
+/// A string value, for code that reads optional recipe keys straight from a tree.
+pub fn tree_str<'a>(tree: &'a Tree, key: &str) -> Option<&'a str> {
+    match tree.get_str(key) {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}

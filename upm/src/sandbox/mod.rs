@@ -1,1 +1,264 @@
-//! x
+//! The overlay sandbox: run commands as root against a throwaway copy of this system.
+//!
+//! Each command runs in a new mount namespace where an overlay has the host `/` as its lower
+//! layer and the sandbox's own upper directory above it, with `/proc`, `/dev`, a tmpfs `/tmp`
+//! and chosen read-only binds, and `chroot`s into it. The host is never written. The upper
+//! directory holds every change the commands made, which makes it the ground truth tests compare
+//! upm's manifests with, and what `upm sandbox` summarises. Commands run one after another share
+//! the upper directory (so state carries over); the namespace, and with it every mount, goes
+//! away when a command exits. The directories are removed on drop unless kept.
+
+mod changes;
+mod ns;
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output};
+use std::sync::Arc;
+
+pub use changes::{Change, ChangeKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the sandbox needs root: it mounts an overlay in a new mount namespace (run it as root, e.g. with sudo)"
+    )]
+    NeedsRoot,
+    #[error(
+        "overlayfs is not available on this kernel (no 'overlay' in /proc/filesystems): load it with 'modprobe overlay'"
+    )]
+    NoOverlay,
+    #[error("sandbox: {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("sandbox: cannot {step}: {source}")]
+    Setup {
+        step: &'static str,
+        source: io::Error,
+    },
+    #[error("sandbox: cannot start {program}: {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("sandbox: bad path {}: {why}", path.display())]
+    BadPath { path: PathBuf, why: &'static str },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A host directory shown read-only inside the sandbox.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub src: PathBuf,
+    /// Where it appears inside the sandbox (absolute).
+    pub dest: PathBuf,
+}
+
+impl Bind {
+    /// Parse `SRC[:DEST]`; DEST defaults to SRC's absolute path.
+    pub fn parse(spec: &str) -> Result<Bind, Error> {
+        let (src, dest) = match spec.split_once(':') {
+            Some((s, d)) => (PathBuf::from(s), Some(PathBuf::from(d))),
+            None => (PathBuf::from(spec), None),
+        };
+        let src = std::fs::canonicalize(&src).map_err(io_err(&src))?;
+        let dest = dest.unwrap_or_else(|| src.clone());
+        if !dest.is_absolute() {
+            return Err(Error::BadPath {
+                path: dest,
+                why: "a bind destination must be an absolute path",
+            });
+        }
+        Ok(Bind { src, dest })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Keep the sandbox's directories here (and reuse them if they exist) instead of a
+    /// temporary directory removed on drop.
+    pub keep: Option<PathBuf>,
+    pub binds: Vec<Bind>,
+    /// Where temporary sandboxes are made (default `/var/tmp`).
+    pub temp_parent: Option<PathBuf>,
+}
+
+pub struct Sandbox {
+    dir: PathBuf,
+    keep: bool,
+    upper: PathBuf,
+    plan: Arc<ns::Plan>,
+    /// Mount points the sandbox had to create in the upper directory (not changes).
+    own_paths: Vec<PathBuf>,
+}
+
+fn cstring(p: &Path) -> Result<CString, Error> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::BadPath {
+        path: p.to_path_buf(),
+        why: "it contains a NUL byte",
+    })
+}
+
+/// Check that this process can make sandboxes.
+pub fn preflight() -> Result<(), Error> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::NeedsRoot);
+    }
+    let fs = std::fs::read_to_string("/proc/filesystems").map_err(io_err(Path::new("/proc/filesystems")))?;
+    if !fs.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
+        return Err(Error::NoOverlay);
+    }
+    Ok(())
+}
+
+impl Sandbox {
+    pub fn new(opts: &Options) -> Result<Sandbox, Error> {
+        preflight()?;
+        let (dir, keep) = match &opts.keep {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(io_err(d))?;
+                (std::fs::canonicalize(d).map_err(io_err(d))?, true)
+            }
+            None => {
+                let parent = opts
+                    .temp_parent
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+                let d = tempfile::Builder::new()
+                    .prefix("upm-sandbox-")
+                    .tempdir_in(&parent)
+                    .map_err(io_err(&parent))?;
+                (d.keep(), false)
+            }
+        };
+        let upper = dir.join("upper");
+        let work = dir.join("work");
+        let merged = dir.join("merged");
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        for p in [&upper, &work] {
+            if p.as_os_str().as_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\')) {
+                return Err(Error::BadPath {
+                    path: p.clone(),
+                    why: "overlay directories may not contain ',', ':' or '\\'",
+                });
+            }
+        }
+        let mut own_paths = Vec::new();
+        let mut binds = Vec::new();
+        for b in &opts.binds {
+            let rel = b.dest.strip_prefix("/").unwrap_or(&b.dest);
+            // A mount point missing on the host is made in the upper layer, and not reported.
+            if std::fs::symlink_metadata(&b.dest).is_err() {
+                let mut created = PathBuf::from("/");
+                let mut first_new = None;
+                for c in rel.components() {
+                    created.push(c);
+                    if first_new.is_none() && std::fs::symlink_metadata(&created).is_err() {
+                        first_new = Some(created.clone());
+                    }
+                }
+                std::fs::create_dir_all(upper.join(rel)).map_err(io_err(&upper))?;
+                own_paths.extend(first_new);
+            }
+            binds.push((cstring(&b.src)?, cstring(&merged.join(rel))?));
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let opts_text = format!(
+            "lowerdir=/,upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
+            upper.display(),
+            work.display()
+        );
+        let plan = ns::Plan {
+            overlay_opts: CString::new(opts_text).map_err(|_| Error::BadPath {
+                path: upper.clone(),
+                why: "it contains a NUL byte",
+            })?,
+            merged: cstring(&merged)?,
+            proc: cstring(&merged.join("proc"))?,
+            dev: cstring(&merged.join("dev"))?,
+            tmp: cstring(&merged.join("tmp"))?,
+            binds,
+            cwd: cstring(&cwd)?,
+        };
+        Ok(Sandbox {
+            dir,
+            keep,
+            upper,
+            plan: Arc::new(plan),
+            own_paths,
+        })
+    }
+
+    /// The directory holding every change made inside the sandbox.
+    pub fn upper(&self) -> &Path {
+        &self.upper
+    }
+
+    /// The sandbox's own directory (upper, work and merged live in it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Start `cmd` inside the sandbox, as root, with the caller's environment and stdio.
+    pub fn spawn(&self, mut cmd: Command) -> Result<Child, Error> {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let report = ns::prepare(&mut cmd, self.plan.clone()).map_err(|source| Error::Setup {
+            step: "create a pipe",
+            source,
+        })?;
+        let spawned = cmd.spawn();
+        drop(cmd);
+        match spawned {
+            Ok(child) => Ok(child),
+            Err(source) => match report.last_step() {
+                // Every step passed: the command itself could not be run.
+                "chroot into the overlay" if source.kind() == io::ErrorKind::NotFound => {
+                    Err(Error::Spawn { program, source })
+                }
+                step => Err(Error::Setup { step, source }),
+            },
+        }
+    }
+
+    /// Run `cmd` inside the sandbox and wait for it.
+    pub fn status(&self, cmd: Command) -> Result<ExitStatus, Error> {
+        let mut child = self.spawn(cmd)?;
+        child.wait().map_err(|source| Error::Setup {
+            step: "wait for the command",
+            source,
+        })
+    }
+
+    /// Run `cmd` inside the sandbox, capturing its output.
+    pub fn output(&self, mut cmd: Command) -> Result<Output, Error> {
+        cmd.stdout(std::process::Stdio::piped());
+        cmd.stderr(std::process::Stdio::piped());
+        self.spawn(cmd)?
+            .wait_with_output()
+            .map_err(|source| Error::Setup {
+                step: "wait for the command",
+                source,
+            })
+    }
+
+    /// Every change the sandbox's commands made so far, sorted by path.
+    pub fn changes(&self) -> Result<Vec<Change>, Error> {
+        changes::scan(&self.upper, Path::new("/"), &self.own_paths)
+            .map_err(|(path, source)| Error::Io { path, source })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Nothing is mounted here any more: the mounts lived in the commands' namespaces.
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Command-line parsing and printing only: each subcommand lives in its own file, turns its
+//! arguments into the library's options and calls the library.
+
+mod recipe;
+mod sandbox;
+mod tree;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use upm::ctx::Ctx;
+use upm::printer::Printer;
+
+/// upm: a source-build package manager for Linux From Scratch — every package built and
+/// installed as its own user, every installed file recorded.
+#[derive(Parser)]
+#[command(name = "upm", version, propagate_version = true)]
+pub struct Cli {
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read, write and convert configuration trees (.ct and .toml files).
+    Tree(tree::Args),
+    /// Check and show recipes.
+    Recipe(recipe::Args),
+    /// Run a command against a throwaway overlay of this system and show what it changed.
+    Sandbox(sandbox::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx::new(Printer::new(cli.json));
+    let result = match cli.command {
+        Command::Tree(a) => tree::run(&ctx, a),
+        Command::Recipe(a) => recipe::run(&ctx, a),
+        Command::Sandbox(a) => sandbox::run(&ctx, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("upm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
