@@ -71,7 +71,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             count(ChangeKind::Removed)
         ));
         for c in &changes {
-            let suffix = if c.file_kind == upm::fsutil::FileKind::Dir { "/" } else { "" };
+            let suffix = if c.file_kind == upm::fsutil::FileKind::Dir {
+                "/"
+            } else {
+                ""
+            };
             eprintln!("  {} {}{suffix}", c.kind.mark(), c.path.display());
         }
         match &args.keep {

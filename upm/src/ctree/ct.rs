@@ -86,7 +86,8 @@ impl<'a> Parser<'a> {
 
     fn statement(&mut self) -> Result<(Key, Value, Range<usize>), Error> {
         let key_start = self.pos;
-        let (key, rest) = key::parse_prefix(self.rest()).map_err(|(at, m)| self.err(key_start + at, m))?;
+        let (key, rest) =
+            key::parse_prefix(self.rest()).map_err(|(at, m)| self.err(key_start + at, m))?;
         self.pos = self.text.len() - rest.len();
         self.skip_blank();
         if self.peek() != Some('=') {
@@ -140,7 +141,10 @@ impl<'a> Parser<'a> {
                 )),
             }
         } else {
-            Err(self.err(self.pos, format!("{VALUE_EXPECTED}, found {}", self.found())))
+            Err(self.err(
+                self.pos,
+                format!("{VALUE_EXPECTED}, found {}", self.found()),
+            ))
         }
     }
 
@@ -277,8 +281,7 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let r = &self.rest()[1..];
         if let Some(inner) = r.strip_prefix('{') {
-            let (_, after) =
-                key::parse_prefix(inner)
+            let (_, after) = key::parse_prefix(inner)
                 .map_err(|(at, m)| self.err(start + 2 + at, format!("in reference: {m}")))?;
             if !after.starts_with('}') {
                 return Err(self.err(start, "unterminated reference (expected '}' after ${key)"));
@@ -436,7 +439,9 @@ pub fn set(text: &str, file: &Arc<PathBuf>, key: &Key, value: &Value) -> Result<
         match best {
             Some(s) => {
                 // After the end of the line holding the statement's ';' (keeping its comment).
-                let at = text[s.end..].find('\n').map_or(text.len(), |i| s.end + i + 1);
+                let at = text[s.end..]
+                    .find('\n')
+                    .map_or(text.len(), |i| s.end + i + 1);
                 out.push_str(&text[..at]);
                 if !out.ends_with('\n') {
                     out.push('\n');
@@ -467,8 +472,10 @@ mod tests {
 
     #[test]
     fn values_comments_multiline() {
-        let t = p("# top\na.b = \"x\"; # after\nn = -42;\nok = true;\nl = [\"a\", \"b\",];\n\
-                   m = \"\"\"\nline1\nline2\n\"\"\";\nr = ${a.b};\ns = $n;\n")
+        let t = p(
+            "# top\na.b = \"x\"; # after\nn = -42;\nok = true;\nl = [\"a\", \"b\",];\n\
+                   m = \"\"\"\nline1\nline2\n\"\"\";\nr = ${a.b};\ns = $n;\n",
+        )
         .unwrap();
         assert_eq!(t.get_str("a.b"), Some(&Value::Str("x".into())));
         assert_eq!(t.get_str("n"), Some(&Value::Int(-42)));
@@ -515,7 +522,10 @@ mod tests {
     fn literals() {
         assert_eq!(parse_value_literal("5"), Some(Value::Int(5)));
         assert_eq!(parse_value_literal("1.3.1"), None);
-        assert_eq!(parse_value_literal("\"a b\""), Some(Value::Str("a b".into())));
+        assert_eq!(
+            parse_value_literal("\"a b\""),
+            Some(Value::Str("a b".into()))
+        );
         assert_eq!(parse_value_literal("-"), None);
     }
 }

@@ -151,9 +151,10 @@ fn parse_segment(text: &str) -> Result<(String, &str), String> {
             .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
             .unwrap_or(text.len());
         if end == 0 {
-            let found = text.chars().next().map_or("end of input".to_string(), |c| {
-                format!("{c:?}")
-            });
+            let found = text
+                .chars()
+                .next()
+                .map_or("end of input".to_string(), |c| format!("{c:?}"));
             return Err(format!(
                 "expected a key segment (letters, digits, '_', '-' or a quoted string), found {found}"
             ));

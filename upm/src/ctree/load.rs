@@ -70,10 +70,7 @@ impl Loader {
     /// The merged, unresolved tree of one file.
     fn merged(&mut self, path: &Path, referrer: Option<&Loc>) -> Result<Tree, Error> {
         let canon = std::fs::canonicalize(path).map_err(|e| match referrer {
-            Some(loc) => Error::at(
-                loc.clone(),
-                format!("cannot read {}: {e}", path.display()),
-            ),
+            Some(loc) => Error::at(loc.clone(), format!("cannot read {}: {e}", path.display())),
             None => Error::io(path, e),
         })?;
         if let Some(pos) = self.stack.iter().position(|p| p == &canon) {

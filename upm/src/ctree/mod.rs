@@ -14,6 +14,9 @@ mod load;
 mod resolve;
 mod toml;
 
+#[cfg(test)]
+mod proptests;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -156,7 +159,9 @@ impl Tree {
 
     /// The value of a key given as dotted text; `None` if absent or not a valid key.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
-        Key::parse(key).ok().and_then(|k| self.get(&k).map(|v| v as _))
+        Key::parse(key)
+            .ok()
+            .and_then(|k| self.get(&k).map(|v| v as _))
     }
 
     pub fn contains(&self, key: &Key) -> bool {
@@ -165,7 +170,9 @@ impl Tree {
 
     /// Whether some key lies strictly below `key`.
     pub fn is_branch(&self, key: &Key) -> bool {
-        self.entries.iter().any(|e| e.key.starts_with(key) && e.key.len() > key.len())
+        self.entries
+            .iter()
+            .any(|e| e.key.starts_with(key) && e.key.len() > key.len())
     }
 
     pub fn entries(&self) -> &[Entry] {

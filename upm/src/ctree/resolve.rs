@@ -51,7 +51,10 @@ fn pieces(s: &str) -> Vec<Piece<'_>> {
             if n == 0 {
                 (None, i + 1)
             } else {
-                (Some(Key::new(vec![s[i + 1..i + 1 + n].to_string()])), i + 1 + n)
+                (
+                    Some(Key::new(vec![s[i + 1..i + 1 + n].to_string()])),
+                    i + 1 + n,
+                )
             }
         };
         match key {
@@ -131,14 +134,15 @@ impl Resolver<'_> {
     }
 
     fn expand(&mut self, s: &str, key: &Key, loc: &Loc, typed: bool) -> Result<Value, Error> {
-        let pieces = pieces(s);
         if !s.contains('$') {
             return Ok(Value::Str(s.to_string()));
         }
-        if typed && let [Piece::Ref { key: r, .. }] = pieces.as_slice() {
-            if let Some(target) = self.lookup(r, key) {
-                return self.value_of(&target);
-            }
+        let pieces = pieces(s);
+        if typed
+            && let [Piece::Ref { key: r, .. }] = pieces.as_slice()
+            && let Some(target) = self.lookup(r, key)
+        {
+            return self.value_of(&target);
         }
         let mut out = String::with_capacity(s.len());
         for p in &pieces {
@@ -206,14 +210,19 @@ mod tests {
                      fs_backup.tmp = \"${datadir}/tmp\";\n")
         .unwrap();
         assert_eq!(s(&t, "fs_backup.type"), Value::Str("full".into()));
-        assert_eq!(s(&t, "fs_backup.logdir"), Value::Str("/var/backup/log".into()));
+        assert_eq!(
+            s(&t, "fs_backup.logdir"),
+            Value::Str("/var/backup/log".into())
+        );
         assert_eq!(s(&t, "fs_backup.tmp"), Value::Str("/var/backup/tmp".into()));
     }
 
     #[test]
     fn typed_and_shell_passthrough() {
-        let t = res("d.jobs = 4;\nd.l = [\"a\", \"b\"];\nx.j = ${d.jobs};\nx.s = \"-j${d.jobs} ${d.l}\";\n\
-                     env.PATH = \"/tools/bin:$PATH\";\nsh = \"${x:-y} $1 $$HOME $\";\n")
+        let t = res(
+            "d.jobs = 4;\nd.l = [\"a\", \"b\"];\nx.j = ${d.jobs};\nx.s = \"-j${d.jobs} ${d.l}\";\n\
+                     env.PATH = \"/tools/bin:$PATH\";\nsh = \"${x:-y} $1 $$HOME $\";\n",
+        )
         .unwrap();
         assert_eq!(s(&t, "x.j"), Value::Int(4));
         assert_eq!(s(&t, "x.s"), Value::Str("-j4 a b".into()));
@@ -223,9 +232,14 @@ mod tests {
 
     #[test]
     fn cycles_and_unknown_references() {
-        let e = res("a = \"${b}\";\nb = \"${c.d}\";\nc.d = $a;\n").unwrap_err().to_string();
+        let e = res("a = \"${b}\";\nb = \"${c.d}\";\nc.d = $a;\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("reference cycle: a -> b -> c.d -> a"), "{e}");
         let e = res("a = 1;\nb = \"${a.nope}\";\n").unwrap_err().to_string();
-        assert!(e.starts_with("t.ct:2:1:") && e.contains("unknown reference ${a.nope}"), "{e}");
+        assert!(
+            e.starts_with("t.ct:2:1:") && e.contains("unknown reference ${a.nope}"),
+            "{e}"
+        );
     }
 }

@@ -54,10 +54,16 @@ impl Walk<'_> {
             let loc = Loc::at(self.file, self.text, off);
             let key = if k.is_empty() {
                 if prefix.is_empty() {
-                    return Err(Error::at(loc, "the empty key \"\" is only allowed inside a table, for the table's own value"));
+                    return Err(Error::at(
+                        loc,
+                        "the empty key \"\" is only allowed inside a table, for the table's own value",
+                    ));
                 }
                 if !matches!(item, Item::Value(v) if !v.is_inline_table()) {
-                    return Err(Error::at(loc, "the empty key \"\" holds a table's own value and cannot be a table itself"));
+                    return Err(Error::at(
+                        loc,
+                        "the empty key \"\" holds a table's own value and cannot be a table itself",
+                    ));
                 }
                 prefix.clone()
             } else {
@@ -69,7 +75,9 @@ impl Walk<'_> {
                 Item::ArrayOfTables(_) => {
                     return Err(Error::at(
                         loc,
-                        format!("`{key}`: arrays of tables ([[...]]) are not supported; use a list of strings or sub-tables"),
+                        format!(
+                            "`{key}`: arrays of tables ([[...]]) are not supported; use a list of strings or sub-tables"
+                        ),
                     ));
                 }
                 Item::Value(toml_edit::Value::InlineTable(t)) => self.table(t, &key, off, out)?,
@@ -173,11 +181,7 @@ pub fn render_tree(tree: &Tree) -> String {
             if rest.is_empty() || tree.is_branch(&e.key) {
                 rest.push(String::new());
             }
-            out.push_str(&format!(
-                "{} = {}\n",
-                key_repr(&rest),
-                toml_value(&e.value)
-            ));
+            out.push_str(&format!("{} = {}\n", key_repr(&rest), toml_value(&e.value)));
         }
     }
     out
@@ -252,7 +256,10 @@ mod tests {
         )
         .unwrap();
         let keys: Vec<String> = t.entries().iter().map(|e| e.key.to_string()).collect();
-        assert_eq!(keys, ["top", "package.name", "package.src.file", "phases.i.a"]);
+        assert_eq!(
+            keys,
+            ["top", "package.name", "package.src.file", "phases.i.a"]
+        );
         assert_eq!(t.entries()[1].loc.line, 3);
     }
 
@@ -274,10 +281,18 @@ mod tests {
         assert_eq!(out, text.replace("\"zlib\"", "\"xz\""));
         let k = Key::parse("package.version").unwrap();
         let out = set(text, &file(), &k, &Value::Str("1.0".into())).unwrap();
-        assert!(out.starts_with("# recipe\n[package]\nname = \"zlib\" # the name\nversion = \"1.0\"\n\n# phases\n"), "{out}");
+        assert!(
+            out.starts_with(
+                "# recipe\n[package]\nname = \"zlib\" # the name\nversion = \"1.0\"\n\n# phases\n"
+            ),
+            "{out}"
+        );
         let k = Key::parse("options.jobs").unwrap();
         let out = set(text, &file(), &k, &Value::Int(4)).unwrap();
-        assert!(out.starts_with(text) && out.ends_with("[options]\njobs = 4\n"), "{out}");
+        assert!(
+            out.starts_with(text) && out.ends_with("[options]\njobs = 4\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -287,7 +302,10 @@ mod tests {
         let toml = render_tree(&tree);
         let back = parse(&toml, &file()).unwrap();
         assert_eq!(back.get_str("a.type"), Some(&Value::Str("x".into())));
-        assert_eq!(back.get_str("a.type.default"), Some(&Value::Str("full".into())));
+        assert_eq!(
+            back.get_str("a.type.default"),
+            Some(&Value::Str("full".into()))
+        );
         assert_eq!(back.get_str("z"), Some(&Value::Bool(true)));
     }
 }

@@ -153,7 +153,10 @@ impl Checker<'_> {
         match self.string(key) {
             Some(s) if !s.trim().is_empty() => s,
             Some(_) => {
-                let loc = self.entry(key).map(|e| e.loc.clone()).unwrap_or_else(|| self.near(key));
+                let loc = self
+                    .entry(key)
+                    .map(|e| e.loc.clone())
+                    .unwrap_or_else(|| self.near(key));
                 self.err(&loc, format!("`{key}` must not be empty"));
                 String::new()
             }
@@ -170,7 +173,10 @@ impl Checker<'_> {
         let s = self.string(key)?;
         let ok = s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
         if !ok {
-            let loc = self.entry(key).map(|e| e.loc.clone()).unwrap_or_else(|| self.near(key));
+            let loc = self
+                .entry(key)
+                .map(|e| e.loc.clone())
+                .unwrap_or_else(|| self.near(key));
             self.err(
                 &loc,
                 format!("`{key}` must be {len} hexadecimal digits, found {s:?}"),
@@ -190,7 +196,11 @@ fn valid_name(name: &str) -> bool {
 
 /// Check the resolved tree of `path` and build the recipe. The recipe is meaningful only when
 /// the returned error list is empty.
-pub fn typed(path: &Path, tree: &Tree, warnings: &mut Vec<Diagnostic>) -> (Recipe, Vec<Diagnostic>) {
+pub fn typed(
+    path: &Path,
+    tree: &Tree,
+    warnings: &mut Vec<Diagnostic>,
+) -> (Recipe, Vec<Diagnostic>) {
     let file_loc = Loc::at(&Arc::new(path.to_path_buf()), "", 0);
     let mut c = Checker {
         tree,
@@ -225,7 +235,10 @@ pub fn typed(path: &Path, tree: &Tree, warnings: &mut Vec<Diagnostic>) -> (Recip
                     .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    c.err(&e.loc, format!("`{text}`: {name:?} is not an environment variable name"));
+                    c.err(
+                        &e.loc,
+                        format!("`{text}`: {name:?} is not an environment variable name"),
+                    );
                 } else {
                     env.push((name.clone(), e.value.as_text()));
                 }
@@ -246,7 +259,10 @@ pub fn typed(path: &Path, tree: &Tree, warnings: &mut Vec<Diagnostic>) -> (Recip
 
     let name = c.required("package.name");
     if !name.is_empty() && !valid_name(&name) {
-        let loc = c.entry("package.name").map(|e| e.loc.clone()).unwrap_or_else(|| c.near("package"));
+        let loc = c
+            .entry("package.name")
+            .map(|e| e.loc.clone())
+            .unwrap_or_else(|| c.near("package"));
         c.err(
             &loc,
             format!(
@@ -274,7 +290,10 @@ pub fn typed(path: &Path, tree: &Tree, warnings: &mut Vec<Diagnostic>) -> (Recip
         && source.url.is_none()
     {
         let loc = c.near("source");
-        c.err(&loc, "a checksum or patches are given but no `source.file` or `source.url`".into());
+        c.err(
+            &loc,
+            "a checksum or patches are given but no `source.file` or `source.url`".into(),
+        );
     }
 
     let mut phases = Vec::new();
@@ -327,7 +346,10 @@ pub fn typed(path: &Path, tree: &Tree, warnings: &mut Vec<Diagnostic>) -> (Recip
         if (1..=1024).contains(&j) {
             options.jobs = Some(j as u32);
         } else {
-            c.err(&e.loc, format!("`options.jobs` must be between 1 and 1024, found {j}"));
+            c.err(
+                &e.loc,
+                format!("`options.jobs` must be between 1 and 1024, found {j}"),
+            );
         }
     }
     if let Some(Value::Bool(b)) = c.entry("options.check_fatal").map(|e| &e.value) {

@@ -120,7 +120,9 @@ impl Scan<'_> {
         names.sort();
         for name in names {
             let (l, r) = (low.join(&name), rel.join(&name));
-            let Ok(m) = fs::symlink_metadata(&l) else { continue };
+            let Ok(m) = fs::symlink_metadata(&l) else {
+                continue;
+            };
             self.push(&r, ChangeKind::Removed, FileKind::of(&m.file_type()));
             if m.is_dir() {
                 self.removed_below(&l, &r)?;
@@ -186,8 +188,14 @@ impl Scan<'_> {
                     gone.sort();
                     for n in gone {
                         let l = low.join(&n);
-                        let Ok(m) = fs::symlink_metadata(&l) else { continue };
-                        self.push(&r.join(&n), ChangeKind::Removed, FileKind::of(&m.file_type()));
+                        let Ok(m) = fs::symlink_metadata(&l) else {
+                            continue;
+                        };
+                        self.push(
+                            &r.join(&n),
+                            ChangeKind::Removed,
+                            FileKind::of(&m.file_type()),
+                        );
                         if m.is_dir() {
                             self.removed_below(&l, &r.join(&n))?;
                         }

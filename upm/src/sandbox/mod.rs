@@ -108,8 +108,12 @@ pub fn preflight() -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NeedsRoot);
     }
-    let fs = std::fs::read_to_string("/proc/filesystems").map_err(io_err(Path::new("/proc/filesystems")))?;
-    if !fs.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
+    let fs = std::fs::read_to_string("/proc/filesystems")
+        .map_err(io_err(Path::new("/proc/filesystems")))?;
+    if !fs
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("overlay"))
+    {
         return Err(Error::NoOverlay);
     }
     Ok(())
@@ -142,7 +146,11 @@ impl Sandbox {
             std::fs::create_dir_all(d).map_err(io_err(d))?;
         }
         for p in [&upper, &work] {
-            if p.as_os_str().as_bytes().iter().any(|b| matches!(b, b',' | b':' | b'\\')) {
+            if p.as_os_str()
+                .as_bytes()
+                .iter()
+                .any(|b| matches!(b, b',' | b':' | b'\\'))
+            {
                 return Err(Error::BadPath {
                     path: p.clone(),
                     why: "overlay directories may not contain ',', ':' or '\\'",

@@ -55,7 +55,13 @@ fn enter(plan: &Plan, report: &OwnedFd) -> io::Result<()> {
     step(1);
     unshare(CloneFlags::CLONE_NEWNS)?;
     step(2);
-    mount(none, ROOT, none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
+    mount(
+        none,
+        ROOT,
+        none,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        none,
+    )?;
     step(3);
     mount(
         Some(c"overlay"),

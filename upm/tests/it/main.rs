@@ -1,0 +1,8 @@
+//! upm's integration tests: one test binary driving the real `upm` binary against real files,
+//! a real overlay sandbox and (later) real packages. See `harness.rs` for the helpers.
+
+mod harness;
+
+mod ctree;
+mod recipe;
+mod sandbox;
