@@ -19,6 +19,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::error::Lines;
 use super::key::{self, Key};
 use super::{Entry, Error, Loc, Tree, Value};
 
@@ -40,6 +41,7 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     file: &'a Arc<PathBuf>,
+    lines: Lines,
 }
 
 const VALUE_EXPECTED: &str = "expected a value: \"string\", \"\"\"multi-line string\"\"\", integer, \
@@ -47,7 +49,7 @@ const VALUE_EXPECTED: &str = "expected a value: \"string\", \"\"\"multi-line str
 
 impl<'a> Parser<'a> {
     fn loc(&self, pos: usize) -> Loc {
-        Loc::at(self.file, self.text, pos)
+        self.lines.loc(self.file, self.text, pos)
     }
 
     fn err(&self, pos: usize, msg: impl Into<String>) -> Error {
@@ -309,7 +311,12 @@ fn is_integer(w: &str) -> bool {
 
 /// Parse a whole `.ct` text.
 pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Parsed, Error> {
-    let mut p = Parser { text, pos: 0, file };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        file,
+        lines: Lines::new(text),
+    };
     let mut tree = Tree::new();
     let mut stmts = Vec::new();
     loop {
@@ -347,6 +354,7 @@ pub fn parse_value_literal(text: &str) -> Option<Value> {
         text,
         pos: 0,
         file: &file,
+        lines: Lines::new(text),
     };
     let v = p.value().ok()?;
     (p.pos == text.len()).then_some(v)

@@ -175,6 +175,17 @@ impl Tree {
             .any(|e| e.key.starts_with(key) && e.key.len() > key.len())
     }
 
+    /// Every key that has keys below it.
+    pub fn branches(&self) -> std::collections::HashSet<Key> {
+        let mut out = std::collections::HashSet::new();
+        for e in &self.entries {
+            for n in 1..e.key.len() {
+                out.insert(Key::new(e.key.segments()[..n].to_vec()));
+            }
+        }
+        out
+    }
+
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }

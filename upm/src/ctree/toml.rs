@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use toml_edit::{DocumentMut, Item, TableLike};
 
+use super::error::Lines;
 use super::key::Key;
 use super::{Entry, Error, Loc, Tree, Value};
 
@@ -22,7 +23,11 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Tree, Error> {
         )
     })?;
     let mut found = Vec::new();
-    let cx = Walk { text, file };
+    let cx = Walk {
+        text,
+        file,
+        lines: Lines::new(text),
+    };
     cx.table(doc.as_table(), &Key::new(Vec::new()), 0, &mut found)?;
     found.sort_by_key(|(off, _)| *off);
     let mut tree = Tree::new();
@@ -35,6 +40,7 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Tree, Error> {
 struct Walk<'a> {
     text: &'a str,
     file: &'a Arc<PathBuf>,
+    lines: Lines,
 }
 
 impl Walk<'_> {
@@ -51,7 +57,7 @@ impl Walk<'_> {
                 .and_then(|key| key.span())
                 .or_else(|| item.span())
                 .map_or(fallback, |s| s.start);
-            let loc = Loc::at(self.file, self.text, off);
+            let loc = self.lines.loc(self.file, self.text, off);
             let key = if k.is_empty() {
                 if prefix.is_empty() {
                     return Err(Error::at(
@@ -155,10 +161,11 @@ fn key_repr(segs: &[String]) -> String {
 /// the order the tree first names it, with deeper keys written as dotted keys.
 pub fn render_tree(tree: &Tree) -> String {
     let mut out = String::new();
+    let branches = tree.branches();
     let mut groups: Vec<(&str, Vec<&Entry>)> = Vec::new();
     for e in tree.entries() {
         let first = e.key.first().unwrap_or("");
-        if e.key.len() == 1 && !tree.is_branch(&e.key) {
+        if e.key.len() == 1 && !branches.contains(&e.key) {
             out.push_str(&format!(
                 "{} = {}\n",
                 key_repr(e.key.segments()),
@@ -178,7 +185,7 @@ pub fn render_tree(tree: &Tree) -> String {
         out.push_str(&format!("[{}]\n", key_repr(&[group.to_string()])));
         for e in entries {
             let mut rest = e.key.segments()[1..].to_vec();
-            if rest.is_empty() || tree.is_branch(&e.key) {
+            if rest.is_empty() || branches.contains(&e.key) {
                 rest.push(String::new());
             }
             out.push_str(&format!("{} = {}\n", key_repr(&rest), toml_value(&e.value)));
