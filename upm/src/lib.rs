@@ -9,6 +9,7 @@
 pub mod ctree;
 pub mod ctx;
 pub mod fsutil;
+pub mod pkguser;
 pub mod printer;
 pub mod recipe;
 pub mod sandbox;

@@ -4,6 +4,7 @@
 mod recipe;
 mod sandbox;
 mod tree;
+mod user;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// The system to manage: a mounted LFS partition, a chroot, or `/`.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    root: std::path::PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -30,17 +35,20 @@ enum Command {
     Tree(tree::Args),
     /// Check and show recipes.
     Recipe(recipe::Args),
+    /// Add and list package users.
+    User(user::Args),
     /// Run a command against a throwaway overlay of this system and show what it changed.
     Sandbox(sandbox::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = Ctx::new(Printer::new(cli.json));
+    let ctx = Ctx::new(Printer::new(cli.json), cli.root);
     let result = match cli.command {
         Command::Tree(a) => tree::run(&ctx, a),
         Command::Recipe(a) => recipe::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(&ctx, a),
+        Command::User(a) => user::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

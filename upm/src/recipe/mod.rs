@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::ctree::{self, Loc, Tree, Value};
 
-pub use schema::{RootStep, known_keys};
+pub use schema::{RootStep, known_keys, valid_name};
 
 /// The build phases, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -187,7 +187,7 @@ impl Checker<'_> {
 }
 
 /// A package name must be usable as a Unix user and group name.
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && name.len() <= 32

@@ -6,3 +6,4 @@ mod harness;
 mod ctree;
 mod recipe;
 mod sandbox;
+mod user;
