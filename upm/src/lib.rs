@@ -13,5 +13,6 @@ pub mod pkguser;
 pub mod printer;
 pub mod recipe;
 pub mod sandbox;
+pub mod source;
 pub mod suggest;
 pub mod sys;

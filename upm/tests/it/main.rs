@@ -6,4 +6,5 @@ mod harness;
 mod ctree;
 mod recipe;
 mod sandbox;
+mod source;
 mod user;

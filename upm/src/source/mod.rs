@@ -1,0 +1,107 @@
+//! Source archives: finding one in the source directories (`/sources` as in LFS, the package's
+//! home, `--sources-dir`), verifying its md5 (as the LFS book gives) and/or sha256, and
+//! unpacking tar.gz/xz/bz2/zst safely: no entry may land outside the build directory (`../`,
+//! absolute paths, symlinks pointing out, links through symlinks), and a refused archive leaves
+//! nothing behind.
+
+mod unpack;
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+pub use unpack::{Unpacked, unpack};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("source archive {file} not found; looked in: {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        file: String,
+        searched: Vec<PathBuf>,
+    },
+    #[error(
+        "{}: wrong {algo} checksum: the recipe says {expected}, the file has {actual}; \
+         the download is corrupt or is another release: fetch it again or fix the recipe",
+        path.display()
+    )]
+    Checksum {
+        path: PathBuf,
+        algo: &'static str,
+        expected: String,
+        actual: String,
+    },
+    #[error("{}: refused entry {entry:?}: {why}; nothing was unpacked", archive.display())]
+    Hostile {
+        archive: PathBuf,
+        entry: String,
+        why: &'static str,
+    },
+    #[error("{}: not a readable tar archive: {source}", archive.display())]
+    Corrupt { archive: PathBuf, source: io::Error },
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Find `file` in the first directory of `dirs` that has it.
+pub fn find(file: &str, dirs: &[PathBuf]) -> Result<PathBuf, Error> {
+    for d in dirs {
+        let p = d.join(file);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::NotFound {
+        file: file.into(),
+        searched: dirs.to_vec(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The md5 and sha256 of a file, in lowercase hex, read once.
+pub fn digests(path: &Path) -> Result<(String, String), Error> {
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let (mut md5, mut sha) = (Md5::new(), Sha256::new());
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+        sha.update(&buf[..n]);
+    }
+    Ok((hex(&md5.finalize()), hex(&sha.finalize())))
+}
+
+/// Check a file against the checksums a recipe gives (either may be absent).
+pub fn verify(path: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<(), Error> {
+    if md5.is_none() && sha256.is_none() {
+        return Ok(());
+    }
+    let (m, s) = digests(path)?;
+    for (algo, expected, actual) in [("md5", md5, m), ("sha256", sha256, s)] {
+        if let Some(e) = expected
+            && !e.eq_ignore_ascii_case(&actual)
+        {
+            return Err(Error::Checksum {
+                path: path.to_path_buf(),
+                algo,
+                expected: e.to_ascii_lowercase(),
+                actual,
+            });
+        }
+    }
+    Ok(())
+}
