@@ -51,14 +51,19 @@ fn every_recipe_source_verifies_and_unpacks() {
             u.dir.display()
         );
         if root {
-            let m = std::fs::metadata(
-                u.dir
-                    .join("Makefile")
-                    .exists()
-                    .then(|| u.dir.join("Makefile"))
-                    .unwrap_or(u.dir.clone()),
-            )
-            .unwrap();
+            // The top directory itself and a file in it belong to the requested owner.
+            for p in [
+                u.dir.clone(),
+                std::fs::read_dir(&u.dir)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path(),
+            ] {
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                assert_eq!((m.uid(), m.gid()), (12345, 12346), "{}", p.display());
+            }
             assert_eq!((m.uid(), m.gid()), (12345, 12346));
         }
         // Nothing else is left in the destination (no staging directory).
