@@ -41,6 +41,22 @@ enum Command {
     Sandbox(sandbox::Args),
 }
 
+/// A ctree syntax chosen on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SyntaxArg {
+    Toml,
+    Ct,
+}
+
+impl From<SyntaxArg> for upm::ctree::Syntax {
+    fn from(s: SyntaxArg) -> Self {
+        match s {
+            SyntaxArg::Toml => upm::ctree::Syntax::Toml,
+            SyntaxArg::Ct => upm::ctree::Syntax::Ct,
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx::new(Printer::new(cli.json), cli.root);

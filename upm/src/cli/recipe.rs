@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::SyntaxArg;
 use upm::ctx::Ctx;
 use upm::recipe::{self, Diagnostic};
 
@@ -10,12 +11,6 @@ use upm::recipe::{self, Diagnostic};
 pub struct Args {
     #[command(subcommand)]
     cmd: Sub,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Toml,
-    Ct,
 }
 
 #[derive(clap::Subcommand)]
@@ -29,7 +24,7 @@ enum Sub {
     Show {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "toml")]
-        format: Format,
+        format: SyntaxArg,
     },
 }
 
@@ -106,10 +101,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if p.json_mode() {
                 p.json(&rc.to_json());
             } else {
-                p.raw(&match format {
-                    Format::Toml => tree.to_toml(),
-                    Format::Ct => tree.to_ct(),
-                });
+                p.raw(&tree.render(format.into()));
             }
             Ok(ExitCode::SUCCESS)
         }

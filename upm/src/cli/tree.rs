@@ -3,20 +3,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::SyntaxArg;
 use anyhow::Context;
-use upm::ctree::{self, Found, Key, Syntax, Value};
+use upm::ctree::{self, Found, Key, Value};
 use upm::ctx::Ctx;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     cmd: Sub,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Toml,
-    Ct,
 }
 
 #[derive(clap::Subcommand)]
@@ -43,7 +38,7 @@ enum Sub {
     Convert {
         file: PathBuf,
         #[arg(long, value_enum)]
-        to: Format,
+        to: SyntaxArg,
         /// Write here (atomically) instead of printing.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -116,11 +111,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             ctree::set_in_file(&file, &key, &value)?;
         }
         Sub::Convert { file, to, output } => {
-            let syntax = match to {
-                Format::Toml => Syntax::Toml,
-                Format::Ct => Syntax::Ct,
-            };
-            let text = ctree::convert_file(&file, syntax)?;
+            let text = ctree::convert_file(&file, to.into())?;
             match output {
                 Some(out) => upm::fsutil::write_atomic(&out, text.as_bytes())
                     .with_context(|| format!("cannot write {}", out.display()))?,

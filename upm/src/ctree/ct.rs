@@ -360,29 +360,13 @@ pub fn parse_value_literal(text: &str) -> Option<Value> {
     (p.pos == text.len()).then_some(v)
 }
 
-fn escape_basic(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 fn render_str(s: &str, out: &mut String) {
     if s.contains('\n') && !s.contains("\"\"\"") && !s.ends_with('"') {
         out.push_str("\"\"\"\n");
         out.push_str(s);
         out.push_str("\"\"\"");
     } else {
-        escape_basic(s, out);
+        key::quote(s, out);
     }
 }
 

@@ -19,10 +19,15 @@ pub fn is_bare(seg: &str) -> bool {
 pub fn quote_segment(seg: &str, out: &mut String) {
     if is_bare(seg) {
         out.push_str(seg);
-        return;
+    } else {
+        quote(seg, out);
     }
+}
+
+/// Write `s` as a double-quoted string with the escapes both keys and values use.
+pub fn quote(s: &str, out: &mut String) {
     out.push('"');
-    for c in seg.chars() {
+    for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
