@@ -11,6 +11,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    // A missing directory is reported as such, not as a failure to make a temp file in it.
+    fs::metadata(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".upm-tmp-")
         .tempfile_in(dir)?;

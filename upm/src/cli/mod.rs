@@ -69,8 +69,24 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("upm: error: {e:#}");
+            eprintln!("upm: error: {}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line. Library errors already name their cause in their own
+/// message, so a cause is added only when the text so far does not end with it.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }

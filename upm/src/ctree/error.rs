@@ -37,6 +37,15 @@ impl Loc {
         }
     }
 
+    /// A location naming only a file (line 1, column 1), for things missing from it.
+    pub fn file(path: &Path) -> Loc {
+        Loc {
+            file: Arc::new(path.to_path_buf()),
+            line: 1,
+            col: 1,
+        }
+    }
+
     /// A location for values that come from no file (the command line, defaults).
     pub fn none() -> Loc {
         Loc {

@@ -209,10 +209,7 @@ pub fn check(path: &Path) -> Report {
     let loaded = match ctree::load(path) {
         Ok(l) => l,
         Err(e) => {
-            let loc = e
-                .loc()
-                .cloned()
-                .unwrap_or_else(|| Loc::at(&std::sync::Arc::new(path.to_path_buf()), "", 0));
+            let loc = e.loc().cloned().unwrap_or_else(|| Loc::file(path));
             let message = match &e {
                 ctree::Error::At { msg, .. } => msg.clone(),
                 other => other.to_string(),

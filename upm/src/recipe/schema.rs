@@ -2,7 +2,6 @@
 //! [`Recipe`], collecting every error (file:line) and warning (unknown keys, with suggestions).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::{Diagnostic, Options, Package, Phase, Recipe, Root, Source};
 use crate::ctree::{Entry, Key, Loc, Tree, Value};
@@ -201,7 +200,7 @@ pub fn typed(
     tree: &Tree,
     warnings: &mut Vec<Diagnostic>,
 ) -> (Recipe, Vec<Diagnostic>) {
-    let file_loc = Loc::at(&Arc::new(path.to_path_buf()), "", 0);
+    let file_loc = Loc::file(path);
     let mut c = Checker {
         tree,
         file_loc,

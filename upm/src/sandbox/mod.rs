@@ -226,10 +226,13 @@ impl Sandbox {
             Ok(child) => Ok(child),
             Err(source) => match report.last_step() {
                 // Every step passed: the command itself could not be run.
-                "chroot into the overlay" if source.kind() == io::ErrorKind::NotFound => {
+                ns::STEP_CHROOT if source.kind() == io::ErrorKind::NotFound => {
                     Err(Error::Spawn { program, source })
                 }
-                step => Err(Error::Setup { step, source }),
+                n => Err(Error::Setup {
+                    step: ns::step_name(n),
+                    source,
+                }),
             },
         }
     }

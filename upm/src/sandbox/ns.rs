@@ -44,6 +44,9 @@ pub const STEPS: &[&str] = &[
     "chroot into the overlay",
 ];
 
+/// The number of the last step: past it, only the command's own exec can fail.
+pub const STEP_CHROOT: u8 = 9;
+
 const ROOT: &std::ffi::CStr = c"/";
 
 fn enter(plan: &Plan, report: &OwnedFd) -> io::Result<()> {
@@ -112,7 +115,7 @@ fn enter(plan: &Plan, report: &OwnedFd) -> io::Result<()> {
             none,
         )?;
     }
-    step(9);
+    step(STEP_CHROOT);
     nix::unistd::chroot(plan.merged.as_c_str())?;
     if nix::unistd::chdir(plan.cwd.as_c_str()).is_err() {
         nix::unistd::chdir(ROOT)?;
@@ -126,14 +129,18 @@ pub struct StepReport {
 }
 
 impl StepReport {
-    /// The last step the child started, as words.
-    pub fn last_step(self) -> &'static str {
+    /// The number of the last step the child started (0 if none).
+    pub fn last_step(self) -> u8 {
         use std::io::Read;
         let mut buf = Vec::new();
         let _ = std::fs::File::from(self.read).read_to_end(&mut buf);
-        let n = buf.last().copied().unwrap_or(0) as usize;
-        STEPS.get(n).copied().unwrap_or("start")
+        buf.last().copied().unwrap_or(0)
     }
+}
+
+/// A step's number in words, for error messages.
+pub fn step_name(n: u8) -> &'static str {
+    STEPS.get(usize::from(n)).copied().unwrap_or("start")
 }
 
 /// Arrange for `cmd` to enter the sandbox described by `plan` before it execs.

@@ -1,7 +1,14 @@
 //! `upm tree`: both syntaxes on the seed's examples, references, cycles, wildcards, cross-file
 //! grafts, TOML edits that keep comments, inheritance and its conflicts.
 
-use crate::harness::{Dir, upm};
+use std::path::Path;
+
+use crate::harness::{Dir, Out, upm};
+
+/// `upm tree get FILE KEY`, run.
+fn tree_get(file: &Path, key: &str) -> Out {
+    upm().args(["tree", "get"]).arg(file).arg(key).run()
+}
 
 const SEED: &str = r#"# fs_backup, as the seed wrote its configuration
 fs_backup.type.default = "full";   # used when no type is given
@@ -22,39 +29,17 @@ echo "$HOME is not a key"
 fn seed_values_references_and_multiline() {
     let d = Dir::new();
     let f = d.write("seed.ct", SEED);
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.type")
-        .run()
-        .success()
-        .stdout_is("full\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.logdir")
-        .run()
+    tree_get(&f, "fs_backup.type").success().stdout_is("full\n");
+    tree_get(&f, "fs_backup.logdir")
         .success()
         .stdout_is("/var/backup/log\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.tmpdir")
-        .run()
+    tree_get(&f, "fs_backup.tmpdir")
         .success()
         .stdout_is("/var/backup/tmp\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.exclude")
-        .run()
+    tree_get(&f, "fs_backup.exclude")
         .success()
         .stdout_is("/proc\n/sys\n/var/backup\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.script")
-        .run()
+    tree_get(&f, "fs_backup.script")
         .success()
         .stdout_is("tar -C / -cf /var/backup/full.tar .\necho \"$HOME is not a key\"\n");
     let j = upm()
@@ -79,19 +64,9 @@ fn seed_values_references_and_multiline() {
 fn wildcards_and_listing() {
     let d = Dir::new();
     let f = d.write("seed.ct", SEED);
-    let out = upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.type.*")
-        .run()
-        .success();
+    let out = tree_get(&f, "fs_backup.type.*").success();
     assert_eq!(out.stdout(), "fs_backup.type.default = \"full\";\n");
-    let out = upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.*")
-        .run()
-        .success();
+    let out = tree_get(&f, "fs_backup.*").success();
     assert_eq!(
         out.stdout()
             .lines()
@@ -116,11 +91,7 @@ fn wildcards_and_listing() {
         .run()
         .success()
         .stdout_is("fs_backup.type\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("fs_backup.datdir")
-        .run()
+    tree_get(&f, "fs_backup.datdir")
         .failure()
         .stderr_has("did you mean `fs_backup.datadir`?");
 }
@@ -129,37 +100,19 @@ fn wildcards_and_listing() {
 fn cycles_are_named_and_errors_located() {
     let d = Dir::new();
     let f = d.write("c.ct", "a.x = \"${a.y}\";\na.y = \"$z\";\na.z = ${a.x};\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("a.x")
-        .run()
+    tree_get(&f, "a.x")
         .failure()
         .stderr_has("reference cycle: a.x -> a.y -> a.z -> a.x");
     let f = d.write("bad.ct", "ok = 1;\nthis.is = broken\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("ok")
-        .run()
+    tree_get(&f, "ok")
         .failure()
         .stderr_has("bad.ct:2:11: expected a value");
     let f = d.write("unk.ct", "a = \"${no.such.key}\";\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("a")
-        .run()
+    tree_get(&f, "a")
         .failure()
         .stderr_has("unk.ct:1:1: `a`: unknown reference ${no.such.key}");
     let f = d.write("bad.toml", "[a]\nx = 1\n[a]\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&f)
-        .arg("a.x")
-        .run()
-        .failure()
-        .stderr_has("bad.toml:3:");
+    tree_get(&f, "a.x").failure().stderr_has("bad.toml:3:");
 }
 
 #[test]
@@ -181,31 +134,18 @@ fn cross_file_references() {
             abs.display()
         ),
     );
-    let out = upm()
-        .args(["tree", "get"])
-        .arg(&main)
-        .arg("app.*")
-        .run()
-        .success();
+    let out = tree_get(&main, "app.*").success();
     assert_eq!(
         out.stdout(),
         "app.database.db.host = \"localhost\";\napp.database.db.port = 5432;\n\
          app.database.db.url = \"pg://localhost:5432\";\napp.limits.max = 10;\napp.limits.name = \"mine\";\n"
     );
     let missing = d.write("conf/missing.ct", "x = \"ftree://nope.ct\";\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&missing)
-        .arg("x")
-        .run()
+    tree_get(&missing, "x")
         .failure()
         .stderr_has("missing.ct:1:1: cannot read");
     let looped = d.write("conf/loop.ct", "x = \"ftree://loop.ct\";\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&looped)
-        .arg("x")
-        .run()
+    tree_get(&looped, "x")
         .failure()
         .stderr_has("include each other");
 }
@@ -229,20 +169,8 @@ fn convert_both_ways_and_set_keeps_toml_comments() {
         "fs_backup.script",
         "fs_backup.keep",
     ] {
-        let a = upm()
-            .args(["tree", "get"])
-            .arg(&f)
-            .arg(key)
-            .run()
-            .success()
-            .stdout();
-        let b = upm()
-            .args(["tree", "get"])
-            .arg(&tf)
-            .arg(key)
-            .run()
-            .success()
-            .stdout();
+        let a = tree_get(&f, key).success().stdout();
+        let b = tree_get(&tf, key).success().stdout();
         assert_eq!(a, b, "{key}");
     }
     let back = d.join("back.ct");
@@ -284,13 +212,7 @@ fn convert_both_ways_and_set_keeps_toml_comments() {
         .args(["options.jobs", "4"])
         .run()
         .success();
-    upm()
-        .args(["tree", "get"])
-        .arg(&r)
-        .arg("options.jobs")
-        .run()
-        .success()
-        .stdout_is("4\n");
+    tree_get(&r, "options.jobs").success().stdout_is("4\n");
     assert!(
         d.read("r.toml")
             .starts_with(&text.replace("1.2.12", "1.2.13"))
@@ -324,12 +246,7 @@ fn inheritance_order_and_conflicts() {
         "r.toml",
         "inherit = [\"t/a.toml\", \"t/b.toml\"]\n[vars]\nprefix = \"/opt/x\"\n",
     );
-    let out = upm()
-        .args(["tree", "get"])
-        .arg(&r)
-        .arg("phases.*")
-        .run()
-        .success();
+    let out = tree_get(&r, "phases.*").success();
     assert_eq!(
         out.stdout(),
         "phases.compile = \"make\";\nphases.check = \"make check\";\n\
@@ -350,20 +267,12 @@ fn inheritance_order_and_conflicts() {
         "r2.toml",
         "inherit = [\"t/a.toml\", \"t/b.toml\"]\n[phases]\ncompile = \"make all\"\n",
     );
-    let out = upm()
-        .args(["tree", "get"])
-        .arg(&r2)
-        .arg("phases.compile")
-        .run()
+    let out = tree_get(&r2, "phases.compile")
         .success()
         .stdout_is("make all\n");
     assert!(!out.stderr().contains("conflict"));
     let cyc = d.write("t/cyc.toml", "inherit = \"cyc.toml\"\n");
-    upm()
-        .args(["tree", "get"])
-        .arg(&cyc)
-        .arg("x")
-        .run()
+    tree_get(&cyc, "x")
         .failure()
         .stderr_has("include each other");
 }

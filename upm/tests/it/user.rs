@@ -9,6 +9,17 @@ use upm::sandbox::{Options, Sandbox};
 use crate::harness::{Dir, bin, upm};
 use crate::needs_root;
 
+/// `upm --root D --json user list`, parsed.
+fn users_json(d: &Dir) -> serde_json::Value {
+    upm()
+        .arg("--root")
+        .arg(d.path())
+        .args(["--json", "user", "list"])
+        .run()
+        .success()
+        .json()
+}
+
 fn root_with_accounts() -> Dir {
     let d = Dir::new();
     d.write(
@@ -32,13 +43,7 @@ fn add_list_and_idempotence() {
         .run()
         .success();
     // 10000 is a uid and 10001 a gid already: the first id free as both is 10002.
-    let j = upm()
-        .arg("--root")
-        .arg(d.path())
-        .args(["--json", "user", "list"])
-        .run()
-        .success()
-        .json();
+    let j = users_json(&d);
     assert_eq!(j[0]["name"], "taken");
     assert_eq!(
         j[1],
@@ -90,13 +95,7 @@ fn concurrent_adds_get_distinct_ids() {
     for c in children {
         assert!(c.unwrap().status.success());
     }
-    let j = upm()
-        .arg("--root")
-        .arg(d.path())
-        .args(["--json", "user", "list"])
-        .run()
-        .success()
-        .json();
+    let j = users_json(&d);
     let mut uids: Vec<u64> = j
         .as_array()
         .unwrap()
