@@ -6,9 +6,12 @@
 //! [`ctree`] (the configuration language), [`recipe`] (the typed view of a recipe),
 //! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
 
+pub mod config;
 pub mod ctree;
 pub mod ctx;
+pub mod db;
 pub mod fsutil;
+pub mod manifest;
 pub mod pkguser;
 pub mod printer;
 pub mod recipe;

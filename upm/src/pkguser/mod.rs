@@ -4,6 +4,7 @@
 //! `.pwd.lock` lock and atomically, and never builds anything.
 
 mod files;
+pub mod installdir;
 
 use std::path::{Path, PathBuf};
 
@@ -282,4 +283,103 @@ pub fn list(root: &Path, ids: &Ids) -> Result<Vec<PkgUser>, Error> {
         .collect();
     out.sort_by_key(|u| u.uid);
     Ok(out)
+}
+
+fn drop_member(f: &mut [String], idx: usize, name: &str) {
+    let members: Vec<&str> = f[idx]
+        .split(',')
+        .filter(|m| !m.is_empty() && *m != name)
+        .collect();
+    f[idx] = members.join(",");
+}
+
+/// Remove the package user `name` (user, its own group, its membership of the install group)
+/// from `root`. Refuses a user outside the package range. Whether there was one to remove.
+pub fn remove(root: &Path, name: &str, ids: &Ids) -> Result<bool, Error> {
+    let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
+    let mut acc = Accounts::read(root)?;
+    let Some(f) = acc.passwd.find(name) else {
+        return Ok(false);
+    };
+    let uid: u32 = f[2].parse().unwrap_or(0);
+    if !(ids.first..=ids.last).contains(&uid) {
+        return Err(Error::NotPackageUser {
+            name: name.into(),
+            uid,
+            first: ids.first,
+            last: ids.last,
+        });
+    }
+    acc.passwd.remove(name);
+    acc.shadow.remove(name);
+    let own_group = acc
+        .group
+        .find(name)
+        .and_then(|g| g[2].parse::<u32>().ok())
+        .is_some_and(|gid| (ids.first..=ids.last).contains(&gid));
+    if own_group {
+        acc.group.remove(name);
+        acc.gshadow.remove(name);
+    }
+    for t in [&mut acc.group, &mut acc.gshadow] {
+        for f in t.records_mut() {
+            if f.len() == 4 {
+                drop_member(f, 3, name);
+            }
+        }
+    }
+    // Users first, so no group is ever missing for a user that names it.
+    for t in [&acc.passwd, &acc.shadow, &acc.group, &acc.gshadow] {
+        t.write(false).map_err(io(&t.path))?;
+    }
+    Ok(true)
+}
+
+/// Names and ids of the target root's users and groups, read from its own passwd and group
+/// (not the host's, which may be another system altogether).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    users: Vec<(String, u32, u32)>,
+    groups: Vec<(String, u32)>,
+}
+
+impl Names {
+    pub fn read(root: &Path) -> Result<Names, Error> {
+        let etc = root.join("etc");
+        let passwd = Table::read(&etc.join("passwd"), 7).map_err(io(&etc.join("passwd")))?;
+        let group = Table::read(&etc.join("group"), 4).map_err(io(&etc.join("group")))?;
+        Ok(Names {
+            users: passwd
+                .records()
+                .filter_map(|f| Some((f[0].clone(), f[2].parse().ok()?, f[3].parse().ok()?)))
+                .collect(),
+            groups: group
+                .records()
+                .filter_map(|f| Some((f[0].clone(), f[2].parse().ok()?)))
+                .collect(),
+        })
+    }
+
+    pub fn user_name(&self, uid: u32) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|u| u.1 == uid)
+            .map(|u| u.0.as_str())
+    }
+
+    /// A user's uid and primary gid, by name or number.
+    pub fn user(&self, spec: &str) -> Option<(u32, u32)> {
+        match spec.parse::<u32>() {
+            Ok(n) => Some(self.users.iter().find(|u| u.1 == n).map_or((n, n), |u| (u.1, u.2))),
+            Err(_) => self.users.iter().find(|u| u.0 == spec).map(|u| (u.1, u.2)),
+        }
+    }
+
+    /// A group's gid, by name or number.
+    pub fn group(&self, spec: &str) -> Option<u32> {
+        match spec.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => self.groups.iter().find(|g| g.0 == spec).map(|g| g.1),
+        }
+    }
 }

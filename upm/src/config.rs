@@ -1,0 +1,296 @@
+//! upm's settings for one target root, read from `etc/upm/upm.toml` (a ctree, so `.ct` syntax
+//! works there too): the install group and the package-user id range, the install directories,
+//! which trees the watcher tracks during an install, and where source archives are looked for.
+//! A missing file means the defaults; `upm init` writes the defaults out so they can be edited.
+
+use std::path::{Path, PathBuf};
+
+use crate::ctree::{self, Key, Value};
+use crate::pkguser::Ids;
+
+/// Where the settings live inside a root.
+pub const FILE: &str = "etc/upm/upm.toml";
+
+/// Install directories: root:install, mode 1775, modelled on the package-users hint's list.
+pub const DEFAULT_INSTALL_DIRS: &[&str] = &[
+    "/etc",
+    "/opt",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib/pkgconfig",
+    "/usr/libexec",
+    "/usr/include",
+    "/usr/share",
+    "/usr/share/aclocal",
+    "/usr/share/doc",
+    "/usr/share/info",
+    "/usr/share/locale",
+    "/usr/share/man",
+    "/usr/share/man/man1",
+    "/usr/share/man/man2",
+    "/usr/share/man/man3",
+    "/usr/share/man/man4",
+    "/usr/share/man/man5",
+    "/usr/share/man/man6",
+    "/usr/share/man/man7",
+    "/usr/share/man/man8",
+    "/usr/share/misc",
+    "/usr/share/pkgconfig",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+    "/usr/local/lib/pkgconfig",
+    "/usr/local/libexec",
+    "/usr/local/include",
+    "/usr/local/share",
+    "/usr/local/share/aclocal",
+    "/usr/local/share/doc",
+    "/usr/local/share/info",
+    "/usr/local/share/locale",
+    "/usr/local/share/man",
+    "/usr/local/share/man/man1",
+    "/usr/local/share/man/man3",
+    "/usr/local/share/man/man5",
+    "/usr/local/share/man/man7",
+    "/usr/local/share/man/man8",
+    "/usr/local/share/pkgconfig",
+    "/var/lib",
+];
+
+/// Trees the watcher follows during an install.
+pub const DEFAULT_TRACK_ROOTS: &[&str] = &["/usr", "/etc", "/opt", "/var", "/srv"];
+
+/// Parts of those trees that are never part of a package: build trees and homes, upm's own
+/// bookkeeping, and what a running system scribbles on.
+pub const DEFAULT_TRACK_EXCLUDE: &[&str] = &[
+    "/usr/src",
+    "/var/lib/upm",
+    "/var/tmp",
+    "/var/cache",
+    "/var/log",
+    "/var/run",
+    "/var/lock",
+    "/var/spool",
+];
+
+pub const DEFAULT_SOURCE_DIRS: &[&str] = &["/sources"];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the settings came from (it may not exist).
+    pub path: PathBuf,
+    pub ids: Ids,
+    pub install_dirs: Vec<PathBuf>,
+    pub track_roots: Vec<PathBuf>,
+    pub track_exclude: Vec<PathBuf>,
+    pub source_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Tree(#[from] ctree::Error),
+    #[error("{}: `{key}` must be {want}", path.display())]
+    Type {
+        path: PathBuf,
+        key: &'static str,
+        want: &'static str,
+    },
+    #[error("{}: `{key}`: {path_value:?} is not an absolute path", path.display())]
+    Relative {
+        path: PathBuf,
+        key: &'static str,
+        path_value: String,
+    },
+}
+
+/// A TOML string literal.
+fn quote(s: &str) -> String {
+    toml_edit::Value::from(s).to_string()
+}
+
+fn paths(list: &[&str]) -> Vec<PathBuf> {
+    list.iter().map(PathBuf::from).collect()
+}
+
+impl Config {
+    pub fn defaults(path: PathBuf) -> Config {
+        Config {
+            path,
+            ids: Ids::default(),
+            install_dirs: paths(DEFAULT_INSTALL_DIRS),
+            track_roots: paths(DEFAULT_TRACK_ROOTS),
+            track_exclude: paths(DEFAULT_TRACK_EXCLUDE),
+            source_dirs: paths(DEFAULT_SOURCE_DIRS),
+        }
+    }
+
+    /// The settings of `root`: its `etc/upm/upm.toml` over the defaults.
+    pub fn load(root: &Path) -> Result<Config, Error> {
+        let path = root.join(FILE);
+        let mut c = Config::defaults(path.clone());
+        if !path.exists() {
+            return Ok(c);
+        }
+        let tree = ctree::load(&path)?.tree;
+        let get = |k: &str| tree.get(&Key::parse(k).expect("a valid key"));
+        let int = |k: &'static str, into: &mut u32| -> Result<(), Error> {
+            match get(k) {
+                None => Ok(()),
+                Some(Value::Int(i)) if (0..=u32::MAX as i64).contains(i) => {
+                    *into = *i as u32;
+                    Ok(())
+                }
+                Some(_) => Err(Error::Type {
+                    path: path.clone(),
+                    key: k,
+                    want: "a non-negative integer",
+                }),
+            }
+        };
+        int("install.gid", &mut c.ids.install_gid)?;
+        int("users.first", &mut c.ids.first)?;
+        int("users.last", &mut c.ids.last)?;
+        match get("install.group") {
+            None => {}
+            Some(Value::Str(s)) => c.ids.install_group = s.clone(),
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "install.group",
+                    want: "a string",
+                });
+            }
+        }
+        let list = |k: &'static str, into: &mut Vec<PathBuf>| -> Result<(), Error> {
+            match get(k) {
+                None => Ok(()),
+                Some(Value::List(l)) => {
+                    if let Some(bad) = l.iter().find(|p| !p.starts_with('/')) {
+                        return Err(Error::Relative {
+                            path: path.clone(),
+                            key: k,
+                            path_value: bad.clone(),
+                        });
+                    }
+                    *into = l.iter().map(PathBuf::from).collect();
+                    Ok(())
+                }
+                Some(_) => Err(Error::Type {
+                    path: path.clone(),
+                    key: k,
+                    want: "a list of absolute paths",
+                }),
+            }
+        };
+        list("install.dirs", &mut c.install_dirs)?;
+        list("track.roots", &mut c.track_roots)?;
+        list("track.exclude", &mut c.track_exclude)?;
+        list("sources.dirs", &mut c.source_dirs)?;
+        Ok(c)
+    }
+
+    /// The settings file's text for these settings, with comments saying what each key does.
+    pub fn render(&self) -> String {
+        let list = |v: &[PathBuf]| {
+            let items: Vec<String> = v
+                .iter()
+                .map(|p| format!("    {},", quote(&p.display().to_string())))
+                .collect();
+            format!("[\n{}\n]", items.join("\n"))
+        };
+        format!(
+            "# upm settings for this root. Paths are as seen inside the root.\n\n\
+             [install]\n\
+             # The group every package user belongs to; install directories are root:GROUP 1775.\n\
+             group = {}\n\
+             gid = {}\n\
+             # Directories many packages install into (`upm installdir add|remove` edits this).\n\
+             dirs = {}\n\n\
+             [users]\n\
+             # Package users get uids and gids from this range.\n\
+             first = {}\n\
+             last = {}\n\n\
+             [track]\n\
+             # Trees the watcher follows during an install, and parts of them it ignores.\n\
+             roots = {}\n\
+             exclude = {}\n\n\
+             [sources]\n\
+             # Where source archives are looked for (besides /usr/src/PACKAGE and --sources-dir).\n\
+             dirs = {}\n",
+            quote(&self.ids.install_group),
+            self.ids.install_gid,
+            list(&self.install_dirs),
+            self.ids.first,
+            self.ids.last,
+            list(&self.track_roots),
+            list(&self.track_exclude),
+            list(&self.source_dirs),
+        )
+    }
+
+    /// Set the install-directory list in the settings file, writing the file first if needed.
+    pub fn save_install_dirs(&mut self, dirs: Vec<PathBuf>) -> Result<(), Error> {
+        self.install_dirs = dirs;
+        if !self.path.exists() {
+            return self.write();
+        }
+        let value = Value::List(
+            self.install_dirs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        );
+        ctree::set_in_file(&self.path, &Key::parse("install.dirs").expect("key"), &value)?;
+        Ok(())
+    }
+
+    /// Write the settings file (the whole of it).
+    pub fn write(&self) -> Result<(), Error> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ctree::Error::io(dir, e))?;
+        }
+        crate::fsutil::write_atomic(&self.path, self.render().as_bytes())
+            .map_err(|e| ctree::Error::io(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Whether `path` (inside the root) is under a tracked root and not excluded.
+    pub fn tracked(&self, path: &Path) -> bool {
+        self.track_roots.iter().any(|r| path.starts_with(r))
+            && !self.track_exclude.iter().any(|x| path.starts_with(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_defaults_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::defaults(dir.path().join(FILE));
+        c.write().unwrap();
+        let back = Config::load(dir.path()).unwrap();
+        assert_eq!(back.install_dirs, c.install_dirs);
+        assert_eq!(back.track_exclude, c.track_exclude);
+        assert_eq!(back.ids.install_gid, 9999);
+        let mut back = back;
+        back.save_install_dirs(vec!["/usr/bin".into()]).unwrap();
+        let text = std::fs::read_to_string(&back.path).unwrap();
+        assert!(text.contains("# Package users get uids"), "comments kept");
+        assert_eq!(
+            Config::load(dir.path()).unwrap().install_dirs,
+            vec![PathBuf::from("/usr/bin")]
+        );
+    }
+
+    #[test]
+    fn tracked_honours_excludes() {
+        let c = Config::defaults(PathBuf::from("/x"));
+        assert!(c.tracked(Path::new("/usr/lib/libz.so")));
+        assert!(!c.tracked(Path::new("/usr/src/zlib/build")));
+        assert!(!c.tracked(Path::new("/home/x")));
+    }
+}

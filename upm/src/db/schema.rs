@@ -1,0 +1,66 @@
+//! The database schema as numbered migrations, applied in order and tracked by
+//! `PRAGMA user_version`. A shipped migration is never edited: a change is a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: packages, their files, the phases that ran, recorded root steps, and reports.
+    r#"
+    CREATE TABLE packages (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        version     TEXT NOT NULL,
+        description TEXT,
+        state       TEXT NOT NULL,
+        stage       TEXT,
+        uid         INTEGER NOT NULL,
+        gid         INTEGER NOT NULL,
+        recipe_path TEXT,
+        recipe      TEXT,
+        pid         INTEGER,
+        started     INTEGER NOT NULL,
+        finished    INTEGER,
+        error       TEXT
+    );
+    CREATE TABLE files (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        type        TEXT NOT NULL,
+        mode        INTEGER NOT NULL,
+        uid         INTEGER NOT NULL,
+        gid         INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        mtime       INTEGER NOT NULL,
+        sha256      TEXT,
+        target      BLOB,
+        shared      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (package_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX files_by_path ON files(path);
+    CREATE TABLE phases (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        phase       TEXT NOT NULL,
+        script      TEXT NOT NULL,
+        user        TEXT NOT NULL,
+        status      INTEGER,
+        started     INTEGER NOT NULL,
+        duration_ms INTEGER,
+        PRIMARY KEY (package_id, seq)
+    );
+    CREATE TABLE root_steps (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        step        TEXT NOT NULL,
+        arg         TEXT NOT NULL,
+        path        BLOB NOT NULL,
+        applied     INTEGER NOT NULL,
+        note        TEXT,
+        PRIMARY KEY (package_id, seq)
+    );
+    CREATE TABLE reports (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        kind        TEXT NOT NULL,
+        path        BLOB,
+        detail      TEXT NOT NULL
+    );
+    "#,
+];
