@@ -19,3 +19,4 @@ pub mod sandbox;
 pub mod source;
 pub mod suggest;
 pub mod sys;
+pub mod watch;
