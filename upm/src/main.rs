@@ -1,7 +1,11 @@
 //! The `upm` binary: parse the arguments, run the command, map the result to an exit code.
+//! Invoked as `install`, `chmod`, `chown`, … (the phase wrappers), it acts as that tool.
 
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = upm::wrap::dispatch() {
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     cli::main()
 }

@@ -1,0 +1,7 @@
+//! Every environment variable upm reads or sets for its children, named in one place.
+
+/// The file the wrappers append recorded root steps to (set for every phase).
+pub const STEPS: &str = "UPM_STEPS";
+/// The wrapper directory, first in PATH during phases; the wrappers skip it to find the real
+/// tools.
+pub const WRAP_DIR: &str = "UPM_WRAP_DIR";

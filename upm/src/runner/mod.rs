@@ -1,0 +1,130 @@
+//! Running a phase: `sh -e -c SCRIPT` as the package user (or root, for root commands) inside
+//! the target root, with stdin from /dev/null, a clean environment, and the output going to the
+//! phase's log file. On a terminal a progress line shows the phase, the time spent and the last
+//! line of the log; otherwise one plain line per phase.
+
+mod os;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use os::{Identity, as_fs_user};
+pub use progress::Progress;
+
+/// One script to run.
+pub struct Job<'a> {
+    /// What the progress display calls it (`zlib configure`).
+    pub label: String,
+    pub script: &'a str,
+    pub who: Identity,
+    /// The target root the job runs in (chroot when not `/`).
+    pub root: &'a Path,
+    /// The working directory, inside the root.
+    pub cwd: &'a Path,
+    /// The complete environment.
+    pub env: &'a [(String, String)],
+    /// The log file, as this process opens it (on the host).
+    pub log: &'a Path,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// The exit status, or 128+signal.
+    pub status: i32,
+    pub duration: Duration,
+}
+
+impl Ran {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the {label} phase: {source}")]
+    Spawn {
+        label: String,
+        source: std::io::Error,
+    },
+}
+
+/// Run a job to its end, showing progress.
+pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(job.log)
+        .map_err(|e| Error::Io {
+            path: job.log.to_path_buf(),
+            source: e,
+        })?;
+    let err_log = log.try_clone().map_err(|e| Error::Io {
+        path: job.log.to_path_buf(),
+        source: e,
+    })?;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-e", "-c", job.script])
+        .env_clear()
+        .envs(job.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log);
+    let spawn_err = |source| Error::Spawn {
+        label: job.label.clone(),
+        source,
+    };
+    os::prepare(&mut cmd, job.root, job.cwd, job.who).map_err(spawn_err)?;
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let status = progress
+        .wait(&job.label, &mut child, job.log, start)
+        .map_err(spawn_err)?;
+    let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => 1,
+    };
+    let ran = Ran {
+        status,
+        duration: start.elapsed(),
+    };
+    progress.done(&job.label, &ran);
+    Ok(ran)
+}
+
+/// The last non-empty line of a log (for progress and error messages).
+pub fn last_line(log: &Path) -> Option<String> {
+    tail(log, 1).pop()
+}
+
+/// The last `n` non-empty lines of a log.
+pub fn tail(log: &Path, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let want = (n as u64 * 400).max(4096).min(len);
+    if f.seek(SeekFrom::Start(len - want)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}

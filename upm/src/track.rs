@@ -1,0 +1,232 @@
+//! The tracker: turns what the watcher saw during one install (and, after a lost-events rescan
+//! or a killed upm, what the disk shows) into that install's manifest, and reports where the
+//! signals disagree — a path changed during the install that belongs to someone else is
+//! reported, never claimed.
+//!
+//! The fold from events to paths is pure ([`Touched::apply`]) and unit-tested on made-up
+//! events; reading the disk is [`Touched::manifest`].
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::manifest::Entry;
+use crate::watch::{Event, Rules};
+
+/// The paths an install touched, as seen inside the target root.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// Created, written, changed or moved here.
+    pub changed: BTreeSet<PathBuf>,
+    /// Deleted or moved away (they may have come back since).
+    pub deleted: BTreeSet<PathBuf>,
+    /// Directories moved into place whose whole content counts as changed.
+    pub trees: BTreeSet<PathBuf>,
+    /// Events were lost: the disk must be scanned.
+    pub rescan: bool,
+}
+
+/// The manifest of one install and what did not add up.
+#[derive(Debug, Default)]
+pub struct Tracked {
+    pub entries: Vec<Entry>,
+    /// Paths changed during the install that are owned by someone else: (path, uid).
+    pub foreign: Vec<(PathBuf, u32)>,
+    /// Paths that were there before and are gone now.
+    pub deleted: Vec<PathBuf>,
+}
+
+impl Touched {
+    /// Fold watcher events (host paths under `root`) into the set.
+    pub fn apply(&mut self, root: &Path, events: &[Event]) {
+        let inside = |p: &Path| -> PathBuf {
+            match p.strip_prefix(root) {
+                Ok(rest) => Path::new("/").join(rest),
+                Err(_) => p.to_path_buf(),
+            }
+        };
+        for e in events {
+            match e {
+                Event::Created { path, .. }
+                | Event::Written { path }
+                | Event::Attrib { path, .. } => {
+                    self.changed.insert(inside(path));
+                }
+                Event::Deleted { path, .. } => {
+                    self.deleted.insert(inside(path));
+                }
+                Event::Moved { from, to, dir } => {
+                    let (from, to) = (inside(from), inside(to));
+                    if *dir {
+                        // What was touched inside the directory now lives under its new name.
+                        let moved: Vec<PathBuf> = self
+                            .changed
+                            .iter()
+                            .filter(|p| p.starts_with(&from))
+                            .cloned()
+                            .collect();
+                        for p in moved {
+                            self.changed.remove(&p);
+                            if let Ok(rest) = p.strip_prefix(&from) {
+                                self.changed.insert(to.join(rest));
+                            }
+                        }
+                        self.trees.insert(to.clone());
+                    }
+                    self.deleted.insert(from);
+                    self.changed.insert(to);
+                }
+                Event::Rescan => self.rescan = true,
+            }
+        }
+    }
+
+    /// Add everything under `rules` changed since `since` (seconds, by ctime, which every
+    /// create, write, chmod, chown and rename sets): the answer to lost events.
+    pub fn rescan(&mut self, root: &Path, rules: &Rules, since: i64) {
+        walk(root, rules, &mut |p, m| {
+            if m.ctime() >= since {
+                self.changed.insert(p.to_path_buf());
+            }
+        });
+    }
+
+    /// Read the touched paths from disk. Paths owned by a uid in `mine` (or any uid, when
+    /// `mine` is empty: root's own commands) form the manifest; the rest are reported.
+    pub fn manifest(&self, root: &Path, mine: &[u32]) -> std::io::Result<Tracked> {
+        let mut paths = self.changed.clone();
+        for t in &self.trees {
+            let rules = Rules {
+                roots: vec![root.join(t.strip_prefix("/").unwrap_or(t))],
+                exclude: Vec::new(),
+            };
+            walk_host(&rules, &mut |p, _| {
+                if let Ok(rest) = p.strip_prefix(root) {
+                    paths.insert(Path::new("/").join(rest));
+                }
+            });
+        }
+        let mut out = Tracked::default();
+        for p in &paths {
+            match Entry::read(root, p)? {
+                Some(e) if mine.is_empty() || mine.contains(&e.uid) => out.entries.push(e),
+                Some(e) => out.foreign.push((e.path, e.uid)),
+                None => {}
+            }
+        }
+        for p in &self.deleted {
+            if !paths.contains(p) || Entry::read(root, p)?.is_none() {
+                out.deleted.push(p.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Walk the trees of `rules` (paths inside `root`), calling `f` with each path (inside the
+/// root) and its metadata. Symlinks are not followed; unreadable directories are skipped.
+pub fn walk(root: &Path, rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
+    let host = Rules {
+        roots: rules
+            .roots
+            .iter()
+            .map(|r| root.join(r.strip_prefix("/").unwrap_or(r)))
+            .collect(),
+        exclude: rules
+            .exclude
+            .iter()
+            .map(|r| root.join(r.strip_prefix("/").unwrap_or(r)))
+            .collect(),
+    };
+    walk_host(&host, &mut |p, m| {
+        if let Ok(rest) = p.strip_prefix(root) {
+            f(&Path::new("/").join(rest), m);
+        }
+    });
+}
+
+fn walk_host(rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
+    let mut stack: Vec<PathBuf> = rules
+        .roots
+        .iter()
+        .filter(|r| !rules.excluded(r))
+        .cloned()
+        .collect();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if rules.excluded(&p) {
+                continue;
+            }
+            let Ok(m) = entry.metadata() else { continue };
+            f(&p, &m);
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn fold_follows_moves_and_strips_the_root() {
+        let root = Path::new("/mnt/lfs");
+        let mut t = Touched::default();
+        t.apply(
+            root,
+            &[
+                Event::Created {
+                    path: p("/mnt/lfs/usr/lib/tmp.d"),
+                    dir: true,
+                },
+                Event::Written {
+                    path: p("/mnt/lfs/usr/lib/tmp.d/libx.so"),
+                },
+                Event::Moved {
+                    from: p("/mnt/lfs/usr/lib/tmp.d"),
+                    to: p("/mnt/lfs/usr/lib/x"),
+                    dir: true,
+                },
+                Event::Deleted {
+                    path: p("/mnt/lfs/usr/bin/old"),
+                    dir: false,
+                },
+                Event::Rescan,
+            ],
+        );
+        assert!(t.changed.contains(&p("/usr/lib/x/libx.so")));
+        assert!(t.changed.contains(&p("/usr/lib/x")));
+        assert!(!t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")));
+        assert!(t.deleted.contains(&p("/usr/bin/old")));
+        assert!(t.trees.contains(&p("/usr/lib/x")));
+        assert!(t.rescan);
+    }
+
+    #[test]
+    fn manifest_claims_only_mine() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        std::fs::write(d.path().join("usr/bin/a"), "a").unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        let mut t = Touched::default();
+        t.changed.insert(p("/usr/bin/a"));
+        t.changed.insert(p("/usr/bin/gone"));
+        t.deleted.insert(p("/usr/bin/gone"));
+        let m = t.manifest(d.path(), &[me]).unwrap();
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.deleted, vec![p("/usr/bin/gone")]);
+        let m = t.manifest(d.path(), &[me + 1]).unwrap();
+        assert!(m.entries.is_empty());
+        assert_eq!(m.foreign, vec![(p("/usr/bin/a"), me)]);
+    }
+}

@@ -1,0 +1,335 @@
+//! The wrappers put first in PATH during every phase, so that the classic package-user failures
+//! just work without editing upstream makefiles. The `upm` binary is the wrapper: invoked under
+//! the name of one of [`NAMES`], it acts as that tool.
+//!
+//! As a package user:
+//! - `install -d DIR` and `chmod MODE DIR` on a directory the package does not own (an install
+//!   directory) leave it alone instead of failing;
+//! - `install -o/-g`, `chown` and `chgrp` install or leave the file as the package user's and
+//!   record a root step (`chown root:root /usr/bin/su`) that upm applies afterwards when the
+//!   recipe allows it;
+//! - `ldconfig` and `mknod` are recorded, not run.
+//!
+//! As root (the recipe's `root` commands) every wrapper runs the real tool untouched.
+//! Root steps are lines `STEP<TAB>ARG<TAB>PATH` in the file named by `UPM_STEPS`.
+
+mod install;
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use crate::envvars;
+
+/// The tools upm wraps.
+pub const NAMES: &[&str] = &["install", "chmod", "chown", "chgrp", "ldconfig", "mknod"];
+
+/// A recorded root step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `chown`, `chgrp`, `ldconfig` or `mknod`.
+    pub step: String,
+    /// The owner spec (`root:root`), group, or node spec (`c 4 64`); `-R ` in front means
+    /// recursive.
+    pub arg: String,
+    pub path: PathBuf,
+}
+
+impl Step {
+    pub fn line(&self) -> Vec<u8> {
+        let mut l = Vec::new();
+        l.extend_from_slice(self.step.as_bytes());
+        l.push(b'\t');
+        l.extend_from_slice(self.arg.as_bytes());
+        l.push(b'\t');
+        l.extend_from_slice(self.path.as_os_str().as_bytes());
+        l.push(b'\n');
+        l
+    }
+
+    /// Parse a steps file; lines that are not steps are skipped.
+    pub fn parse_all(data: &[u8]) -> Vec<Step> {
+        data.split(|b| *b == b'\n')
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, |b| *b == b'\t');
+                let step = std::str::from_utf8(parts.next()?).ok()?;
+                let arg = std::str::from_utf8(parts.next()?).ok()?;
+                let path = PathBuf::from(OsStr::from_bytes(parts.next()?));
+                (!step.is_empty()).then(|| Step {
+                    step: step.into(),
+                    arg: arg.into(),
+                    path,
+                })
+            })
+            .collect()
+    }
+}
+
+/// If this process was invoked as a wrapper, act as it and return the exit code.
+pub fn dispatch() -> Option<i32> {
+    let argv0 = std::env::args_os().next()?;
+    let name = Path::new(&argv0).file_name()?.to_str()?.to_string();
+    if !NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    Some(run(&name, args))
+}
+
+fn run(name: &str, args: Vec<OsString>) -> i32 {
+    if nix::unistd::geteuid().is_root() {
+        return exec_real(name, &args);
+    }
+    match name {
+        "install" => install::run(args),
+        "chmod" => chmod(args),
+        "chown" | "chgrp" => own(name, args),
+        "ldconfig" => {
+            record(&[Step {
+                step: "ldconfig".into(),
+                arg: String::new(),
+                path: PathBuf::from("/"),
+            }]);
+            0
+        }
+        "mknod" => mknod(args),
+        _ => exec_real(name, &args),
+    }
+}
+
+/// The real tool: the first `name` in PATH outside the wrapper directory.
+fn real(name: &str) -> Option<PathBuf> {
+    let wrap = std::env::var_os(envvars::WRAP_DIR).map(PathBuf::from);
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .filter(|d| Some(d) != wrap.as_ref())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
+}
+
+fn exec_real(name: &str, args: &[OsString]) -> i32 {
+    match real(name) {
+        Some(p) => {
+            let e = std::process::Command::new(&p).arg0(name).args(args).exec();
+            eprintln!("upm wrapper: cannot run {}: {e}", p.display());
+            126
+        }
+        None => {
+            eprintln!("upm wrapper: {name}: command not found in PATH");
+            127
+        }
+    }
+}
+
+/// Run the real tool and wait for it.
+fn run_real(name: &str, args: &[OsString]) -> i32 {
+    match real(name) {
+        Some(p) => match std::process::Command::new(&p).arg0(name).args(args).status() {
+            Ok(s) => s.code().unwrap_or(1),
+            Err(e) => {
+                eprintln!("upm wrapper: cannot run {}: {e}", p.display());
+                126
+            }
+        },
+        None => {
+            eprintln!("upm wrapper: {name}: command not found in PATH");
+            127
+        }
+    }
+}
+
+/// An absolute, lexically clean form of `p` (relative to the working directory).
+fn absolute(p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Append steps to the steps file. Without one (a wrapper run by hand), say what would have
+/// been recorded.
+fn record(steps: &[Step]) {
+    let Some(file) = std::env::var_os(envvars::STEPS) else {
+        for s in steps {
+            eprintln!(
+                "upm wrapper: not recording root step {} {} {} (no {} set)",
+                s.step,
+                s.arg,
+                s.path.display(),
+                envvars::STEPS
+            );
+        }
+        return;
+    };
+    let mut data = Vec::new();
+    for s in steps {
+        data.extend(s.line());
+    }
+    // One write per call with O_APPEND: lines from parallel make jobs never interleave.
+    match std::fs::OpenOptions::new().append(true).create(true).open(&file) {
+        Ok(mut f) => {
+            if let Err(e) = f.write_all(&data) {
+                eprintln!("upm wrapper: cannot record root steps in {file:?}: {e}");
+            }
+        }
+        Err(e) => eprintln!("upm wrapper: cannot record root steps in {file:?}: {e}"),
+    }
+}
+
+/// Whether `p` exists and belongs to someone else (an install directory, another package).
+fn foreign(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() != nix::unistd::geteuid().as_raw())
+}
+
+/// `chmod`: leave paths that are not the package's alone; change the rest.
+fn chmod(args: Vec<OsString>) -> i32 {
+    let mut out = Vec::new();
+    let mut mode_seen = false;
+    let mut kept = 0;
+    let mut dropped = Vec::new();
+    let mut options_done = false;
+    for a in args {
+        let s = a.as_bytes();
+        if !options_done && s == b"--" {
+            options_done = true;
+            out.push(a);
+            continue;
+        }
+        let looks_mode = s.first() == Some(&b'-')
+            && s.len() > 1
+            && s[1..].iter().all(|c| b"rwxXstugo".contains(c));
+        if !options_done && s.first() == Some(&b'-') && !(looks_mode && !mode_seen) {
+            out.push(a);
+            continue;
+        }
+        if !mode_seen && !s.starts_with(b"--reference") {
+            mode_seen = true;
+            out.push(a);
+            continue;
+        }
+        if foreign(Path::new(&a)) {
+            dropped.push(a);
+        } else {
+            kept += 1;
+            out.push(a);
+        }
+    }
+    for d in &dropped {
+        eprintln!(
+            "upm wrapper: chmod: leaving {} alone (it is not this package's)",
+            Path::new(d).display()
+        );
+    }
+    if kept == 0 && !dropped.is_empty() {
+        return 0;
+    }
+    run_real("chmod", &out)
+}
+
+/// `chown`/`chgrp` as a package user: record the change as a root step, change nothing.
+fn own(name: &str, args: Vec<OsString>) -> i32 {
+    let mut recursive = false;
+    let mut spec: Option<String> = None;
+    let mut paths = Vec::new();
+    let mut options_done = false;
+    for a in args {
+        let s = a.to_string_lossy().into_owned();
+        if !options_done && s == "--" {
+            options_done = true;
+        } else if !options_done && s.starts_with('-') && s.len() > 1 {
+            if s == "-R" || s == "--recursive" || (s.starts_with('-') && !s.starts_with("--") && s.contains('R')) {
+                recursive = true;
+            }
+        } else if spec.is_none() {
+            spec = Some(s);
+        } else {
+            paths.push(absolute(Path::new(&a)));
+        }
+    }
+    let Some(spec) = spec else {
+        return run_real(name, &[]);
+    };
+    let arg = if recursive { format!("-R {spec}") } else { spec };
+    let steps: Vec<Step> = paths
+        .into_iter()
+        .map(|path| Step {
+            step: name.into(),
+            arg: arg.clone(),
+            path,
+        })
+        .collect();
+    record(&steps);
+    0
+}
+
+/// `mknod NAME TYPE [MAJOR MINOR]` as a package user: recorded, made by upm if allowed.
+fn mknod(args: Vec<OsString>) -> i32 {
+    let mut mode = String::new();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy().into_owned();
+        if s == "-m" {
+            mode = it.next().map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
+        } else if let Some(m) = s.strip_prefix("--mode=") {
+            mode = m.into();
+        } else if s.starts_with('-') {
+            continue;
+        } else {
+            rest.push(a);
+        }
+    }
+    if rest.len() < 2 {
+        return run_real("mknod", &rest);
+    }
+    let spec: Vec<String> = rest[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut arg = spec.join(" ");
+    if !mode.is_empty() {
+        arg = format!("{arg} mode={mode}");
+    }
+    record(&[Step {
+        step: "mknod".into(),
+        arg,
+        path: absolute(Path::new(&rest[0])),
+    }]);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_round_trip() {
+        let s = Step {
+            step: "chown".into(),
+            arg: "-R root:root".into(),
+            path: "/usr/bin/su".into(),
+        };
+        let mut data = s.line();
+        data.extend(b"garbage\n");
+        assert_eq!(Step::parse_all(&data), vec![s]);
+    }
+
+    #[test]
+    fn absolute_is_lexical() {
+        assert_eq!(absolute(Path::new("/usr/lib/../bin/./x")), PathBuf::from("/usr/bin/x"));
+    }
+}
