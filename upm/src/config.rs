@@ -72,9 +72,13 @@ pub const DEFAULT_TRACK_EXCLUDE: &[&str] = &[
     "/var/run",
     "/var/lock",
     "/var/spool",
+    "/etc/ld.so.cache",
 ];
 
 pub const DEFAULT_SOURCE_DIRS: &[&str] = &["/sources"];
+
+/// Where `upm install NAME` looks for `NAME.toml` (or `NAME.ct`).
+pub const DEFAULT_RECIPE_DIRS: &[&str] = &["/etc/upm/recipes", "/usr/share/upm/recipes"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -85,6 +89,7 @@ pub struct Config {
     pub track_roots: Vec<PathBuf>,
     pub track_exclude: Vec<PathBuf>,
     pub source_dirs: Vec<PathBuf>,
+    pub recipe_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +128,7 @@ impl Config {
             track_roots: paths(DEFAULT_TRACK_ROOTS),
             track_exclude: paths(DEFAULT_TRACK_EXCLUDE),
             source_dirs: paths(DEFAULT_SOURCE_DIRS),
+            recipe_dirs: paths(DEFAULT_RECIPE_DIRS),
         }
     }
 
@@ -188,6 +194,7 @@ impl Config {
         list("track.roots", &mut c.track_roots)?;
         list("track.exclude", &mut c.track_exclude)?;
         list("sources.dirs", &mut c.source_dirs)?;
+        list("recipes.dirs", &mut c.recipe_dirs)?;
         Ok(c)
     }
 
@@ -218,6 +225,9 @@ impl Config {
              exclude = {}\n\n\
              [sources]\n\
              # Where source archives are looked for (besides /usr/src/PACKAGE and --sources-dir).\n\
+             dirs = {}\n\n\
+             [recipes]\n\
+             # Where `upm install NAME` finds NAME.toml or NAME.ct.\n\
              dirs = {}\n",
             quote(&self.ids.install_group),
             self.ids.install_gid,
@@ -227,6 +237,7 @@ impl Config {
             list(&self.track_roots),
             list(&self.track_exclude),
             list(&self.source_dirs),
+            list(&self.recipe_dirs),
         )
     }
 

@@ -13,6 +13,7 @@ pub mod db;
 pub mod envvars;
 pub mod fsutil;
 pub mod manifest;
+pub mod ops;
 pub mod pkguser;
 pub mod printer;
 pub mod recipe;

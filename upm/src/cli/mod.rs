@@ -1,7 +1,18 @@
 //! Command-line parsing and printing only: each subcommand lives in its own file, turns its
 //! arguments into the library's options and calls the library.
 
+mod check;
+mod files;
+mod info;
+mod init;
+mod install;
+mod installdir;
+mod list;
+mod log;
+mod orphans;
+mod owner;
 mod recipe;
+mod remove;
 mod sandbox;
 mod tree;
 mod user;
@@ -31,6 +42,28 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Prepare a root for package users: install group, install directories, database.
+    Init(init::Args),
+    /// Build and install a package as its own package user, recording every file.
+    Install(install::Args),
+    /// Remove what a package installed.
+    Remove(remove::Args),
+    /// List the installed packages.
+    List(list::Args),
+    /// Show one package: state, phases, root steps, reports.
+    Info(info::Args),
+    /// List the files a package installed.
+    Files(files::Args),
+    /// Show which package installed each path.
+    Owner(owner::Args),
+    /// Report files missing or changed since they were installed.
+    Check(check::Args),
+    /// List paths no package owns.
+    Orphans(orphans::Args),
+    /// Show the phases of a package's build, or one phase's log.
+    Log(log::Args),
+    /// Add, remove, list and fix the shared install directories.
+    Installdir(installdir::Args),
     /// Read, write and convert configuration trees (.ct and .toml files).
     Tree(tree::Args),
     /// Check and show recipes.
@@ -61,6 +94,17 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx::new(Printer::new(cli.json), cli.root);
     let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Install(a) => install::run(&ctx, a),
+        Command::Remove(a) => remove::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Info(a) => info::run(&ctx, a),
+        Command::Files(a) => files::run(&ctx, a),
+        Command::Owner(a) => owner::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
+        Command::Orphans(a) => orphans::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Installdir(a) => installdir::run(&ctx, a),
         Command::Tree(a) => tree::run(&ctx, a),
         Command::Recipe(a) => recipe::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(&ctx, a),

@@ -38,8 +38,22 @@ pub struct Loaded {
 
 /// Load a file with its grafts and templates, and resolve its references.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
+    load_with(path, &[])
+}
+
+/// [`load`], with keys set from outside (the command line) over the merged tree before
+/// references are resolved.
+pub fn load_with(path: &Path, overrides: &[(Key, Value)]) -> Result<Loaded, Error> {
     let mut cx = Loader::default();
-    let raw = cx.merged(path, None)?;
+    let mut raw = cx.merged(path, None)?;
+    for (key, value) in overrides {
+        raw.insert(Entry {
+            key: key.clone(),
+            value: value.clone(),
+            loc: Loc::file(Path::new("<command line>")),
+            literal: false,
+        });
+    }
     let tree = resolve::resolve(&raw)?;
     Ok(Loaded {
         tree,

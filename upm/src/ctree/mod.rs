@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Loc};
 pub use key::{Key, Pattern};
-pub use load::{Loaded, Warning, load};
+pub use load::{Loaded, Warning, load, load_with};
 
 /// A leaf value. Strings may still hold `${...}` references until the tree is resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,6 +78,9 @@ pub struct Source {
     pub md5: Option<String>,
     pub sha256: Option<String>,
     pub patches: Vec<String>,
+    /// A local directory (relative to the recipe) copied in place of an archive, for
+    /// packages developed next to their recipe.
+    pub dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,6 +157,7 @@ impl Recipe {
                 "md5": self.source.md5,
                 "sha256": self.source.sha256,
                 "patches": self.source.patches,
+                "dir": self.source.dir,
             },
             "phases": phases,
             "root": {
@@ -206,7 +210,13 @@ pub enum Error {
 
 /// Load and check a recipe, collecting every error and warning.
 pub fn check(path: &Path) -> Report {
-    let loaded = match ctree::load(path) {
+    check_with(path, &[])
+}
+
+/// [`check`], with keys set from outside the file (`upm install --set vars.prefix=/usr/local`)
+/// before references are resolved, so everything that refers to them follows.
+pub fn check_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Report {
+    let loaded = match ctree::load_with(path, overrides) {
         Ok(l) => l,
         Err(e) => {
             let loc = e.loc().cloned().unwrap_or_else(|| Loc::file(path));
@@ -241,7 +251,15 @@ pub fn check(path: &Path) -> Report {
 
 /// Load a recipe, failing on any error. Warnings are returned alongside.
 pub fn load(path: &Path) -> Result<(Recipe, Vec<Diagnostic>), Error> {
-    let report = check(path);
+    load_with(path, &[])
+}
+
+/// [`load`] with overrides, as [`check_with`].
+pub fn load_with(
+    path: &Path,
+    overrides: &[(ctree::Key, Value)],
+) -> Result<(Recipe, Vec<Diagnostic>), Error> {
+    let report = check_with(path, overrides);
     match report.recipe {
         Some(r) => Ok((r, report.warnings)),
         None => Err(Error::Invalid {

@@ -47,6 +47,7 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("source.md5", Kind::Str),
     ("source.sha256", Kind::Str),
     ("source.patches", Kind::List),
+    ("source.dir", Kind::Str),
     ("phases.prepare", Kind::Str),
     ("phases.configure", Kind::Str),
     ("phases.compile", Kind::Str),
@@ -283,6 +284,7 @@ pub fn typed(
         md5: c.hex("source.md5", 32),
         sha256: c.hex("source.sha256", 64),
         patches: c.list("source.patches"),
+        dir: c.string("source.dir"),
     };
     if (source.md5.is_some() || source.sha256.is_some() || !source.patches.is_empty())
         && source.file.is_none()

@@ -105,3 +105,44 @@ pub fn verify(path: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<()
     }
     Ok(())
 }
+
+/// Copy a local source directory `src` to `dest` (which must not exist): regular files,
+/// directories and symlinks, with their permission bits; anything else is refused.
+pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(src).map_err(io_err(src))?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        std::fs::create_dir(dest).map_err(io_err(dest))?;
+        let mut entries: Vec<_> = std::fs::read_dir(src)
+            .map_err(io_err(src))?
+            .collect::<Result<_, _>>()
+            .map_err(io_err(src))?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            copy_dir(&e.path(), &dest.join(e.file_name()))?;
+        }
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(meta.mode_bits()))
+            .map_err(io_err(dest))
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(src).map_err(io_err(src))?;
+        std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))
+    } else if ft.is_file() {
+        std::fs::copy(src, dest).map(|_| ()).map_err(io_err(dest))
+    } else {
+        Err(Error::Io {
+            path: src.to_path_buf(),
+            source: io::Error::other("not a file, directory or symlink; refusing to copy it"),
+        })
+    }
+}
+
+trait ModeBits {
+    fn mode_bits(&self) -> u32;
+}
+
+impl ModeBits for std::fs::Metadata {
+    fn mode_bits(&self) -> u32 {
+        std::os::unix::fs::MetadataExt::mode(self) & 0o7777
+    }
+}

@@ -1,0 +1,95 @@
+//! `upm install RECIPE|NAME`: build and install a package as its own package user.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use upm::ctree::{Key, Value};
+use upm::ctx::Ctx;
+use upm::ops::install::{self, Options};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A recipe file, or a package name looked up in the recipe directories.
+    recipe: String,
+    /// Another directory to look for the source archive in (repeatable).
+    #[arg(long = "sources-dir", value_name = "DIR")]
+    sources_dirs: Vec<PathBuf>,
+    /// Use this source archive.
+    #[arg(long, value_name = "FILE")]
+    source: Option<PathBuf>,
+    /// Parallel make jobs (MAKEFLAGS=-jN; default: the recipe's, else the number of CPUs).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<u32>,
+    /// Skip the check phase.
+    #[arg(long)]
+    no_check: bool,
+    /// Keep the build tree in /usr/src/PKG/build.
+    #[arg(long)]
+    keep_build: bool,
+    /// Set a recipe key before it is resolved, e.g. `--set vars.prefix=/usr/local`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    let overrides = args
+        .sets
+        .iter()
+        .map(|s| {
+            let (k, v) = s
+                .split_once('=')
+                .with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
+            let key = Key::parse(k).map_err(|e| anyhow::anyhow!("--set {s:?}: {e}"))?;
+            Ok((key, Value::from_cli(v)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let done = install::install(
+        ctx,
+        &Options {
+            recipe: args.recipe,
+            overrides,
+            sources_dirs: args.sources_dirs,
+            source: args.source,
+            jobs: args.jobs,
+            no_check: args.no_check,
+            keep_build: args.keep_build,
+        },
+    )?;
+    let applied = done.steps.iter().filter(|s| s.applied).count();
+    if p.json_mode() {
+        p.json(&serde_json::json!({
+            "name": done.name,
+            "version": done.version,
+            "user": {"name": done.user.name, "uid": done.user.uid, "gid": done.user.gid},
+            "files": done.files.len(),
+            "root_steps_applied": applied,
+            "root_steps_skipped": done.steps.len() - applied,
+            "reports": done.reports.iter().map(|r| serde_json::json!({
+                "kind": r.kind, "path": r.path.as_ref().map(|p| p.display().to_string()), "detail": r.detail,
+            })).collect::<Vec<_>>(),
+            "seconds": done.seconds,
+        }));
+    } else {
+        let dirs = done
+            .files
+            .iter()
+            .filter(|f| f.kind == upm::fsutil::FileKind::Dir)
+            .count();
+        p.line(&format!(
+            "installed {} {} as package user {} (uid {}): {} paths ({} files and links, {} directories), \
+             {} root step(s) applied, in {:.1} s",
+            done.name,
+            done.version,
+            done.user.name,
+            done.user.uid,
+            done.files.len(),
+            done.files.len() - dirs,
+            dirs,
+            applied,
+            done.seconds
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,76 @@
+//! `upm remove PKG [--dry-run] [--keep-user]`: remove what a package installed.
+
+use std::process::ExitCode;
+
+use upm::ctx::Ctx;
+use upm::ops::remove::{self, Action, Options};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The package to remove.
+    name: String,
+    /// Only list what would be removed and kept.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep the package user and its home (/usr/src/PKG) with its logs.
+    #[arg(long)]
+    keep_user: bool,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    let done = remove::remove(
+        ctx,
+        &Options {
+            name: args.name,
+            dry_run: args.dry_run,
+            keep_user: args.keep_user,
+        },
+    )?;
+    if p.json_mode() {
+        p.json(&serde_json::json!({
+            "name": done.name,
+            "dry_run": args.dry_run,
+            "user_removed": done.user_removed,
+            "paths": done.paths.iter().map(|(path, a)| {
+                let (action, why) = match a {
+                    Action::Removed => ("removed", None),
+                    Action::Missing => ("missing", None),
+                    Action::Kept(w) => ("kept", Some(w.clone())),
+                };
+                serde_json::json!({"path": path.display().to_string(), "action": action, "reason": why})
+            }).collect::<Vec<_>>(),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let removed = done
+        .paths
+        .iter()
+        .filter(|(_, a)| *a == Action::Removed)
+        .count();
+    for (path, a) in &done.paths {
+        match a {
+            Action::Removed if args.dry_run => p.line(&format!("would remove {}", path.display())),
+            Action::Removed => {}
+            Action::Missing => p.note(&format!("{}: already gone", path.display())),
+            Action::Kept(why) => p.line(&format!("kept {}: {why}", path.display())),
+        }
+    }
+    if args.dry_run {
+        p.line(&format!(
+            "{}: {removed} path(s) would be removed (dry run: nothing changed)",
+            done.name
+        ));
+    } else {
+        p.line(&format!(
+            "removed {}: {removed} path(s){}",
+            done.name,
+            if done.user_removed {
+                ", its package user and home"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}

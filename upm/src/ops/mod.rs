@@ -1,0 +1,74 @@
+//! The operations behind the commands, each in its own file: setting up a root (`init`,
+//! install directories), installing, removing, recovering interrupted installs, and the
+//! queries. They tie the parts together — recipe, pkguser, source, runner, watch, track, db —
+//! and hold no parsing or printing of their own beyond what goes through the printer.
+
+pub mod init;
+pub mod install;
+pub mod query;
+pub mod recover;
+pub mod remove;
+mod rootsteps;
+mod setup;
+
+use std::path::PathBuf;
+
+/// Why an operation failed. Each variant says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Recipe(#[from] crate::recipe::Error),
+    #[error(transparent)]
+    Db(#[from] crate::db::Error),
+    #[error(transparent)]
+    User(#[from] crate::pkguser::Error),
+    #[error(transparent)]
+    Source(#[from] crate::source::Error),
+    #[error(transparent)]
+    Run(#[from] crate::runner::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot watch the install: {0}")]
+    Watch(std::io::Error),
+    #[error(
+        "{name} {version} is already installed; `upm remove {name}` first to install it again"
+    )]
+    AlreadyInstalled { name: String, version: String },
+    #[error("{name} is not installed (`upm list` shows what is)")]
+    NotInstalled { name: String },
+    #[error(
+        "the {phase} phase of {name} failed with status {status}; its log is {log}; the last lines:\n{tail}"
+    )]
+    PhaseFailed {
+        name: String,
+        phase: String,
+        status: i32,
+        log: String,
+        tail: String,
+    },
+    #[error(
+        "cannot replace {path}: it belongs to {owner}; the install of {name} stopped and {path} is \
+         intact. Remove {owner_short} first, or change {name}'s recipe not to install that file; \
+         `upm remove {name}` removes what {name} installed so far"
+    )]
+    Conflict {
+        name: String,
+        path: String,
+        owner: String,
+        owner_short: String,
+    },
+    #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NoRecipe { name: String, searched: Vec<PathBuf> },
+}
+
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

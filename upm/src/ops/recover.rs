@@ -1,0 +1,92 @@
+//! Recovering from a killed upm. An install row still `building` or `installing` while this
+//! process holds the root lock was left by a upm that died (`kill -9`, a power cut). Its stray
+//! build processes are ended, and what it installed is found the package-users way — every
+//! path under the tracked trees owned by its package user — and recorded, so `upm remove`
+//! can clean it up and `upm install` can build it again.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::db::{Db, Outcome, ReportRow, State};
+use crate::manifest::Entry;
+use crate::pkguser::PkgUser;
+
+use super::{Error, io, setup};
+
+/// Record every interrupted install of the root. Call with the root lock held.
+pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
+    let root = ctx.root.clone();
+    for pkg in db.packages()? {
+        if !pkg.state.in_progress() {
+            continue;
+        }
+        let user = PkgUser {
+            name: pkg.name.clone(),
+            uid: pkg.uid,
+            gid: pkg.gid,
+            home: PathBuf::from("/usr/src").join(&pkg.name),
+        };
+        setup::end_processes(&root, &user, cfg.ids.install_gid)?;
+        let mut paths = Vec::new();
+        if pkg.state == State::Installing {
+            crate::track::walk(&root, &setup::inside_rules(cfg), &mut |p, m| {
+                if m.uid() == pkg.uid {
+                    paths.push(p.to_path_buf());
+                }
+            });
+        }
+        let mut files = Vec::new();
+        for p in &paths {
+            if let Some(e) = Entry::read(&root, p).map_err(io(p))? {
+                files.push(e);
+            }
+        }
+        let stage = pkg.stage.clone().unwrap_or_else(|| pkg.state.name().into());
+        let detail = format!(
+            "upm (pid {}) stopped during the {stage} phase; {} path(s) it left were found by owner",
+            pkg.pid.unwrap_or(0),
+            files.len()
+        );
+        ctx.printer.warn(&format!(
+            "the install of {} was interrupted: {detail}; run `upm install {}` to build it again \
+             or `upm remove {}` to remove what it left",
+            pkg.name, pkg.name, pkg.name
+        ));
+        let kept: Vec<Entry> = db.files(pkg.id)?;
+        let gone: Vec<PathBuf> = kept
+            .iter()
+            .filter(|e| !files.iter().any(|f| f.path == e.path))
+            .filter(|e| Entry::read(&root, &e.path).ok().flatten().is_none())
+            .map(|e| e.path.clone())
+            .collect();
+        db.record(
+            pkg.id,
+            &Outcome {
+                files: &files,
+                gone: &gone,
+                steps: &[],
+                reports: &[ReportRow {
+                    kind: "interrupted".into(),
+                    path: None,
+                    detail: detail.clone(),
+                }],
+                state: State::Interrupted,
+                stage: Some(&stage),
+                error: Some(&detail),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The state to show for a row: one still in progress while no upm holds the lock was
+/// interrupted (the next upm that changes the root records it as such).
+pub fn shown_state(root: &std::path::Path, state: State) -> State {
+    if state.in_progress() && !crate::db::Lock::held(root) {
+        State::Interrupted
+    } else {
+        state
+    }
+}

@@ -1,0 +1,161 @@
+//! `upm remove`: delete what a package installed — the files of its manifest that are still
+//! its own and unchanged — keeping changed files (reported), install directories and anything
+//! that is another package's; then the directories it created, once empty; then its record,
+//! in one transaction, and its package user and home unless asked to keep them.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::db::{Db, Lock};
+use crate::fsutil::FileKind;
+use crate::manifest::{Diff, on_host};
+use crate::pkguser::{self, PkgUser};
+
+use super::{Error, recover, setup};
+
+/// What removing a package does (or, with `--dry-run`, would do) to each path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Removed,
+    /// Kept, with the reason.
+    Kept(String),
+    /// Already gone before the removal.
+    Missing,
+}
+
+#[derive(Debug)]
+pub struct Removed {
+    pub name: String,
+    pub paths: Vec<(PathBuf, Action)>,
+    pub user_removed: bool,
+}
+
+pub struct Options {
+    pub name: String,
+    pub dry_run: bool,
+    pub keep_user: bool,
+}
+
+pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
+    let root = &ctx.root;
+    let cfg = Config::load(root)?;
+    let _lock = Lock::take(root, &format!("upm remove {}", opts.name))?;
+    let mut db = Db::open(root, false)?;
+    if !opts.dry_run {
+        recover::recover(ctx, &cfg, &mut db)?;
+    }
+    let pkg = db.package(&opts.name)?.ok_or_else(|| Error::NotInstalled {
+        name: opts.name.clone(),
+    })?;
+    let files = db.files(pkg.id)?;
+    let install_dirs: BTreeSet<&Path> = cfg.install_dirs.iter().map(PathBuf::as_path).collect();
+    let mut out = Vec::new();
+    let mut dirs = Vec::new();
+    // Children sort after their parents: go backwards so files go before their directories.
+    for e in files.iter().rev() {
+        if e.kind == FileKind::Dir {
+            if install_dirs.contains(e.path.as_path()) {
+                out.push((e.path.clone(), Action::Kept("an install directory".into())));
+            } else {
+                dirs.push(e);
+            }
+            continue;
+        }
+        let diff = e.diff(root).map_err(super::io(&e.path))?;
+        let action = if diff == [Diff::Missing] {
+            Action::Missing
+        } else if let Some(Diff::Owner(uid, _)) =
+            diff.iter().find(|d| matches!(d, Diff::Owner(..)))
+        {
+            Action::Kept(format!("it belongs to uid {uid} now"))
+        } else if !diff.is_empty() {
+            let what = diff
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if e.path.starts_with("/etc") {
+                Action::Kept(format!("configuration changed since the install ({what})"))
+            } else {
+                Action::Kept(format!("changed since the install ({what})"))
+            }
+        } else {
+            Action::Removed
+        };
+        if action == Action::Removed && !opts.dry_run {
+            let host = on_host(root, &e.path);
+            std::fs::remove_file(&host).map_err(super::io(&host))?;
+        }
+        out.push((e.path.clone(), action));
+    }
+    for e in dirs {
+        let host = on_host(root, &e.path);
+        let shared_with = db.owners(&e.path)?.into_iter().any(|n| n != pkg.name);
+        let action = if shared_with {
+            Action::Kept("another package installed it too".into())
+        } else if !host.exists() {
+            Action::Missing
+        } else if opts.dry_run {
+            let removed: BTreeSet<&PathBuf> = out
+                .iter()
+                .filter(|(_, a)| *a == Action::Removed)
+                .map(|(p, _)| p)
+                .collect();
+            let empty_after = std::fs::read_dir(&host).is_ok_and(|mut it| {
+                it.all(|c| {
+                    c.is_ok_and(|c| removed.contains(&e.path.join(c.file_name())))
+                })
+            });
+            if empty_after {
+                Action::Removed
+            } else {
+                Action::Kept("not empty".into())
+            }
+        } else {
+            match std::fs::remove_dir(&host) {
+                Ok(()) => Action::Removed,
+                Err(err) if err.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {
+                    Action::Kept("not empty: other files are in it".into())
+                }
+                Err(err) => return Err(super::io(&host)(err)),
+            }
+        };
+        out.push((e.path.clone(), action));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut user_removed = false;
+    if !opts.dry_run {
+        let ran_ldconfig = db
+            .root_steps(pkg.id)?
+            .iter()
+            .any(|s| s.step == "ldconfig" && s.applied);
+        db.delete(pkg.id)?;
+        let user = PkgUser {
+            name: pkg.name.clone(),
+            uid: pkg.uid,
+            gid: pkg.gid,
+            home: PathBuf::from("/usr/src").join(&pkg.name),
+        };
+        if ran_ldconfig {
+            let _ = std::process::Command::new("ldconfig")
+                .arg("-r")
+                .arg(root)
+                .status();
+        }
+        if !opts.keep_user {
+            setup::end_processes(root, &user, cfg.ids.install_gid)?;
+            user_removed = pkguser::remove(root, &pkg.name, &cfg.ids)?;
+            let home = on_host(root, &user.home);
+            if home.exists() {
+                std::fs::remove_dir_all(&home).map_err(super::io(&home))?;
+            }
+        }
+    }
+    Ok(Removed {
+        name: pkg.name,
+        paths: out,
+        user_removed,
+    })
+}

@@ -1,0 +1,205 @@
+//! Applying the root steps the wrappers recorded during an install: chown, chgrp and mknod, on
+//! paths of this package's own manifest only, and only the kinds the recipe allows
+//! (`root.allow`). Each step becomes a row saying whether it was applied and why not.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{Gid, Uid};
+
+use crate::db::StepRow;
+use crate::manifest::on_host;
+use crate::pkguser::Names;
+use crate::recipe::RootStep;
+use crate::wrap::Step;
+
+pub struct Applied {
+    pub rows: Vec<StepRow>,
+    /// Whether `ldconfig` was recorded and is allowed (the caller runs it, once).
+    pub ldconfig: bool,
+    /// Paths the steps created (device nodes), to add to the manifest.
+    pub created: Vec<PathBuf>,
+}
+
+fn row(s: &Step, applied: bool, note: Option<String>) -> StepRow {
+    StepRow {
+        step: s.step.clone(),
+        arg: s.arg.clone(),
+        path: s.path.clone(),
+        applied,
+        note,
+    }
+}
+
+/// Apply `steps` in `root`. `mine` is the set of paths this install owns.
+pub fn apply(
+    root: &Path,
+    allow: &[RootStep],
+    steps: &[Step],
+    mine: &BTreeSet<PathBuf>,
+    names: &Names,
+) -> Applied {
+    let mut out = Applied {
+        rows: Vec::new(),
+        ldconfig: false,
+        created: Vec::new(),
+    };
+    let allowed = |r: RootStep| allow.contains(&r);
+    let mut ldconfig_seen = false;
+    for s in steps {
+        let kind = RootStep::from_name(&s.step);
+        let Some(kind) = kind else {
+            out.rows.push(row(s, false, Some("unknown step".into())));
+            continue;
+        };
+        if !allowed(kind) {
+            if kind == RootStep::Ldconfig && ldconfig_seen {
+                continue;
+            }
+            ldconfig_seen |= kind == RootStep::Ldconfig;
+            out.rows.push(row(
+                s,
+                false,
+                Some(format!(
+                    "not allowed by the recipe: add \"{}\" to root.allow",
+                    kind.name()
+                )),
+            ));
+            continue;
+        }
+        match kind {
+            RootStep::Ldconfig => {
+                if !ldconfig_seen {
+                    ldconfig_seen = true;
+                    out.ldconfig = true;
+                    out.rows.push(row(s, true, None));
+                }
+            }
+            RootStep::Chown | RootStep::Chgrp => {
+                let (recursive, spec) = match s.arg.strip_prefix("-R ") {
+                    Some(rest) => (true, rest),
+                    None => (false, s.arg.as_str()),
+                };
+                let ids = if kind == RootStep::Chown {
+                    let (u, g) = match spec.split_once([':', '.']) {
+                        Some((u, g)) => (u, Some(g)),
+                        None => (spec, None),
+                    };
+                    match (names.user(u), g.map(|g| names.group(g))) {
+                        (Some((uid, _)), None) => Some((Some(uid), None)),
+                        (Some((uid, gid)), Some(Some(g))) => {
+                            let _ = gid;
+                            Some((Some(uid), Some(g)))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    names.group(spec).map(|g| (None, Some(g)))
+                };
+                let Some((uid, gid)) = ids else {
+                    out.rows.push(row(
+                        s,
+                        false,
+                        Some(format!("{spec}: no such user or group in the target root")),
+                    ));
+                    continue;
+                };
+                let targets: Vec<&PathBuf> = mine
+                    .iter()
+                    .filter(|p| **p == s.path || (recursive && p.starts_with(&s.path)))
+                    .collect();
+                if targets.is_empty() {
+                    out.rows.push(row(
+                        s,
+                        false,
+                        Some("not a path this package installed; left alone".into()),
+                    ));
+                    continue;
+                }
+                let mut failed = None;
+                for t in targets {
+                    if let Err(e) = chown_keeping_mode(&on_host(root, t), uid, gid, allow) {
+                        failed = Some(format!("{}: {e}", t.display()));
+                    }
+                }
+                out.rows.push(row(s, failed.is_none(), failed));
+            }
+            RootStep::Mknod => {
+                let host = on_host(root, &s.path);
+                let res = if !mine.iter().any(|p| s.path.starts_with(p.parent().unwrap_or(p)))
+                    && host.exists()
+                {
+                    Err("the path exists and is not this package's".to_string())
+                } else {
+                    mknod(&host, &s.arg)
+                };
+                match res {
+                    Ok(()) => {
+                        out.created.push(s.path.clone());
+                        out.rows.push(row(s, true, None));
+                    }
+                    Err(e) => out.rows.push(row(s, false, Some(e))),
+                }
+            }
+            RootStep::Setuid | RootStep::Setgid => out.rows.push(row(s, false, None)),
+        }
+    }
+    out
+}
+
+/// chown a path (not following symlinks), then put back the setuid/setgid bits the kernel
+/// cleared, when the recipe allows them.
+fn chown_keeping_mode(
+    p: &Path,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    allow: &[RootStep],
+) -> std::io::Result<()> {
+    let before = std::fs::symlink_metadata(p)?;
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        uid.map(Uid::from_raw),
+        gid.map(Gid::from_raw),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    if before.file_type().is_file() {
+        let mut mode = before.permissions().mode() & 0o7777;
+        if !allow.contains(&RootStep::Setuid) {
+            mode &= !0o4000;
+        }
+        if !allow.contains(&RootStep::Setgid) {
+            mode &= !0o2000;
+        }
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Make a device node from a recorded spec: `c|b|p MAJOR MINOR [mode=MODE]`.
+fn mknod(p: &Path, spec: &str) -> Result<(), String> {
+    let mut parts = spec.split_whitespace();
+    let kind = match parts.next() {
+        Some("c") | Some("u") => SFlag::S_IFCHR,
+        Some("b") => SFlag::S_IFBLK,
+        Some("p") => SFlag::S_IFIFO,
+        other => return Err(format!("unknown node type {other:?}")),
+    };
+    let mut nums = Vec::new();
+    let mut mode = 0o666;
+    for w in parts {
+        if let Some(m) = w.strip_prefix("mode=") {
+            mode = u32::from_str_radix(m, 8).map_err(|_| format!("bad mode {m:?}"))?;
+        } else {
+            nums.push(w.parse::<u64>().map_err(|_| format!("bad number {w:?}"))?);
+        }
+    }
+    let dev = match (kind, nums.as_slice()) {
+        (SFlag::S_IFIFO, []) => 0,
+        (_, [major, minor]) => nix::sys::stat::makedev(*major, *minor),
+        _ => return Err("expected a major and a minor number".into()),
+    };
+    nix::sys::stat::mknod(p, kind, Mode::from_bits_truncate(mode), dev).map_err(|e| e.to_string())
+}

@@ -1,0 +1,148 @@
+//! Shared pieces of install, remove and recovery: the wrapper directory, the phase environment,
+//! the watch rules of a root, ending a package user's stray processes, and naming the owner of
+//! a path for messages.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::envvars;
+use crate::manifest::on_host;
+use crate::pkguser::{Names, PkgUser};
+use crate::runner::{self, Identity, Job, Progress};
+use crate::watch::Rules;
+
+use super::{Error, io};
+
+/// The wrapper directory inside a root.
+pub const WRAP_DIR: &str = "/var/lib/upm/wrap";
+
+/// Make the wrapper directory of `root`: one symlink per wrapped tool to the upm binary. When
+/// the root is not `/`, the binary is copied in, since phases run chrooted.
+pub fn wrappers(root: &Path) -> Result<PathBuf, Error> {
+    let dir = on_host(root, Path::new(WRAP_DIR));
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let exe = std::env::current_exe().map_err(io(Path::new("/proc/self/exe")))?;
+    let target = if root == Path::new("/") {
+        exe
+    } else {
+        let copy = dir.join("upm");
+        let same = match (std::fs::metadata(&exe), std::fs::metadata(&copy)) {
+            (Ok(a), Ok(b)) => a.len() == b.len() && a.modified().ok() <= b.modified().ok(),
+            _ => false,
+        };
+        if !same {
+            let tmp = dir.join(".upm.new");
+            std::fs::copy(&exe, &tmp).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &copy).map_err(io(&copy))?;
+        }
+        PathBuf::from("upm")
+    };
+    for name in crate::wrap::NAMES {
+        let link = dir.join(name);
+        if std::fs::read_link(&link).ok().as_ref() == Some(&target) {
+            continue;
+        }
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).map_err(io(&link))?;
+    }
+    Ok(PathBuf::from(WRAP_DIR))
+}
+
+/// The complete environment of a phase.
+pub fn environment(
+    user: &PkgUser,
+    jobs: u32,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    let home = user.home.display().to_string();
+    let mut env = vec![
+        ("HOME".to_string(), home.clone()),
+        ("USER".to_string(), user.name.clone()),
+        ("LOGNAME".to_string(), user.name.clone()),
+        ("SHELL".to_string(), "/bin/sh".to_string()),
+        (
+            "PATH".to_string(),
+            format!("{WRAP_DIR}:/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin"),
+        ),
+        ("LC_ALL".to_string(), "POSIX".to_string()),
+        ("MAKEFLAGS".to_string(), format!("-j{jobs}")),
+        (envvars::STEPS.to_string(), format!("{home}/.upm/steps")),
+        (envvars::WRAP_DIR.to_string(), WRAP_DIR.to_string()),
+    ];
+    for (k, v) in extra {
+        match env.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env
+}
+
+/// The watcher's rules for a root: its tracked trees as host paths.
+pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
+    Rules {
+        roots: cfg.track_roots.iter().map(|p| on_host(root, p)).collect(),
+        exclude: cfg.track_exclude.iter().map(|p| on_host(root, p)).collect(),
+    }
+}
+
+/// The same rules as paths inside the root (for walking with [`crate::track::walk`]).
+pub fn inside_rules(cfg: &Config) -> Rules {
+    Rules {
+        roots: cfg.track_roots.clone(),
+        exclude: cfg.track_exclude.clone(),
+    }
+}
+
+/// End every process still running as the package user (a build left behind by a killed upm).
+/// A package user runs nothing but its package's build, so all of them can go.
+pub fn end_processes(root: &Path, user: &PkgUser, install_gid: u32) -> Result<(), Error> {
+    let home = on_host(root, &user.home);
+    let dir = home.join(".upm");
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let log = dir.join("cleanup.log");
+    let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    runner::run(
+        &Job {
+            label: format!("{} cleanup", user.name),
+            // kill(-1) as an ordinary user reaches exactly that user's processes, but itself.
+            script: "kill -KILL -1 2>/dev/null; exit 0",
+            who: Identity {
+                uid: user.uid,
+                gid: user.gid,
+                groups: [install_gid],
+            },
+            root,
+            cwd: Path::new("/"),
+            env: &env,
+            log: &log,
+        },
+        &Progress::new(false, true),
+    )?;
+    Ok(())
+}
+
+/// Who owns `path`, for messages: "package zlib (uid 10001)", "package user x (uid 10002)",
+/// "root (uid 0), not a package".
+pub fn owner_of(db: &Db, names: &Names, path: &Path, uid: u32) -> (String, String) {
+    if let Ok(owners) = db.owners(path)
+        && let Some(first) = owners.first()
+    {
+        return (
+            format!("package {first} (uid {uid})"),
+            format!("{first} (`upm remove {first}`)"),
+        );
+    }
+    match names.user_name(uid) {
+        Some(n) if uid != 0 => (
+            format!("package user {n} (uid {uid})"),
+            format!("package {n}"),
+        ),
+        Some(n) => (
+            format!("{n} (uid {uid}), not a package upm installed"),
+            format!("the file (it is the base system's, owned by {n})"),
+        ),
+        None => (format!("uid {uid}"), format!("the file of uid {uid}")),
+    }
+}
