@@ -253,7 +253,11 @@ impl Config {
                 .map(|p| p.display().to_string())
                 .collect(),
         );
-        ctree::set_in_file(&self.path, &Key::parse("install.dirs").expect("key"), &value)?;
+        ctree::set_in_file(
+            &self.path,
+            &Key::parse("install.dirs").expect("key"),
+            &value,
+        )?;
         Ok(())
     }
 

@@ -55,3 +55,42 @@ pub fn wait_readable(
         }
     }
 }
+
+/// Kill (SIGKILL) every process running as `uid` whose root directory is `root` (the same
+/// directory by device and inode, whatever mount namespace it is in), until none is left.
+/// Zombies (already dead, waiting to be reaped) have no root to read and are skipped.
+pub fn kill_user_processes(root: &Path, uid: u32) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(root)?;
+    let ours = (m.dev(), m.ino());
+    let me = std::process::id();
+    for _ in 0..50 {
+        let mut found = 0;
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid as u32 == me || !entry.metadata().is_ok_and(|m| m.uid() == uid) {
+                continue;
+            }
+            let theirs = std::fs::metadata(entry.path().join("root")).map(|m| (m.dev(), m.ino()));
+            if theirs.ok() != Some(ours) {
+                continue;
+            }
+            found += 1;
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if found == 0 {
+            return Ok(());
+        }
+        std::thread::yield_now();
+    }
+    Ok(())
+}

@@ -29,7 +29,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     "package": k.name, "path": e.path.display().to_string(), "problems": what,
                 }));
             } else {
-                p.line(&format!("{}: {}: {}", k.name, e.path.display(), what.join(", ")));
+                p.line(&format!(
+                    "{}: {}: {}",
+                    k.name,
+                    e.path.display(),
+                    what.join(", ")
+                ));
             }
         }
     }

@@ -46,9 +46,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     p.line(&format!(
         "state:       {}{}",
         k.state.name(),
-        k.stage.as_deref().map(|s| format!(" (in {s})")).unwrap_or_default()
+        k.stage
+            .as_deref()
+            .map(|s| format!(" (in {s})"))
+            .unwrap_or_default()
     ));
-    p.line(&format!("user:        {} (uid {}, gid {})", k.name, k.uid, k.gid));
+    p.line(&format!(
+        "user:        {} (uid {}, gid {})",
+        k.name, k.uid, k.gid
+    ));
     p.line(&format!("files:       {}", files.len()));
     if let Some(r) = &k.recipe_path {
         p.line(&format!("recipe:      {r}"));

@@ -71,7 +71,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let rows = upm::ops::init::fix(ctx)?;
             let changed: Vec<_> = rows.into_iter().filter(|(_, s)| *s != State::Ok).collect();
             if changed.is_empty() && !ctx.printer.json_mode() {
-                ctx.printer.line("every install directory is as it should be");
+                ctx.printer
+                    .line("every install directory is as it should be");
             }
             print(ctx, &changed, true);
         }

@@ -26,7 +26,12 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for k in &pkgs {
-        p.line(&format!("{:<24} {:<16} {}", k.name, k.version, k.state.name()));
+        p.line(&format!(
+            "{:<24} {:<16} {}",
+            k.name,
+            k.version,
+            k.state.name()
+        ));
         if k.state == upm::db::State::Interrupted {
             p.warn(&format!(
                 "the install of {} was interrupted: `upm install {0}` builds it again, `upm remove {0}` removes what it left",

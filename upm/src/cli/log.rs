@@ -29,8 +29,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
             let path = query::log_path(ctx, &k.name, &phase);
-            let text = std::fs::read(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             if p.json_mode() {
                 p.json(&serde_json::json!({
                     "package": k.name, "phase": phase, "path": path.display().to_string(),

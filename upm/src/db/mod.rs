@@ -282,7 +282,8 @@ impl Db {
         let tx = self.conn.transaction().map_err(sql)?;
         for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(sql)?;
         }
         tx.commit().map_err(sql)
     }
@@ -678,7 +679,10 @@ mod tests {
     #[test]
     fn install_record_query_delete() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(Db::open(d.path(), false), Err(Error::Missing { .. })));
+        assert!(matches!(
+            Db::open(d.path(), false),
+            Err(Error::Missing { .. })
+        ));
         let mut db = Db::open(d.path(), true).unwrap();
         let n = NewInstall {
             name: "zlib",
@@ -691,7 +695,9 @@ mod tests {
         };
         let id = db.begin(&n).unwrap();
         assert_eq!(db.package("zlib").unwrap().unwrap().state, State::Building);
-        let seq = db.phase_started(id, "install", "make install", "zlib").unwrap();
+        let seq = db
+            .phase_started(id, "install", "make install", "zlib")
+            .unwrap();
         db.phase_finished(id, seq, 0, 10).unwrap();
         let files = [entry("/usr/lib/libz.so"), entry("/usr/include/zlib.h")];
         db.record(

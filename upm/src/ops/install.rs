@@ -81,15 +81,25 @@ pub fn find_recipe(ctx: &Ctx, cfg: &Config, spec: &str) -> Result<PathBuf, Error
 
 /// Paths in a log's last lines that exist and belong to someone other than `uid`: the file a
 /// refused install tried to replace.
-fn refused_paths(root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
+fn refused_paths(db: &Db, root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
     use std::os::unix::fs::MetadataExt;
-    let mut out: Vec<(PathBuf, u32)> = Vec::new();
+    let mut out: Vec<(PathBuf, u32, bool)> = Vec::new();
     for line in runner::tail(log, 30).iter().rev() {
         let cleaned: String = line
             .chars()
-            .map(|c| if "'\"`‘’“”()".contains(c) { ' ' } else { c })
+            .map(|c| {
+                if "'\"`‘’“”()".contains(c) {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .collect();
-        for word in cleaned.split_whitespace() {
+        for (i, word) in cleaned.split_whitespace().enumerate() {
+            // "/bin/sh: 3: cannot create ...": the leading program name is not the victim.
+            if i == 0 && word.ends_with(':') {
+                continue;
+            }
             let word = word.trim_end_matches([':', ',', ';', '.']);
             if !word.starts_with('/') || word.len() < 2 {
                 continue;
@@ -98,13 +108,16 @@ fn refused_paths(root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
             if let Ok(m) = std::fs::symlink_metadata(on_host(root, &p))
                 && m.uid() != uid
                 && !m.is_dir()
-                && !out.iter().any(|(q, _)| *q == p)
+                && !out.iter().any(|(q, ..)| *q == p)
             {
-                out.push((p, m.uid()));
+                let known = db.owners(&p).is_ok_and(|o| !o.is_empty());
+                out.push((p, m.uid(), known));
             }
         }
     }
-    out
+    // A file some package installed is the likeliest victim.
+    out.sort_by_key(|(_, _, known)| !known);
+    out.into_iter().map(|(p, u, _)| (p, u)).collect()
 }
 
 /// Remove a directory tree as root (the old build tree), if it is there.
@@ -154,7 +167,11 @@ impl Build<'_> {
         cwd: &Path,
         env: &[(String, String)],
     ) -> Result<runner::Ran, Error> {
-        let user = if who.uid == 0 { "root" } else { &self.user.name };
+        let user = if who.uid == 0 {
+            "root"
+        } else {
+            &self.user.name
+        };
         let seq = db.phase_started(self.id, name, script, user)?;
         let log = self.log(name);
         let ran = runner::run(
@@ -173,9 +190,9 @@ impl Build<'_> {
         Ok(ran)
     }
 
-    /// Find, verify and unpack the source as the package user; returns the working directory
+    /// Unpack (or copy) the source as the package user; returns the working directory
     /// (inside the root).
-    fn unpack(&self, opts: &Options) -> Result<PathBuf, Error> {
+    fn unpack(&self, archive: Option<&Path>) -> Result<PathBuf, Error> {
         let build = self.home.join("build");
         clear(&build)?;
         self.user_dir(&build)?;
@@ -185,24 +202,13 @@ impl Build<'_> {
                 Err(_) => p.to_path_buf(),
             }
         };
-        let src = &self.recipe.source;
-        if let Some(file) = &src.file {
-            let archive = match &opts.source {
-                Some(s) => s.clone(),
-                None => {
-                    let mut dirs = opts.sources_dirs.clone();
-                    dirs.extend(self.cfg.source_dirs.iter().map(|d| on_host(&self.ctx.root, d)));
-                    dirs.push(self.home.clone());
-                    source::find(file, &dirs)?
-                }
-            };
-            source::verify(&archive, src.md5.as_deref(), src.sha256.as_deref())?;
+        if let Some(archive) = archive {
             let unpacked = as_fs_user(self.user.uid, self.user.gid, || {
-                source::unpack(&archive, &build, None)
+                source::unpack(archive, &build, None)
             })?;
             return Ok(inside(&unpacked.dir));
         }
-        if let Some(dir) = &src.dir {
+        if let Some(dir) = &self.recipe.source.dir {
             let from = self
                 .recipe
                 .path
@@ -213,11 +219,40 @@ impl Build<'_> {
                 "{}-{}",
                 self.recipe.package.name, self.recipe.package.version
             ));
-            as_fs_user(self.user.uid, self.user.gid, || source::copy_dir(&from, &to))?;
+            as_fs_user(self.user.uid, self.user.gid, || {
+                source::copy_dir(&from, &to)
+            })?;
             return Ok(inside(&to));
         }
         Ok(inside(&build))
     }
+}
+
+/// Find the source archive and verify its checksums, before anything is changed.
+fn locate(
+    ctx: &Ctx,
+    cfg: &Config,
+    recipe: &Recipe,
+    opts: &Options,
+) -> Result<Option<PathBuf>, Error> {
+    let src = &recipe.source;
+    let Some(file) = &src.file else {
+        return Ok(None);
+    };
+    let archive = match &opts.source {
+        Some(s) => s.clone(),
+        None => {
+            let mut dirs = opts.sources_dirs.clone();
+            dirs.extend(cfg.source_dirs.iter().map(|d| on_host(&ctx.root, d)));
+            dirs.push(on_host(
+                &ctx.root,
+                &Path::new("/usr/src").join(&recipe.package.name),
+            ));
+            source::find(file, &dirs)?
+        }
+    };
+    source::verify(&archive, src.md5.as_deref(), src.sha256.as_deref())?;
+    Ok(Some(archive))
 }
 
 /// Install a package. See the module documentation for the steps.
@@ -253,10 +288,12 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             version: row.version,
         });
     }
-    let earlier: Vec<Entry> = match db.package(&name)? {
+    let existing = db.package(&name)?;
+    let earlier: Vec<Entry> = match &existing {
         Some(row) => db.files(row.id)?,
         None => Vec::new(),
     };
+    let archive = locate(ctx, &cfg, &recipe, opts)?;
 
     let (user, user_created) = pkguser::add(root, &name, &cfg.ids)?;
     if user_created {
@@ -265,7 +302,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             user.uid, user.gid
         ));
     }
-    setup::end_processes(root, &user, cfg.ids.install_gid)?;
+    setup::end_processes(root, &user)?;
     let home = on_host(root, &user.home);
     let id = db.begin(&NewInstall {
         name: &name,
@@ -296,10 +333,21 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         b.user_dir(&d)?;
     }
     let steps_file = home.join(".upm/steps");
-    as_fs_user(user.uid, user.gid, || std::fs::write(&steps_file, b""))
-        .map_err(io(&steps_file))?;
+    as_fs_user(user.uid, user.gid, || std::fs::write(&steps_file, b"")).map_err(io(&steps_file))?;
     setup::wrappers(root)?;
-    let workdir = b.unpack(opts).map_err(|e| fail(&db, "unpack", e))?;
+    let workdir = match b.unpack(archive.as_deref()) {
+        Ok(w) => w,
+        Err(e) if existing.is_none() => {
+            // A refused archive on a first install leaves the root as it was.
+            db.delete(id)?;
+            if user_created {
+                pkguser::remove(root, &name, &cfg.ids)?;
+                clear(&home)?;
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(fail(&db, "unpack", e)),
+    };
 
     let jobs = opts
         .jobs
@@ -332,7 +380,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
                 ));
                 continue;
             }
-            return Err(fail(&db, phase.name(), phase_failed(&b, phase.name(), &ran)));
+            return Err(fail(
+                &db,
+                phase.name(),
+                phase_failed(&b, phase.name(), &ran),
+            ));
         }
         db.set_state(id, State::Installing, Some("install"), None)?;
         since = crate::db::now();
@@ -346,7 +398,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         }
     }
     if install_failed.is_none()
-        && let Some(cmds) = recipe.root.commands.as_deref().filter(|c| !c.trim().is_empty())
+        && let Some(cmds) = recipe
+            .root
+            .commands
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
     {
         db.set_state(id, State::Installing, Some("root"), None)?;
         let collector = Collector::start(rules.clone()).map_err(Error::Watch)?;
@@ -392,7 +448,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
 
     if let Some((stage, ran)) = install_failed {
         let log = b.log(stage);
-        let err = match refused_paths(root, &log, user.uid).into_iter().next() {
+        let err = match refused_paths(&db, root, &log, user.uid).into_iter().next() {
             Some((path, uid)) => {
                 let (owner, owner_short) = setup::owner_of(&db, &names, &path, uid);
                 reports.push(ReportRow {
@@ -488,7 +544,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     for path in &final_paths {
         match Entry::read(root, path).map_err(io(path))? {
             Some(mut e) => {
-                e.shared = shared.contains(path) || earlier.iter().any(|x| x.path == *path && x.shared);
+                e.shared =
+                    shared.contains(path) || earlier.iter().any(|x| x.path == *path && x.shared);
                 files.push(e);
             }
             None => gone.push(path.clone()),
@@ -497,7 +554,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     for e in files.iter().filter(|e| e.is_setid()) {
         let detail = format!(
             "installed {} (mode {:04o}, owner uid {})",
-            if e.mode & 0o4000 != 0 { "setuid" } else { "setgid" },
+            if e.mode & 0o4000 != 0 {
+                "setuid"
+            } else {
+                "setgid"
+            },
             e.mode,
             e.uid
         );

@@ -35,9 +35,7 @@ pub enum Error {
     },
     #[error("cannot watch the install: {0}")]
     Watch(std::io::Error),
-    #[error(
-        "{name} {version} is already installed; `upm remove {name}` first to install it again"
-    )]
+    #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
     AlreadyInstalled { name: String, version: String },
     #[error("{name} is not installed (`upm list` shows what is)")]
     NotInstalled { name: String },
@@ -63,7 +61,10 @@ pub enum Error {
         owner_short: String,
     },
     #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    NoRecipe { name: String, searched: Vec<PathBuf> },
+    NoRecipe {
+        name: String,
+        searched: Vec<PathBuf>,
+    },
 }
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -28,7 +28,7 @@ pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
             gid: pkg.gid,
             home: PathBuf::from("/usr/src").join(&pkg.name),
         };
-        setup::end_processes(&root, &user, cfg.ids.install_gid)?;
+        setup::end_processes(&root, &user)?;
         let mut paths = Vec::new();
         if pkg.state == State::Installing {
             crate::track::walk(&root, &setup::inside_rules(cfg), &mut |p, m| {

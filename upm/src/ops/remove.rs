@@ -66,8 +66,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         let diff = e.diff(root).map_err(super::io(&e.path))?;
         let action = if diff == [Diff::Missing] {
             Action::Missing
-        } else if let Some(Diff::Owner(uid, _)) =
-            diff.iter().find(|d| matches!(d, Diff::Owner(..)))
+        } else if let Some(Diff::Owner(uid, _)) = diff.iter().find(|d| matches!(d, Diff::Owner(..)))
         {
             Action::Kept(format!("it belongs to uid {uid} now"))
         } else if !diff.is_empty() {
@@ -104,9 +103,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
                 .map(|(p, _)| p)
                 .collect();
             let empty_after = std::fs::read_dir(&host).is_ok_and(|mut it| {
-                it.all(|c| {
-                    c.is_ok_and(|c| removed.contains(&e.path.join(c.file_name())))
-                })
+                it.all(|c| c.is_ok_and(|c| removed.contains(&e.path.join(c.file_name()))))
             });
             if empty_after {
                 Action::Removed
@@ -145,7 +142,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
                 .status();
         }
         if !opts.keep_user {
-            setup::end_processes(root, &user, cfg.ids.install_gid)?;
+            setup::end_processes(root, &user)?;
             user_removed = pkguser::remove(root, &pkg.name, &cfg.ids)?;
             let home = on_host(root, &user.home);
             if home.exists() {

@@ -128,7 +128,9 @@ pub fn apply(
             }
             RootStep::Mknod => {
                 let host = on_host(root, &s.path);
-                let res = if !mine.iter().any(|p| s.path.starts_with(p.parent().unwrap_or(p)))
+                let res = if !mine
+                    .iter()
+                    .any(|p| s.path.starts_with(p.parent().unwrap_or(p)))
                     && host.exists()
                 {
                     Err("the path exists and is not this package's".to_string())

@@ -9,7 +9,6 @@ use crate::db::Db;
 use crate::envvars;
 use crate::manifest::on_host;
 use crate::pkguser::{Names, PkgUser};
-use crate::runner::{self, Identity, Job, Progress};
 use crate::watch::Rules;
 
 use super::{Error, io};
@@ -50,11 +49,7 @@ pub fn wrappers(root: &Path) -> Result<PathBuf, Error> {
 }
 
 /// The complete environment of a phase.
-pub fn environment(
-    user: &PkgUser,
-    jobs: u32,
-    extra: &[(String, String)],
-) -> Vec<(String, String)> {
+pub fn environment(user: &PkgUser, jobs: u32, extra: &[(String, String)]) -> Vec<(String, String)> {
     let home = user.home.display().to_string();
     let mut env = vec![
         ("HOME".to_string(), home.clone()),
@@ -95,32 +90,11 @@ pub fn inside_rules(cfg: &Config) -> Rules {
     }
 }
 
-/// End every process still running as the package user (a build left behind by a killed upm).
-/// A package user runs nothing but its package's build, so all of them can go.
-pub fn end_processes(root: &Path, user: &PkgUser, install_gid: u32) -> Result<(), Error> {
-    let home = on_host(root, &user.home);
-    let dir = home.join(".upm");
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let log = dir.join("cleanup.log");
-    let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
-    runner::run(
-        &Job {
-            label: format!("{} cleanup", user.name),
-            // kill(-1) as an ordinary user reaches exactly that user's processes, but itself.
-            script: "kill -KILL -1 2>/dev/null; exit 0",
-            who: Identity {
-                uid: user.uid,
-                gid: user.gid,
-                groups: [install_gid],
-            },
-            root,
-            cwd: Path::new("/"),
-            env: &env,
-            log: &log,
-        },
-        &Progress::new(false, true),
-    )?;
-    Ok(())
+/// End every process still running as the package user in this root (a build left behind by
+/// a killed upm). A package user runs nothing but its package's build, so all of them can go;
+/// processes of the same uid chrooted elsewhere (another root) are left alone.
+pub fn end_processes(root: &Path, user: &PkgUser) -> Result<(), Error> {
+    crate::sys::kill_user_processes(root, user.uid).map_err(io(Path::new("/proc")))
 }
 
 /// Who owns `path`, for messages: "package zlib (uid 10001)", "package user x (uid 10002)",

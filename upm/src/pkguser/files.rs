@@ -145,8 +145,9 @@ impl Table {
     /// Drop the record named `name`; whether there was one.
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.lines.len();
-        self.lines
-            .retain(|l| !matches!(l, Line::Fields(f) if f.first().map(String::as_str) == Some(name)));
+        self.lines.retain(
+            |l| !matches!(l, Line::Fields(f) if f.first().map(String::as_str) == Some(name)),
+        );
         self.lines.len() != before
     }
 }

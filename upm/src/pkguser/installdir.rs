@@ -19,7 +19,11 @@ pub enum State {
     /// root:install 1775, as it should be.
     Ok,
     /// A directory with the wrong owner, group or mode.
-    Wrong { uid: u32, gid: u32, mode: u32 },
+    Wrong {
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
     /// Something other than a directory (a symlink is left alone: its target is what counts).
     NotDir,
 }
@@ -111,6 +115,9 @@ mod tests {
         assert_eq!(state(d.path(), dir, 9999), State::Ok);
         assert_eq!(fix(d.path(), dir, 9999).unwrap(), State::Ok);
         unmake(d.path(), dir).unwrap();
-        assert!(matches!(state(d.path(), dir, 9999), State::Wrong { mode: 0o755, .. }));
+        assert!(matches!(
+            state(d.path(), dir, 9999),
+            State::Wrong { mode: 0o755, .. }
+        ));
     }
 }

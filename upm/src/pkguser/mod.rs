@@ -361,16 +361,18 @@ impl Names {
     }
 
     pub fn user_name(&self, uid: u32) -> Option<&str> {
-        self.users
-            .iter()
-            .find(|u| u.1 == uid)
-            .map(|u| u.0.as_str())
+        self.users.iter().find(|u| u.1 == uid).map(|u| u.0.as_str())
     }
 
     /// A user's uid and primary gid, by name or number.
     pub fn user(&self, spec: &str) -> Option<(u32, u32)> {
         match spec.parse::<u32>() {
-            Ok(n) => Some(self.users.iter().find(|u| u.1 == n).map_or((n, n), |u| (u.1, u.2))),
+            Ok(n) => Some(
+                self.users
+                    .iter()
+                    .find(|u| u.1 == n)
+                    .map_or((n, n), |u| (u.1, u.2)),
+            ),
             Err(_) => self.users.iter().find(|u| u.0 == spec).map(|u| (u.1, u.2)),
         }
     }

@@ -59,14 +59,22 @@ pub enum Error {
 
 /// Run a job to its end, showing progress.
 pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(job.log)
-        .map_err(|e| Error::Io {
-            path: job.log.to_path_buf(),
-            source: e,
-        })?;
+    // The package user's logs are its own files.
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(job.log)
+    };
+    let log = if job.who.uid == 0 {
+        open()
+    } else {
+        as_fs_user(job.who.uid, job.who.gid, open)
+    }
+    .map_err(|e| Error::Io {
+        path: job.log.to_path_buf(),
+        source: e,
+    })?;
     let err_log = log.try_clone().map_err(|e| Error::Io {
         path: job.log.to_path_buf(),
         source: e,
@@ -88,7 +96,10 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
     let status = progress
         .wait(&job.label, &mut child, job.log, start)
         .map_err(spawn_err)?;
-    let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+    let status = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,
         (None, None) => 1,

@@ -28,7 +28,9 @@ fn cstring(p: &Path) -> io::Result<CString> {
 /// Arrange for `cmd` to run inside `root` (chroot unless it is `/`), in `cwd` (inside the
 /// root), as `who`, in its own process group, and to be killed if upm dies.
 pub fn prepare(cmd: &mut Command, root: &Path, cwd: &Path, who: Identity) -> io::Result<()> {
-    let chroot = (root != Path::new("/")).then(|| cstring(root)).transpose()?;
+    let chroot = (root != Path::new("/"))
+        .then(|| cstring(root))
+        .transpose()?;
     let cwd = cstring(cwd)?;
     let parent = nix::unistd::getpid();
     cmd.process_group(0);

@@ -161,7 +161,10 @@ mod tests {
         }));
         // However the watcher's thread and the writes interleave, the file written in the
         // moved directory is seen under its final name.
-        let mentions = |p: &Path| ev.iter().any(|e| format!("{e:?}").contains(&*p.to_string_lossy()));
+        let mentions = |p: &Path| {
+            ev.iter()
+                .any(|e| format!("{e:?}").contains(&*p.to_string_lossy()))
+        };
         assert!(mentions(&d.join("moved/c/g")), "{ev:?}");
         assert!(
             ev.iter().all(|e| !format!("{e:?}").contains("skip")),

@@ -107,9 +107,7 @@ fn real(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .filter(|d| Some(d) != wrap.as_ref())
         .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-        })
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
 }
 
 fn exec_real(name: &str, args: &[OsString]) -> i32 {
@@ -129,7 +127,11 @@ fn exec_real(name: &str, args: &[OsString]) -> i32 {
 /// Run the real tool and wait for it.
 fn run_real(name: &str, args: &[OsString]) -> i32 {
     match real(name) {
-        Some(p) => match std::process::Command::new(&p).arg0(name).args(args).status() {
+        Some(p) => match std::process::Command::new(&p)
+            .arg0(name)
+            .args(args)
+            .status()
+        {
             Ok(s) => s.code().unwrap_or(1),
             Err(e) => {
                 eprintln!("upm wrapper: cannot run {}: {e}", p.display());
@@ -183,7 +185,11 @@ fn record(steps: &[Step]) {
         data.extend(s.line());
     }
     // One write per call with O_APPEND: lines from parallel make jobs never interleave.
-    match std::fs::OpenOptions::new().append(true).create(true).open(&file) {
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&file)
+    {
         Ok(mut f) => {
             if let Err(e) = f.write_all(&data) {
                 eprintln!("upm wrapper: cannot record root steps in {file:?}: {e}");
@@ -215,7 +221,8 @@ fn chmod(args: Vec<OsString>) -> i32 {
         let looks_mode = s.first() == Some(&b'-')
             && s.len() > 1
             && s[1..].iter().all(|c| b"rwxXstugo".contains(c));
-        if !options_done && s.first() == Some(&b'-') && !(looks_mode && !mode_seen) {
+        let is_mode = looks_mode && !mode_seen;
+        if !options_done && s.first() == Some(&b'-') && !is_mode {
             out.push(a);
             continue;
         }
@@ -254,7 +261,10 @@ fn own(name: &str, args: Vec<OsString>) -> i32 {
         if !options_done && s == "--" {
             options_done = true;
         } else if !options_done && s.starts_with('-') && s.len() > 1 {
-            if s == "-R" || s == "--recursive" || (s.starts_with('-') && !s.starts_with("--") && s.contains('R')) {
+            if s == "-R"
+                || s == "--recursive"
+                || (s.starts_with('-') && !s.starts_with("--") && s.contains('R'))
+            {
                 recursive = true;
             }
         } else if spec.is_none() {
@@ -266,7 +276,11 @@ fn own(name: &str, args: Vec<OsString>) -> i32 {
     let Some(spec) = spec else {
         return run_real(name, &[]);
     };
-    let arg = if recursive { format!("-R {spec}") } else { spec };
+    let arg = if recursive {
+        format!("-R {spec}")
+    } else {
+        spec
+    };
     let steps: Vec<Step> = paths
         .into_iter()
         .map(|path| Step {
@@ -287,7 +301,10 @@ fn mknod(args: Vec<OsString>) -> i32 {
     while let Some(a) = it.next() {
         let s = a.to_string_lossy().into_owned();
         if s == "-m" {
-            mode = it.next().map(|m| m.to_string_lossy().into_owned()).unwrap_or_default();
+            mode = it
+                .next()
+                .map(|m| m.to_string_lossy().into_owned())
+                .unwrap_or_default();
         } else if let Some(m) = s.strip_prefix("--mode=") {
             mode = m.into();
         } else if s.starts_with('-') {
@@ -299,7 +316,10 @@ fn mknod(args: Vec<OsString>) -> i32 {
     if rest.len() < 2 {
         return run_real("mknod", &rest);
     }
-    let spec: Vec<String> = rest[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let spec: Vec<String> = rest[1..]
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut arg = spec.join(" ");
     if !mode.is_empty() {
         arg = format!("{arg} mode={mode}");
@@ -330,6 +350,9 @@ mod tests {
 
     #[test]
     fn absolute_is_lexical() {
-        assert_eq!(absolute(Path::new("/usr/lib/../bin/./x")), PathBuf::from("/usr/bin/x"));
+        assert_eq!(
+            absolute(Path::new("/usr/lib/../bin/./x")),
+            PathBuf::from("/usr/bin/x")
+        );
     }
 }

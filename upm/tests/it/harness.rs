@@ -56,6 +56,15 @@ impl Cmd {
         self
     }
 
+    /// Run inside an overlay sandbox (as root, chrooted into the merged view).
+    pub fn run_in(self, sb: &upm::sandbox::Sandbox) -> Out {
+        let output = sb.output(self.cmd).expect("upm runs in the sandbox");
+        Out {
+            line: self.line,
+            output,
+        }
+    }
+
     pub fn run(mut self) -> Out {
         let output = self.cmd.output().expect("upm runs");
         Out {
@@ -147,6 +156,18 @@ impl Dir {
         Dir {
             tmp: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// A directory the overlay sandbox sees too (the sandbox has its own /tmp), readable by
+    /// package users.
+    pub fn shared() -> Dir {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::Builder::new()
+            .prefix("upm-it-")
+            .tempdir_in("/var/tmp")
+            .expect("temp dir in /var/tmp");
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Dir { tmp }
     }
 
     pub fn path(&self) -> &Path {

@@ -4,6 +4,7 @@
 mod harness;
 
 mod ctree;
+mod install;
 mod recipe;
 mod sandbox;
 mod source;

@@ -1,0 +1,502 @@
+//! Installing real packages as package users in an overlay sandbox, and proving it against the
+//! sandbox's upper directory: the manifest is exactly what the install changed, every file is
+//! its package user's (or a recorded root step), `owner` answers, `remove` undoes the install,
+//! conflicts and killed installs are handled, and bad input changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use upm::sandbox::{Options, Sandbox};
+
+use crate::harness::{Dir, Out, bin, repo, upm};
+use crate::needs_root;
+
+fn sources() -> PathBuf {
+    let p = repo().join("../shared/sources");
+    assert!(
+        p.join("SHA256SUMS").exists(),
+        "the shared source archives are missing: expected {}",
+        p.display()
+    );
+    p.canonicalize().unwrap()
+}
+
+/// A throwaway root: the host seen through an overlay, with upm initialised in it.
+struct Root {
+    sb: Sandbox,
+}
+
+/// upm's bookkeeping and the accounts files, which the comparisons with the upper directory
+/// leave out (the accounts are checked through `upm user list`).
+fn bookkeeping(p: &str) -> bool {
+    p == "/usr/src"
+        || p.starts_with("/usr/src/")
+        || p.starts_with("/var/lib/upm")
+        || matches!(
+            p,
+            "/etc/passwd"
+                | "/etc/group"
+                | "/etc/shadow"
+                | "/etc/gshadow"
+                | "/etc/.pwd.lock"
+                | "/etc/ld.so.cache"
+                | "/var/cache/ldconfig"
+                | "/var/cache/ldconfig/aux-cache"
+        )
+}
+
+impl Root {
+    fn new() -> Root {
+        let r = Root {
+            sb: Sandbox::new(&Options::default()).expect("an overlay sandbox"),
+        };
+        r.upm(["init"]).success();
+        r
+    }
+
+    fn upm<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Out {
+        upm().args(args).run_in(&self.sb)
+    }
+
+    fn install(&self, recipe: &Path) -> Out {
+        self.upm([
+            "install".as_ref(),
+            recipe.as_os_str(),
+            "--sources-dir".as_ref(),
+            sources().as_os_str(),
+            "--set".as_ref(),
+            "vars.prefix=/usr/local".as_ref(),
+            "--no-check".as_ref(),
+        ])
+    }
+
+    /// Every change the upper directory holds, but upm's bookkeeping: path → what changed.
+    fn state(&self) -> BTreeMap<String, String> {
+        self.sb
+            .changes()
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.path.display().to_string(),
+                    format!("{} {}", c.kind.name(), c.file_kind.name()),
+                )
+            })
+            .filter(|(p, _)| !bookkeeping(p))
+            .collect()
+    }
+
+    /// The host path of a path inside the sandbox (for files in the upper directory).
+    fn upper(&self, p: &str) -> PathBuf {
+        self.sb.upper().join(p.trim_start_matches('/'))
+    }
+
+    fn uid_of(&self, user: &str) -> u64 {
+        let users = self.upm(["--json", "user", "list"]).success().json();
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == user)
+            .unwrap_or_else(|| panic!("no package user {user}: {users}"))["uid"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+fn paths(files: &serde_json::Value) -> BTreeSet<String> {
+    files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn real_packages_install_exactly_what_the_upper_dir_shows_and_remove_cleanly() {
+    needs_root!();
+    let root = Root::new();
+    let clean = root.state();
+    let mut before = clean.clone();
+    let names = ["zlib", "bzip2", "tree", "less"];
+    for name in names {
+        root.install(&repo().join(format!("recipes/{name}.toml")))
+            .success()
+            .stdout_has(&format!("installed {name}"));
+        let after = root.state();
+        let changed: BTreeSet<String> = after
+            .iter()
+            .filter(|(p, c)| before.get(*p) != Some(c))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let files = root.upm(["--json", "files", name]).success().json();
+        let manifest = paths(&files);
+        assert_eq!(
+            manifest, changed,
+            "{name}: the manifest differs from the upper directory"
+        );
+        assert!(!manifest.is_empty(), "{name} installed nothing?");
+
+        // Every path is its package user's, or was given to root by a recorded root step.
+        let uid = root.uid_of(name);
+        let info = root.upm(["--json", "info", name]).success().json();
+        let stepped: HashSet<&str> = info["root_steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["applied"] == true)
+            .map(|s| s["path"].as_str().unwrap())
+            .collect();
+        for f in files.as_array().unwrap() {
+            let p = f["path"].as_str().unwrap();
+            let on_disk = std::fs::symlink_metadata(root.upper(p)).unwrap();
+            assert_eq!(on_disk.uid() as u64, f["uid"].as_u64().unwrap(), "{p}");
+            assert!(
+                f["uid"].as_u64() == Some(uid) || stepped.contains(p),
+                "{p} is owned by uid {} and no root step says why",
+                f["uid"]
+            );
+            assert!(f["type"].is_string() && f["mode"].is_u64());
+            if f["type"] == "file" {
+                assert_eq!(f["sha256"].as_str().unwrap().len(), 64, "{p}");
+            }
+            if f["type"] == "symlink" {
+                assert!(f["target"].is_string(), "{p}");
+            }
+        }
+
+        // `owner` answers for each path.
+        let mut args = vec!["--json".to_string(), "owner".to_string()];
+        args.extend(manifest.iter().cloned());
+        let owners = root.upm(&args).success().json();
+        for o in owners.as_array().unwrap() {
+            assert_eq!(o["package"], name, "{o}");
+        }
+        root.upm(["check", name]).success();
+        before = after;
+    }
+    let list = root.upm(["--json", "list"]).success().json();
+    let states: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 4);
+    assert!(states.iter().all(|(_, s)| s == "installed"), "{states:?}");
+
+    // A file no package installed is answered by owner uid.
+    let out = root
+        .upm(["owner", "/etc/hostname", "/usr/src/zlib/logs/install.log"])
+        .code(1);
+    let text = out.stdout();
+    assert!(text.contains("/etc/hostname: no package"), "{text}");
+    assert!(
+        text.contains("owned on disk by package user zlib"),
+        "{text}"
+    );
+
+    // A dry run changes nothing; the real removals bring the root back to its clean state.
+    let full = root.state();
+    root.upm(["remove", "--dry-run", "less"])
+        .success()
+        .stdout_has("would remove /usr/local/bin/less");
+    assert_eq!(root.state(), full);
+    for name in names.iter().rev() {
+        root.upm(["remove", name]).success();
+    }
+    assert_eq!(root.state(), clean, "removal left changes behind");
+    assert_eq!(
+        root.upm(["--json", "user", "list"]).success().json(),
+        serde_json::json!([])
+    );
+    assert!(!root.upper("usr/src/zlib").exists());
+}
+
+/// A recipe with no source, its phases given.
+fn script_recipe(dir: &Dir, name: &str, install: &str) -> PathBuf {
+    dir.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[package]\nname = \"{name}\"\nversion = \"1\"\n\n[phases]\ninstall = '''\n{install}\n'''\n"
+        ),
+    )
+}
+
+#[test]
+fn a_package_replacing_anothers_file_is_stopped_and_cleaned_up() {
+    needs_root!();
+    let root = Root::new();
+    root.install(&repo().join("recipes/tree.toml")).success();
+    let tree_bin = std::fs::read(root.upper("usr/local/bin/tree")).unwrap();
+    let dir = Dir::shared();
+    let clash = script_recipe(
+        &dir,
+        "clash",
+        "install -d /usr/local/share/clash\necho mine > /usr/local/share/clash/ok\n\
+         echo hijack > /usr/local/bin/tree",
+    );
+    root.install(&clash)
+        .failure()
+        .stderr_has("cannot replace /usr/local/bin/tree: it belongs to package tree");
+    assert_eq!(
+        std::fs::read(root.upper("usr/local/bin/tree")).unwrap(),
+        tree_bin,
+        "tree's file was changed"
+    );
+    root.upm(["check", "tree"]).success();
+    let list = root.upm(["--json", "list"]).success().json();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "clash" && p["state"] == "failed"),
+        "{list}"
+    );
+    let files = paths(&root.upm(["--json", "files", "clash"]).success().json());
+    assert!(files.contains("/usr/local/share/clash/ok"), "{files:?}");
+    root.upm(["remove", "clash"]).success();
+    assert!(!root.upper("usr/local/share/clash").exists());
+    root.upm(["check", "tree"]).success();
+}
+
+#[test]
+fn a_killed_install_is_reported_recovered_resumed_and_removed() {
+    needs_root!();
+    let root = Root::new();
+    let clean = root.state();
+    let dir = Dir::shared();
+    // The first attempt installs a file, says so, and waits to be killed; the second finishes.
+    let recipe = script_recipe(
+        &dir,
+        "slow",
+        &format!(
+            "install -d /usr/local/share/slow\necho a > /usr/local/share/slow/a\n\
+             if [ ! -e $HOME/.second ]; then touch $HOME/.second; touch {ready}; sleep 100000; fi\n\
+             echo b > /usr/local/share/slow/b",
+            ready = "/var/tmp/upm-slow-ready"
+        ),
+    );
+    // One shell in the sandbox runs the install, waits for it to reach the install phase, has
+    // a second upm turned away by the lock, then kills the first with SIGKILL. (Commands that
+    // must see each other's locks run in one sandbox mount.)
+    let script = format!(
+        "{upm} install {recipe} > /var/tmp/upm-slow.out 2>&1 & pid=$!\n\
+         while [ ! -e /var/tmp/upm-slow-ready ]; do kill -0 $pid || exit 3; sleep 0.05; done\n\
+         if {upm} remove slow > /var/tmp/upm-second.out 2>&1; then exit 4; fi\n\
+         {{ kill -KILL $pid; wait $pid; }} 2>/dev/null\n\
+         {upm} --json list > /var/tmp/upm-list.json\n\
+         {upm} install {recipe} > /var/tmp/upm-resume.out 2>&1 || exit 5",
+        upm = bin(),
+        recipe = recipe.display()
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", &script]);
+    let st = root.sb.status(cmd).unwrap();
+    let second = std::fs::read_to_string(root.upper("var/tmp/upm-second.out")).unwrap_or_default();
+    assert!(
+        st.success(),
+        "{st}: install output: {}\nsecond upm: {second}",
+        std::fs::read_to_string(root.upper("var/tmp/upm-slow.out")).unwrap_or_default()
+    );
+    assert!(second.contains("another upm is changing /"), "{second}");
+    assert!(second.contains("upm install slow"), "{second}");
+
+    // The list showed the install as interrupted; the next install recorded what the killed
+    // one left, ended its stray build, and built again.
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.upper("var/tmp/upm-list.json")).unwrap())
+            .unwrap();
+    assert_eq!(list[0]["state"], "interrupted", "{list}");
+    let resume = std::fs::read_to_string(root.upper("var/tmp/upm-resume.out")).unwrap();
+    assert!(
+        resume.contains("the install of slow was interrupted"),
+        "{resume}"
+    );
+    let files = paths(&root.upm(["--json", "files", "slow"]).success().json());
+    assert!(
+        files.contains("/usr/local/share/slow/a") && files.contains("/usr/local/share/slow/b"),
+        "{files:?}"
+    );
+    let uid = root.uid_of("slow") as u32;
+    root.upm(["remove", "slow"]).success();
+    let mut state = root.state();
+    state.retain(|p, _| !p.starts_with("/var/tmp"));
+    let mut clean = clean;
+    clean.retain(|p, _| !p.starts_with("/var/tmp"));
+    assert_eq!(state, clean);
+    // The killed build's `sleep` did not outlive it.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x00100000\x00")
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the killed build's sleep is still running: {left:?}"
+    );
+}
+
+#[test]
+fn bad_checksum_malformed_recipe_and_hostile_tarball_change_nothing() {
+    needs_root!();
+    let root = Root::new();
+    let clean = root.state();
+    let dir = Dir::shared();
+
+    let wrong = dir.write(
+        "wrongsum.toml",
+        &std::fs::read_to_string(repo().join("recipes/tree.toml"))
+            .unwrap()
+            .replace(
+                "0160c535bff2b0dc6a830b9944e981e3427380f63e748da96ced7071faebabf6",
+                &"0".repeat(64),
+            )
+            .replace(
+                "templates/",
+                &format!("{}/recipes/templates/", repo().display()),
+            ),
+    );
+    root.install(&wrong)
+        .failure()
+        .stderr_has("wrong sha256 checksum");
+
+    let bad = dir.write(
+        "bad.toml",
+        "[package]\nname = \"bad\"\nversion = \"1\"\n[phases]\ninstall = \"make install\n",
+    );
+    root.install(&bad).failure().stderr_has("bad.toml:5");
+
+    // ../escape in a tarball.
+    let work = dir.join("work");
+    std::fs::create_dir_all(work.join("pkg")).unwrap();
+    std::fs::write(work.join("escape"), "x").unwrap();
+    let tarball = dir.join("evil-1.tar.gz");
+    let st = Command::new("tar")
+        .current_dir(work.join("pkg"))
+        .args(["-czPf".as_ref(), tarball.as_os_str(), "../escape".as_ref()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let evil = dir.write(
+        "evil.toml",
+        "[package]\nname = \"evil\"\nversion = \"1\"\n[source]\nfile = \"evil-1.tar.gz\"\n\
+         [phases]\ninstall = \"true\"\n",
+    );
+    root.upm([
+        "install".as_ref(),
+        evil.as_os_str(),
+        "--sources-dir".as_ref(),
+        dir.path().as_os_str(),
+    ])
+    .failure()
+    .stderr_has("refused entry");
+
+    assert_eq!(root.state(), clean, "a refused install changed the root");
+    assert_eq!(
+        root.upm(["--json", "list"]).success().json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        root.upm(["--json", "user", "list"]).success().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn wrappers_record_root_steps_and_new_directories_are_shared() {
+    needs_root!();
+    let root = Root::new();
+    // The demo's Makefile runs `install -d` on install directories, `install -o root` and
+    // ldconfig; its recipe allows chown and ldconfig.
+    root.upm([
+        "install",
+        &repo().join("demo/demo.toml").display().to_string(),
+    ])
+    .success();
+    let files = root.upm(["--json", "files", "upm-demo"]).success().json();
+    let get = |p: &str| {
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == p)
+            .unwrap_or_else(|| panic!("{p} not in {files}"))
+            .clone()
+    };
+    assert_eq!(get("/usr/local/bin/upm-demo")["uid"], 0);
+    let doc = get("/usr/local/share/doc/upm-demo");
+    assert_eq!(doc["mode"], 0o1775);
+    assert_eq!(doc["gid"], 9999);
+    let info = root.upm(["--json", "info", "upm-demo"]).success().json();
+    let steps: Vec<String> = info["root_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {} {}", s["step"], s["path"], s["applied"]))
+        .collect();
+    assert!(
+        steps.contains(&r#""chown" "/usr/local/bin/upm-demo" true"#.to_string()),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|s| s.starts_with("\"ldconfig\"")),
+        "{steps:?}"
+    );
+
+    // Another package may add to the directory the demo created, but not replace its files.
+    let dir = Dir::shared();
+    let other = script_recipe(
+        &dir,
+        "other",
+        "echo notes > /usr/local/share/doc/upm-demo/other-notes\nchown root /usr/local/share/doc/upm-demo/other-notes",
+    );
+    root.upm(["install".as_ref(), other.as_os_str()])
+        .success()
+        .stderr_has("not allowed by the recipe");
+    let owners = root
+        .upm([
+            "--json",
+            "owner",
+            "/usr/local/share/doc/upm-demo/other-notes",
+            "/usr/local/share/doc/upm-demo/Makefile.example",
+        ])
+        .success()
+        .json();
+    assert_eq!(owners[0]["package"], "other");
+    assert_eq!(owners[1]["package"], "upm-demo");
+    // Removing the demo keeps the directory while another package's file is in it.
+    root.upm(["remove", "upm-demo"])
+        .success()
+        .stdout_has("kept /usr/local/share/doc/upm-demo: not empty");
+    root.upm(["remove", "other"]).success();
+}
+
+#[test]
+fn the_readme_demo_runs_in_the_sandbox() {
+    needs_root!();
+    let sb = Sandbox::new(&Options::default()).unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg(repo().join("demo/run.sh")).env("UPM", bin());
+    let out = sb.output(cmd).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("/usr/local/bin/upm-demo: upm-demo"), "{text}");
+    assert!(text.contains("Hello, LFS builder!"), "{text}");
+}
