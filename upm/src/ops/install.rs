@@ -357,7 +357,13 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let rules = setup::watch_rules(root, &cfg);
     let mut touched = Touched::default();
     let mut root_touched = Touched::default();
-    let mut since = 0;
+    // The watcher is set up while the package builds (its cost hidden behind the build); it
+    // must be ready before the install phase starts. A build phase writing into the tracked
+    // trees is installing too, and is tracked the same way.
+    let since = crate::db::now();
+    let setup_rules = rules.clone();
+    let mut pending = Some(std::thread::spawn(move || Collector::start(setup_rules)));
+    let mut collector: Option<Collector> = None;
     let mut install_failed: Option<(&str, runner::Ran)> = None;
 
     for (phase, script) in &recipe.phases {
@@ -387,10 +393,14 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             ));
         }
         db.set_state(id, State::Installing, Some("install"), None)?;
-        since = crate::db::now();
-        let collector = Collector::start(rules.clone()).map_err(Error::Watch)?;
+        let mut c = match (collector.take(), pending.take()) {
+            (Some(c), _) => c,
+            (None, Some(setup)) => ready(setup)?,
+            (None, None) => Collector::start(rules.clone()).map_err(Error::Watch)?,
+        };
         let ran = b.phase(&db, "install", script, b.identity(), &workdir, &env);
-        let events = collector.finish().map_err(Error::Watch)?;
+        let events = c.take().map_err(Error::Watch)?;
+        collector = Some(c);
         touched.apply(root, &events);
         let ran = ran?;
         if !ran.success() {
@@ -405,20 +415,26 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             .filter(|c| !c.trim().is_empty())
     {
         db.set_state(id, State::Installing, Some("root"), None)?;
-        let collector = Collector::start(rules.clone()).map_err(Error::Watch)?;
+        let mut c = match (collector.take(), pending.take()) {
+            (Some(c), _) => c,
+            (None, Some(setup)) => ready(setup)?,
+            (None, None) => Collector::start(rules.clone()).map_err(Error::Watch)?,
+        };
         let root_id = Identity {
             uid: 0,
             gid: 0,
             groups: [0],
         };
         let ran = b.phase(&db, "root", cmds, root_id, &workdir, &env);
-        let events = collector.finish().map_err(Error::Watch)?;
+        let events = c.take().map_err(Error::Watch)?;
+        collector = Some(c);
         root_touched.apply(root, &events);
         let ran = ran?;
         if !ran.success() {
             install_failed = Some(("root", ran));
         }
     }
+    drop(collector);
     let inside = setup::inside_rules(&cfg);
     if touched.rescan || root_touched.rescan {
         p.warn("the watcher lost events (kernel queue overflow); rescanning the tracked trees");
@@ -594,6 +610,14 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         reports,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Wait for the watcher set up in the background to be ready.
+fn ready(setup: std::thread::JoinHandle<std::io::Result<Collector>>) -> Result<Collector, Error> {
+    setup
+        .join()
+        .map_err(|_| Error::Watch(std::io::Error::other("the watcher set-up panicked")))?
+        .map_err(Error::Watch)
 }
 
 fn phase_failed(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {

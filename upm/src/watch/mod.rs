@@ -57,10 +57,12 @@ impl Rules {
     }
 }
 
-/// A watcher running on its own thread, collecting events until [`Collector::finish`].
+/// A watcher running on its own thread, collecting events until [`Collector::finish`];
+/// [`Collector::take`] hands over what was seen so far and goes on watching.
 pub struct Collector {
-    stop: Option<std::os::fd::OwnedFd>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<Vec<Event>>>>,
+    control: Option<std::fs::File>,
+    events: std::sync::mpsc::Receiver<Vec<Event>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
     /// How many directories were being watched when it started.
     pub watched: usize,
 }
@@ -69,60 +71,78 @@ impl Collector {
     /// Start watching. Returns once every directory under the roots is watched, so anything
     /// done after this returns is seen.
     pub fn start(rules: Rules) -> std::io::Result<Collector> {
+        use std::io::Read;
         let mut w = Watcher::new(rules)?;
         let watched = w.watched();
         let (rx, tx) = nix::unistd::pipe()?;
+        let (send, events) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("upm-watch".into())
             .spawn(move || {
-                let mut events = Vec::new();
+                let mut rx = std::fs::File::from(rx);
+                let mut seen = Vec::new();
                 loop {
-                    let done = crate::sys::wait_readable(w.fd(), rx.as_fd_ref())?;
-                    w.read(&mut events)?;
-                    if done {
-                        // Everything the watched processes did is queued by now: drain it.
-                        w.read(&mut events)?;
-                        w.flush(&mut events);
-                        return Ok(events);
+                    let control = crate::sys::wait_readable(w.fd(), std::os::fd::AsFd::as_fd(&rx))?;
+                    w.read(&mut seen)?;
+                    if !control {
+                        continue;
+                    }
+                    // Everything the watched processes did before the request is queued by
+                    // now: drain it, then hand it over (a byte) or finish (end of file).
+                    let mut byte = [0u8; 1];
+                    let n = rx.read(&mut byte)?;
+                    w.read(&mut seen)?;
+                    w.flush(&mut seen);
+                    if send.send(std::mem::take(&mut seen)).is_err() || n == 0 {
+                        return Ok(());
                     }
                 }
             })?;
         Ok(Collector {
-            stop: Some(tx),
+            control: Some(std::fs::File::from(tx)),
+            events,
             thread: Some(thread),
             watched,
         })
     }
 
-    /// Stop watching and return every event seen since [`Collector::start`].
-    pub fn finish(mut self) -> std::io::Result<Vec<Event>> {
-        self.stop.take();
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(std::io::Error::other("the watcher thread panicked")),
-            None => Ok(Vec::new()),
+    /// Every event seen since the start or the last `take`; watching goes on.
+    pub fn take(&mut self) -> std::io::Result<Vec<Event>> {
+        use std::io::Write;
+        if let Some(c) = self.control.as_mut() {
+            c.write_all(b"t")?;
         }
+        self.events.recv().map_err(|_| self.thread_error())
+    }
+
+    fn thread_error(&mut self) -> std::io::Error {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => std::io::Error::other("the watcher thread panicked"),
+            _ => std::io::Error::other("the watcher stopped"),
+        }
+    }
+
+    /// Stop watching and return every event seen since the start or the last `take`.
+    pub fn finish(mut self) -> std::io::Result<Vec<Event>> {
+        self.control.take();
+        let events = self.events.recv().map_err(|_| self.thread_error())?;
+        if let Some(t) = self.thread.take() {
+            match t.join() {
+                Ok(r) => r?,
+                Err(_) => return Err(std::io::Error::other("the watcher thread panicked")),
+            }
+        }
+        Ok(events)
     }
 }
 
 impl Drop for Collector {
     fn drop(&mut self) {
-        self.stop.take();
+        self.control.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Borrowing an owned fd as a `BorrowedFd` without naming lifetimes at every call.
-trait AsFdRef {
-    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_>;
-}
-
-impl AsFdRef for std::os::fd::OwnedFd {
-    fn as_fd_ref(&self) -> std::os::fd::BorrowedFd<'_> {
-        use std::os::fd::AsFd;
-        self.as_fd()
     }
 }
 
@@ -152,7 +172,15 @@ mod tests {
         std::fs::rename(d.join("a/b"), d.join("moved")).unwrap();
         std::fs::write(d.join("moved/c/g"), "x").unwrap();
         std::fs::remove_file(d.join("moved/c/f")).unwrap();
-        let ev = c.finish().unwrap();
+        let mut c = c;
+        let first = c.take().unwrap();
+        std::fs::write(d.join("later"), "x").unwrap();
+        let mut ev = c.finish().unwrap();
+        assert!(ev.contains(&Event::Written {
+            path: d.join("later")
+        }));
+        assert!(!first.iter().any(|e| format!("{e:?}").contains("later")));
+        ev.splice(0..0, first);
         // The rename in a directory watched from the start pairs deterministically.
         assert!(ev.contains(&Event::Moved {
             from: d.join("old"),
