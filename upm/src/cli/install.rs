@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use upm::ctree::{Key, Value};
 use upm::ctx::Ctx;
 use upm::ops::install::{self, Options};
 
@@ -34,17 +32,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
-    let overrides = args
-        .sets
-        .iter()
-        .map(|s| {
-            let (k, v) = s
-                .split_once('=')
-                .with_context(|| format!("--set {s:?}: expected KEY=VALUE"))?;
-            let key = Key::parse(k).map_err(|e| anyhow::anyhow!("--set {s:?}: {e}"))?;
-            Ok((key, Value::from_cli(v)))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let overrides = super::overrides(&args.sets)?;
     let done = install::install(
         ctx,
         &Options {

@@ -119,6 +119,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--set KEY=VALUE` arguments as recipe overrides.
+pub fn overrides(sets: &[String]) -> anyhow::Result<Vec<(upm::ctree::Key, upm::ctree::Value)>> {
+    sets.iter()
+        .map(|s| {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set {s:?}: expected KEY=VALUE"))?;
+            let key = upm::ctree::Key::parse(k).map_err(|e| anyhow::anyhow!("--set {s:?}: {e}"))?;
+            Ok((key, upm::ctree::Value::from_cli(v)))
+        })
+        .collect()
+}
+
 /// An error and its causes on one line. Library errors already name their cause in their own
 /// message, so a cause is added only when the text so far does not end with it.
 fn message(e: &anyhow::Error) -> String {

@@ -25,6 +25,9 @@ enum Sub {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "toml")]
         format: SyntaxArg,
+        /// Set a key before resolving, as `upm install --set`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
 }
 
@@ -86,8 +89,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Sub::Show { file, format } => {
-            let report = recipe::check(&file);
+        Sub::Show { file, format, sets } => {
+            let report = recipe::check_with(&file, &super::overrides(&sets)?);
             for w in &report.warnings {
                 p.warn(&w.to_string());
             }
