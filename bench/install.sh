@@ -72,7 +72,7 @@ if [[ $part == owner || $part == all ]]; then
   mkdir -p "$R/data" "$R/porg"
   names=$(seq -f f%g 1 200 | tr '\n' ' ')
   for i in $(seq 1 500); do
-    porg -L "$R/porg" -lp "pkg$i" -- sh -c "mkdir -p $R/data/pkg$i && cd $R/data/pkg$i && touch $names" >/dev/null 2>&1
+    porg -L "$R/porg" -lp "pkg$i" "mkdir -p $R/data/pkg$i && cd $R/data/pkg$i && touch $names" >/dev/null
   done
   cargo bench -q --bench owner_db -- "$R" | tee "$work/owner.json"
   hyperfine -N --warmup 5 --runs 200 --export-json "$work/hf.json" \

@@ -18,6 +18,6 @@ for phase in prepare configure compile; do
   [ -n "$script" ] || continue
   sh -e -c "$script" >/usr/src/build/$phase.log 2>&1
 done
-install=$(field "['phases']['install']")
-porg -lp "$name" -- sh -e -c "$install" >/usr/src/build/install.log 2>&1
+field "['phases']['install']" >/usr/src/build/install.sh
+porg -lp "$name" "sh -e /usr/src/build/install.sh" >/usr/src/build/install.log 2>&1
 porg -f "$name" -z | sed 's/^ *//' | grep '^/' > /var/tmp/porg-files.txt || true

@@ -250,6 +250,38 @@ impl Db {
         Ok(db)
     }
 
+    /// Open the database of `root` for queries only: no write, no lock, no journal change.
+    /// A database whose schema is older than this upm is opened for writing once to migrate.
+    pub fn open_read(root: &Path) -> Result<Db, Error> {
+        let path = root.join(FILE);
+        if !path.exists() {
+            return Err(Error::Missing {
+                root: root.to_path_buf(),
+            });
+        }
+        let sql = |source| Error::Sql {
+            path: path.clone(),
+            source,
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sql)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if (version.max(0) as usize) < schema::MIGRATIONS.len() {
+            drop(conn);
+            return Db::open(root, false);
+        }
+        Ok(Db {
+            conn,
+            path: path.clone(),
+            root: root.to_path_buf(),
+        })
+    }
+
     fn sql(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |source| Error::Sql {
             path: self.path.clone(),

@@ -17,7 +17,7 @@ use super::{Error, recover};
 
 /// Open the database of the context's root for reading.
 pub fn open(ctx: &Ctx) -> Result<Db, Error> {
-    Ok(Db::open(&ctx.root, false)?)
+    Ok(Db::open_read(&ctx.root)?)
 }
 
 /// Every package, with the state to show (interrupted installs shown as such).
