@@ -49,7 +49,11 @@ fn print(ctx: &Ctx, rows: &[(PathBuf, State)], verb: bool) {
             };
             p.line(&format!("{}: {what}", d.display()));
         } else {
-            p.line(&format!("{:<40} {}", d.display(), s.describe()));
+            let what = match s {
+                State::Wrong { .. } => format!("is {}: run `upm installdir fix`", s.describe()),
+                other => other.describe(),
+            };
+            p.line(&format!("{:<40} {what}", d.display()));
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         for o in &owners {
             let what = match (&o.packages[..], &o.by_uid, o.exists) {
                 ([], Some(u), _) => {
-                    format!("not in the database; owned on disk by package user {u}")
+                    format!("not in the database; owned on disk by {u}")
                 }
                 ([], None, true) => "no package".to_string(),
                 ([], None, false) => "no package (and no such path)".to_string(),

@@ -84,11 +84,10 @@ pub fn owners(ctx: &Ctx, db: &Db, paths: &[PathBuf]) -> Result<Vec<Owner>, Error
             if names.is_none() {
                 names = Some(Names::read(&ctx.root)?);
             }
-            by_uid = names
-                .as_ref()
-                .and_then(|n| n.user_name(m.uid()))
-                .map(String::from)
-                .or_else(|| Some(format!("uid {}", m.uid())));
+            by_uid = Some(match names.as_ref().and_then(|n| n.user_name(m.uid())) {
+                Some(n) => format!("package user {n}"),
+                None => format!("uid {}, which no user has any more", m.uid()),
+            });
         }
         out.push(Owner {
             path,

@@ -144,6 +144,23 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         if !opts.keep_user {
             setup::end_processes(root, &user)?;
             user_removed = pkguser::remove(root, &pkg.name, &cfg.ids)?;
+            // Kept files must not pass to whichever package gets this uid next.
+            for (path, action) in &out {
+                let host = on_host(root, path);
+                if matches!(action, Action::Kept(_))
+                    && std::fs::symlink_metadata(&host)
+                        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == pkg.uid)
+                {
+                    nix::unistd::fchownat(
+                        nix::fcntl::AT_FDCWD,
+                        &host,
+                        Some(nix::unistd::Uid::from_raw(0)),
+                        Some(nix::unistd::Gid::from_raw(0)),
+                        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| super::io(&host)(e.into()))?;
+                }
+            }
             let home = on_host(root, &user.home);
             if home.exists() {
                 std::fs::remove_dir_all(&home).map_err(super::io(&home))?;

@@ -33,7 +33,7 @@ impl State {
         match self {
             State::Missing => "missing".into(),
             State::Ok => "ok".into(),
-            State::Wrong { uid, gid, mode } => format!("needs fixing ({uid}:{gid} {mode:04o})"),
+            State::Wrong { uid, gid, mode } => format!("{uid}:{gid} {mode:04o}"),
             State::NotDir => "not a directory".into(),
         }
     }

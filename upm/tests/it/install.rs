@@ -500,3 +500,96 @@ fn the_readme_demo_runs_in_the_sandbox() {
     assert!(text.contains("/usr/local/bin/upm-demo: upm-demo"), "{text}");
     assert!(text.contains("Hello, LFS builder!"), "{text}");
 }
+
+#[test]
+fn init_is_idempotent_and_installdirs_are_managed() {
+    needs_root!();
+    let root = Root::new();
+    let again = root.upm(["--json", "init"]).success().json();
+    assert_eq!(
+        again["install_dirs_fixed"],
+        serde_json::json!([]),
+        "{again}"
+    );
+    assert_eq!(again["config_written"], false);
+    root.upm(["installdir", "add", "/usr/local/upm-games"])
+        .success()
+        .stdout_has("/usr/local/upm-games: fixed (was missing)");
+    let m = std::fs::metadata(root.upper("usr/local/upm-games")).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 9999, 0o1775));
+    root.upm(["installdir", "list"])
+        .success()
+        .stdout_has("/usr/local/upm-games");
+    let conf = std::fs::read_to_string(root.upper("etc/upm/upm.toml")).unwrap();
+    assert!(conf.contains("\"/usr/local/upm-games\""), "{conf}");
+    assert!(
+        conf.contains("# Package users get uids"),
+        "comments kept: {conf}"
+    );
+    root.upm(["installdir", "remove", "/usr/local/upm-games"])
+        .success();
+    let m = std::fs::metadata(root.upper("usr/local/upm-games")).unwrap();
+    assert_eq!((m.gid(), m.mode() & 0o7777), (0, 0o755));
+    // Someone broke an install directory: fix puts it back.
+    std::fs::set_permissions(
+        root.upper("usr/local/bin"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    root.upm(["installdir", "fix"])
+        .success()
+        .stdout_has("/usr/local/bin: fixed");
+}
+
+#[test]
+fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
+    needs_root!();
+    let root = Root::new();
+    let dir = Dir::shared();
+    // chmod and install -d on install directories, a setuid file of its own, a config file.
+    let recipe = script_recipe(
+        &dir,
+        "conf",
+        "chmod 755 /usr/local/bin\ninstall -d -m 755 /usr/local/share/man/man1 /usr/local/share/conf\n\
+         echo setting=1 > /etc/conf.conf\necho data > /usr/local/share/conf/data\n\
+         install -m 755 /bin/true /usr/local/bin/conf-helper\nchmod u+s /usr/local/bin/conf-helper",
+    );
+    root.upm(["install".as_ref(), recipe.as_os_str()])
+        .success()
+        .stderr_has("/usr/local/bin/conf-helper: installed setuid");
+    let m = std::fs::metadata(root.upper("usr/local/bin")).unwrap();
+    assert_eq!(
+        m.mode() & 0o7777,
+        0o1775,
+        "the install directory kept its mode"
+    );
+    root.upm(["log", "conf", "install"]).success();
+    root.upm(["log", "conf"]).success().stdout_has("install");
+    root.upm(["orphans", "/usr/local/share/conf"])
+        .success()
+        .stdout_is("");
+    // The administrator edits the configuration; upm check sees it, remove keeps it.
+    std::fs::write(root.upper("etc/conf.conf"), "setting=22\n").unwrap();
+    root.upm(["check", "conf"])
+        .code(1)
+        .stdout_has("/etc/conf.conf: size is now 11");
+    root.upm(["remove", "conf"])
+        .success()
+        .stdout_has("kept /etc/conf.conf: configuration changed");
+    assert_eq!(
+        std::fs::read_to_string(root.upper("etc/conf.conf")).unwrap(),
+        "setting=22\n"
+    );
+    assert!(!root.upper("usr/local/share/conf").exists());
+    assert!(!root.upper("usr/local/bin/conf-helper").exists());
+    // Kept, it passes to root rather than to whoever gets the package's uid next.
+    assert_eq!(
+        std::fs::metadata(root.upper("etc/conf.conf"))
+            .unwrap()
+            .uid(),
+        0
+    );
+    root.upm(["owner", "/etc/conf.conf"])
+        .code(1)
+        .stdout_has("/etc/conf.conf: no package");
+}
