@@ -393,11 +393,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             ));
         }
         db.set_state(id, State::Installing, Some("install"), None)?;
-        let mut c = match (collector.take(), pending.take()) {
-            (Some(c), _) => c,
-            (None, Some(setup)) => ready(setup)?,
-            (None, None) => Collector::start(rules.clone()).map_err(Error::Watch)?,
-        };
+        let mut c = ready(collector.take(), pending.take(), &rules)?;
         let ran = b.phase(&db, "install", script, b.identity(), &workdir, &env);
         let events = c.take().map_err(Error::Watch)?;
         collector = Some(c);
@@ -415,11 +411,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             .filter(|c| !c.trim().is_empty())
     {
         db.set_state(id, State::Installing, Some("root"), None)?;
-        let mut c = match (collector.take(), pending.take()) {
-            (Some(c), _) => c,
-            (None, Some(setup)) => ready(setup)?,
-            (None, None) => Collector::start(rules.clone()).map_err(Error::Watch)?,
-        };
+        let mut c = ready(collector.take(), pending.take(), &rules)?;
         let root_id = Identity {
             uid: 0,
             gid: 0,
@@ -612,12 +604,21 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     })
 }
 
-/// Wait for the watcher set up in the background to be ready.
-fn ready(setup: std::thread::JoinHandle<std::io::Result<Collector>>) -> Result<Collector, Error> {
-    setup
-        .join()
-        .map_err(|_| Error::Watch(std::io::Error::other("the watcher set-up panicked")))?
-        .map_err(Error::Watch)
+/// The watcher, ready: the running one, or the one being set up in the background once it is
+/// ready, or a new one.
+fn ready(
+    running: Option<Collector>,
+    setup: Option<std::thread::JoinHandle<std::io::Result<Collector>>>,
+    rules: &crate::watch::Rules,
+) -> Result<Collector, Error> {
+    match (running, setup) {
+        (Some(c), _) => Ok(c),
+        (None, Some(setup)) => setup
+            .join()
+            .map_err(|_| Error::Watch(std::io::Error::other("the watcher set-up panicked")))?
+            .map_err(Error::Watch),
+        (None, None) => Collector::start(rules.clone()).map_err(Error::Watch),
+    }
 }
 
 fn phase_failed(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {

@@ -50,22 +50,7 @@ pub struct Owner {
 
 /// A path as given on the command line, made absolute inside the root.
 pub fn normalize(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in abs.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    crate::fsutil::absolute(p)
 }
 
 pub fn owners(ctx: &Ctx, db: &Db, paths: &[PathBuf]) -> Result<Vec<Owner>, Error> {

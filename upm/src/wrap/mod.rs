@@ -23,6 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use crate::envvars;
+use crate::fsutil::absolute;
 
 /// The tools upm wraps.
 pub const NAMES: &[&str] = &["install", "chmod", "chown", "chgrp", "ldconfig", "mknod"];
@@ -143,26 +144,6 @@ fn run_real(name: &str, args: &[OsString]) -> i32 {
             127
         }
     }
-}
-
-/// An absolute, lexically clean form of `p` (relative to the working directory).
-fn absolute(p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Append steps to the steps file. Without one (a wrapper run by hand), say what would have
