@@ -199,4 +199,25 @@ mod tests {
             "excluded subtree reported: {ev:?}"
         );
     }
+
+    #[test]
+    fn queue_overflow_becomes_a_rescan_event() {
+        let d = tempfile::tempdir().unwrap();
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(16384);
+        let mut w = Watcher::new(rules(d.path())).unwrap();
+        // Nobody reads while more events are made than the kernel queue holds.
+        for i in 0..max + 10 {
+            std::fs::File::create(d.path().join(format!("f{i}"))).unwrap();
+        }
+        let mut ev = Vec::new();
+        w.read(&mut ev).unwrap();
+        assert!(
+            ev.contains(&Event::Rescan),
+            "no rescan among {} events",
+            ev.len()
+        );
+    }
 }

@@ -552,7 +552,8 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
         "conf",
         "chmod 755 /usr/local/bin\ninstall -d -m 755 /usr/local/share/man/man1 /usr/local/share/conf\n\
          echo setting=1 > /etc/conf.conf\necho data > /usr/local/share/conf/data\n\
-         install -m 755 /bin/true /usr/local/bin/conf-helper\nchmod u+s /usr/local/bin/conf-helper",
+         install -m 755 /bin/true /usr/local/bin/conf-helper\nchmod u+s /usr/local/bin/conf-helper\n\
+         '''\n[root]\ncommands = '''\necho by-root > /usr/local/share/conf/root-made",
     );
     root.upm(["install".as_ref(), recipe.as_os_str()])
         .success()
