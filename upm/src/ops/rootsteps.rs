@@ -89,10 +89,7 @@ pub fn apply(
                     };
                     match (names.user(u), g.map(|g| names.group(g))) {
                         (Some((uid, _)), None) => Some((Some(uid), None)),
-                        (Some((uid, gid)), Some(Some(g))) => {
-                            let _ = gid;
-                            Some((Some(uid), Some(g)))
-                        }
+                        (Some((uid, _)), Some(Some(g))) => Some((Some(uid), Some(g))),
                         _ => None,
                     }
                 } else {

@@ -94,7 +94,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(spawn_err)?;
     let status = progress
-        .wait(&job.label, &mut child, job.log, start)
+        .wait(&job.label, &mut child, job.log)
         .map_err(spawn_err)?;
     let status = match (
         status.code(),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Child, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,7 +29,6 @@ impl Progress {
         label: &str,
         child: &mut Child,
         log: &Path,
-        start: Instant,
     ) -> std::io::Result<ExitStatus> {
         if !self.tty {
             return child.wait();
@@ -50,7 +49,6 @@ impl Progress {
             }
             std::thread::sleep(Duration::from_millis(150));
         };
-        let _ = start;
         bar.finish_and_clear();
         Ok(status)
     }
