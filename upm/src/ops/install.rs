@@ -533,7 +533,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     }
     steps.extend(applied.rows);
     if applied.ldconfig {
-        run_ldconfig(&b, &db, &env)?;
+        run_as_root(&b, &db, &env, "ldconfig", "ldconfig")?;
+    }
+    for args in &applied.install_info {
+        let script = format!("install-info {}", setup::sh_quote_all(args));
+        run_as_root(&b, &db, &env, "install-info", &script)?;
     }
 
     // The final state of every path, after the root steps, merged with an earlier attempt's.
@@ -638,20 +642,26 @@ fn phase_failed(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {
     }
 }
 
-/// Run the real ldconfig as root, once, after the root steps (not tracked: its cache belongs
-/// to the system, not to a package).
-fn run_ldconfig(b: &Build<'_>, db: &Db, env: &[(String, String)]) -> Result<(), Error> {
+/// Run a root step's real command as root, after the install (not tracked: the linker cache
+/// and the info `dir` file belong to the system, not to a package).
+fn run_as_root(
+    b: &Build<'_>,
+    db: &Db,
+    env: &[(String, String)],
+    name: &str,
+    script: &str,
+) -> Result<(), Error> {
     let root_id = Identity {
         uid: 0,
         gid: 0,
         groups: [0],
     };
-    let ran = b.phase(db, "ldconfig", "ldconfig", root_id, Path::new("/"), env)?;
+    let ran = b.phase(db, name, script, root_id, Path::new("/"), env)?;
     if !ran.success() {
         b.ctx.printer.warn(&format!(
-            "ldconfig failed with status {}; see {}",
+            "{name} failed with status {}; see {}",
             ran.status,
-            b.log("ldconfig").display()
+            b.log(name).display()
         ));
     }
     Ok(())

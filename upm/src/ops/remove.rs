@@ -50,6 +50,22 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         name: opts.name.clone(),
     })?;
     let files = db.files(pkg.id)?;
+    // Take the package's info pages out of the shared `dir` file while they still exist.
+    if !opts.dry_run {
+        for s in db.root_steps(pkg.id)? {
+            if s.step == "install-info" && s.applied {
+                let mut args: Vec<String> = s
+                    .arg
+                    .split(crate::wrap::ARG_SEP)
+                    .map(String::from)
+                    .collect();
+                args.insert(0, "--delete".into());
+                let log = root.join("var/lib/upm/remove.log");
+                let script = format!("install-info {}", setup::sh_quote_all(&args));
+                setup::run_root_command(root, &script, &log)?;
+            }
+        }
+    }
     let install_dirs: BTreeSet<&Path> = cfg.install_dirs.iter().map(PathBuf::as_path).collect();
     let mut out = Vec::new();
     let mut dirs = Vec::new();

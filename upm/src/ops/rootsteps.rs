@@ -13,7 +13,7 @@ use crate::db::StepRow;
 use crate::manifest::on_host;
 use crate::pkguser::Names;
 use crate::recipe::RootStep;
-use crate::wrap::Step;
+use crate::wrap::{ARG_SEP, Step};
 
 pub struct Applied {
     pub rows: Vec<StepRow>,
@@ -21,6 +21,8 @@ pub struct Applied {
     pub ldconfig: bool,
     /// Paths the steps created (device nodes), to add to the manifest.
     pub created: Vec<PathBuf>,
+    /// `install-info` runs to make as root (their arguments).
+    pub install_info: Vec<Vec<String>>,
 }
 
 fn row(s: &Step, applied: bool, note: Option<String>) -> StepRow {
@@ -45,6 +47,7 @@ pub fn apply(
         rows: Vec::new(),
         ldconfig: false,
         created: Vec::new(),
+        install_info: Vec::new(),
     };
     let allowed = |r: RootStep| allow.contains(&r);
     let mut ldconfig_seen = false;
@@ -140,6 +143,19 @@ pub fn apply(
                         out.rows.push(row(s, true, None));
                     }
                     Err(e) => out.rows.push(row(s, false, Some(e))),
+                }
+            }
+            RootStep::InstallInfo => {
+                if mine.contains(&s.path) {
+                    out.install_info
+                        .push(s.arg.split(ARG_SEP).map(String::from).collect());
+                    out.rows.push(row(s, true, None));
+                } else {
+                    out.rows.push(row(
+                        s,
+                        false,
+                        Some("not an info file this package installed; left alone".into()),
+                    ));
                 }
             }
             RootStep::Setuid | RootStep::Setgid => out.rows.push(row(s, false, None)),

@@ -120,3 +120,40 @@ pub fn owner_of(db: &Db, names: &Names, path: &Path, uid: u32) -> (String, Strin
         None => (format!("uid {uid}"), format!("the file of uid {uid}")),
     }
 }
+
+/// Quote words for `sh`: each in single quotes, a quote inside as `'\''`.
+pub fn sh_quote_all(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run a command as root in `root` (for root steps undone on removal), its output in `log`.
+pub fn run_root_command(root: &Path, script: &str, log: &Path) -> Result<bool, Error> {
+    let env = [
+        (
+            "PATH".to_string(),
+            "/usr/bin:/bin:/usr/sbin:/sbin".to_string(),
+        ),
+        ("LC_ALL".to_string(), "POSIX".to_string()),
+    ];
+    let ran = crate::runner::run(
+        &crate::runner::Job {
+            label: "root".into(),
+            script,
+            who: crate::runner::Identity {
+                uid: 0,
+                gid: 0,
+                groups: [0],
+            },
+            root,
+            cwd: Path::new("/"),
+            env: &env,
+            log,
+        },
+        &crate::runner::Progress::new(false, true),
+    )?;
+    Ok(ran.success())
+}

@@ -79,16 +79,19 @@ pub enum RootStep {
     Ldconfig,
     /// Create device nodes.
     Mknod,
+    /// Add the package's info pages to the shared info `dir` file.
+    InstallInfo,
 }
 
 impl RootStep {
-    pub const ALL: [RootStep; 6] = [
+    pub const ALL: [RootStep; 7] = [
         RootStep::Chown,
         RootStep::Chgrp,
         RootStep::Setuid,
         RootStep::Setgid,
         RootStep::Ldconfig,
         RootStep::Mknod,
+        RootStep::InstallInfo,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +102,7 @@ impl RootStep {
             RootStep::Setgid => "setgid",
             RootStep::Ldconfig => "ldconfig",
             RootStep::Mknod => "mknod",
+            RootStep::InstallInfo => "install-info",
         }
     }
 

@@ -24,12 +24,7 @@ impl Progress {
     }
 
     /// Wait for `child`, drawing the live display meanwhile when on a terminal.
-    pub fn wait(
-        &self,
-        label: &str,
-        child: &mut Child,
-        log: &Path,
-    ) -> std::io::Result<ExitStatus> {
+    pub fn wait(&self, label: &str, child: &mut Child, log: &Path) -> std::io::Result<ExitStatus> {
         if !self.tty {
             return child.wait();
         }

@@ -94,16 +94,29 @@ impl Watcher {
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => continue,
                 Err(e) => return Err(e),
             }
+            // A directory whose link count is 2 has no subdirectories (ext4, XFS, tmpfs; others
+            // say 1, "unknown"): setting up, there is nothing in it to watch. Checked after the
+            // watch exists, so a subdirectory made since is reported by the watch.
+            if report.is_none()
+                && std::fs::symlink_metadata(&d)
+                    .is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 2)
+            {
+                continue;
+            }
             let entries = match std::fs::read_dir(&d) {
                 Ok(e) => e,
                 Err(_) => continue,
             };
             for entry in entries.flatten() {
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                // Setting up, only directories matter (files need no watch of their own).
+                if !is_dir && report.is_none() {
+                    continue;
+                }
                 let p = entry.path();
                 if self.rules.excluded(&p) {
                     continue;
                 }
-                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
                 if let Some(out) = report.as_deref_mut() {
                     out.push(Event::Created {
                         path: p.clone(),

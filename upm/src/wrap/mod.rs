@@ -8,7 +8,8 @@
 //! - `install -o/-g`, `chown` and `chgrp` install or leave the file as the package user's and
 //!   record a root step (`chown root:root /usr/bin/su`) that upm applies afterwards when the
 //!   recipe allows it;
-//! - `ldconfig` and `mknod` are recorded, not run.
+//! - `ldconfig`, `mknod` and `install-info` (which edits the info `dir` file every package
+//!   shares) are recorded, not run.
 //!
 //! As root (the recipe's `root` commands) every wrapper runs the real tool untouched.
 //! Root steps are lines `STEP<TAB>ARG<TAB>PATH` in the file named by `UPM_STEPS`.
@@ -26,7 +27,18 @@ use crate::envvars;
 use crate::fsutil::absolute;
 
 /// The tools upm wraps.
-pub const NAMES: &[&str] = &["install", "chmod", "chown", "chgrp", "ldconfig", "mknod"];
+pub const NAMES: &[&str] = &[
+    "install",
+    "chmod",
+    "chown",
+    "chgrp",
+    "ldconfig",
+    "mknod",
+    "install-info",
+];
+
+/// Separates the arguments of a recorded `install-info` step.
+pub const ARG_SEP: char = '\u{1f}';
 
 /// A recorded root step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +109,7 @@ fn run(name: &str, args: Vec<OsString>) -> i32 {
             0
         }
         "mknod" => mknod(args),
+        "install-info" => install_info(args),
         _ => exec_real(name, &args),
     }
 }
@@ -271,6 +284,58 @@ fn own(name: &str, args: Vec<OsString>) -> i32 {
         })
         .collect();
     record(&steps);
+    0
+}
+
+/// `install-info [--info-dir=DIR] FILE` as a package user: recorded, run by upm as root, so the
+/// info `dir` file stays the system's rather than the first package's. Paths are made absolute.
+fn install_info(args: Vec<OsString>) -> i32 {
+    // Without a real install-info there is nothing to defer (build systems probe for it).
+    if real("install-info").is_none() {
+        return exec_real("install-info", &args);
+    }
+    let original = args.clone();
+    let mut out = Vec::new();
+    let mut file = None;
+    let mut it = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = it.next() {
+        if let Some((opt, value)) = a.split_once('=').filter(|(o, _)| o.starts_with("--")) {
+            let v = if opt.ends_with("dir") || opt.ends_with("file") {
+                absolute(Path::new(value)).display().to_string()
+            } else {
+                value.to_string()
+            };
+            out.push(format!("{opt}={v}"));
+        } else if matches!(
+            a.as_str(),
+            "--info-dir" | "--dir-file" | "--section" | "--entry"
+        ) {
+            let v = it.next().unwrap_or_default();
+            let v = if a.ends_with("dir") || a.ends_with("file") {
+                absolute(Path::new(&v)).display().to_string()
+            } else {
+                v
+            };
+            out.push(format!("{a}={v}"));
+        } else if a.starts_with('-') {
+            out.push(a);
+        } else {
+            let p = absolute(Path::new(&a));
+            if file.is_none() {
+                file = Some(p.clone());
+            }
+            out.push(p.display().to_string());
+        }
+    }
+    // `install-info --version` and the like: nothing is changed, run it.
+    let Some(file) = file else {
+        return exec_real("install-info", &original);
+    };
+    record(&[Step {
+        step: "install-info".into(),
+        arg: out.join(&ARG_SEP.to_string()),
+        path: file,
+    }]);
     0
 }
 

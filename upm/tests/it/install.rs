@@ -594,3 +594,64 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
         .code(1)
         .stdout_has("/etc/conf.conf: no package");
 }
+
+/// A recipe installing an info page and registering it with install-info, as automake does.
+fn info_recipe(dir: &Dir, name: &str) -> PathBuf {
+    dir.write(
+        &format!("{name}.info"),
+        &format!(
+            "This is {name}.info.\n\nINFO-DIR-SECTION Test\nSTART-INFO-DIR-ENTRY\n\
+             * {name}: ({name}).   The {name} test manual.\nEND-INFO-DIR-ENTRY\n\n\x1f\n\
+             File: {name}.info,  Node: Top,  Up: (dir)\n\n{name}\n****\n"
+        ),
+    );
+    let install = format!(
+        "install -d /usr/local/share/info\n\
+         install -m 644 {d}/{name}.info /usr/local/share/info/{name}.info\n\
+         install-info --info-dir=/usr/local/share/info /usr/local/share/info/{name}.info",
+        d = dir.path().display()
+    );
+    let q = "'''";
+    dir.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[package]\nname = \"{name}\"\nversion = \"1\"\n\n[phases]\ninstall = {q}\n{install}\n{q}\n\n\
+             [root]\nallow = [\"install-info\"]\n"
+        ),
+    )
+}
+
+#[test]
+fn info_pages_of_several_packages_share_the_dir_file() {
+    needs_root!();
+    assert!(
+        Command::new("install-info")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "install-info (Debian package install-info) is needed for this test"
+    );
+    let root = Root::new();
+    let dir = Dir::shared();
+    for name in ["infoa", "infob"] {
+        root.upm(["install".as_ref(), info_recipe(&dir, name).as_os_str()])
+            .success();
+    }
+    let dirfile = root.upper("usr/local/share/info/dir");
+    let text = std::fs::read_to_string(&dirfile).unwrap();
+    assert!(
+        text.contains("* infoa:") && text.contains("* infob:"),
+        "{text}"
+    );
+    // The dir file is the system's, not the first package's.
+    assert_eq!(std::fs::metadata(&dirfile).unwrap().uid(), 0);
+    root.upm(["owner", "/usr/local/share/info/dir"])
+        .code(1)
+        .stdout_has("no package");
+    root.upm(["remove", "infoa"]).success();
+    let text = std::fs::read_to_string(&dirfile).unwrap();
+    assert!(
+        !text.contains("* infoa:") && text.contains("* infob:"),
+        "{text}"
+    );
+}
