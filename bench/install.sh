@@ -6,11 +6,11 @@
 #     package in ../shared/sources, for upm and for porg (LD_PRELOAD logging, its own sandbox);
 #  3. owner: lookup latency on a database of 100,000 files in 500 packages, `upm owner` vs
 #     `porg -q` on the same files (porg logged them itself).
-# usage: bench/install.sh [overhead|accuracy|owner|all] (RUNS=3 JOBS=2 by default)
+# usage: bench/install.sh [overhead|accuracy|owner|all] (RUNS=5 JOBS=2 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 JOBS=${JOBS:-2}
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need porg porg
@@ -27,9 +27,11 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 if [[ $part == overhead || $part == all ]]; then
   echo "== 1. tracked (upm install) vs untracked (same package-user build by hand), $RUNS runs, -j$JOBS"
   for pkg in zlib xz; do
-    for arm in untracked tracked; do
-      : >"$work/$pkg.$arm"
-      for _ in $(seq "$RUNS"); do
+    : >"$work/$pkg.untracked"
+    : >"$work/$pkg.tracked"
+    # The arms alternate, so drift in the machine's speed hits both alike.
+    for _ in $(seq "$RUNS"); do
+      for arm in untracked tracked; do
         "$UPM" sandbox -- sh "$PWD/bench/$arm.sh" "$UPM" "$PWD/recipes/$pkg.toml" "$SRC" "$JOBS" 2>/dev/null \
           | sed -n 's/^TIMES //p' >>"$work/$pkg.$arm"
       done
