@@ -9,6 +9,7 @@ set -eu
 upm=$1 recipe=$2 sources=$3 jobs=$4
 "$upm" init >/dev/null
 work=$(mktemp -d)
+chmod 755 "$work"
 "$upm" --json recipe show "$recipe" --set vars.prefix=/usr/local | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
