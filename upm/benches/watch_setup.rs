@@ -2,7 +2,10 @@
 //! tracked trees of this machine (what `upm install` does in the background while the package
 //! builds), and how many directories that is.
 //!
-//! cargo bench --bench watch_setup
+//! With `--writer`, only the directories package user 10000 (groups 10000 and install) can
+//! write are watched, as for an install phase.
+//!
+//! cargo bench --bench watch_setup [-- --writer]
 
 use std::time::Instant;
 
@@ -13,6 +16,15 @@ fn main() {
     let rules = Rules {
         roots: c.track_roots.clone(),
         exclude: c.track_exclude.clone(),
+        writer: None,
+    };
+    let writer = std::env::args().any(|a| a == "--writer");
+    let rules = Rules {
+        writer: writer.then(|| upm::watch::Writer {
+            uid: 10000,
+            gids: vec![10000, 9999],
+        }),
+        ..rules
     };
     let mut times = Vec::new();
     let mut watched = 0;

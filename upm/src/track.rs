@@ -99,6 +99,7 @@ impl Touched {
             let rules = Rules {
                 roots: vec![root.join(t.strip_prefix("/").unwrap_or(t))],
                 exclude: Vec::new(),
+                writer: None,
             };
             walk_host(&rules, &mut |p, _| {
                 if let Ok(rest) = p.strip_prefix(root) {
@@ -137,6 +138,7 @@ pub fn walk(root: &Path, rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metad
             .iter()
             .map(|r| root.join(r.strip_prefix("/").unwrap_or(r)))
             .collect(),
+        writer: None,
     };
     walk_host(&host, &mut |p, m| {
         if let Ok(rest) = p.strip_prefix(root) {

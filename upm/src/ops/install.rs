@@ -21,7 +21,7 @@ use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
 use crate::source;
 use crate::track::Touched;
-use crate::watch::Collector;
+use crate::watch::{Collector, Watcher};
 use crate::wrap::Step;
 
 use super::{Error, io, recover, rootsteps, setup};
@@ -357,13 +357,21 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let rules = setup::watch_rules(root, &cfg);
     let mut touched = Touched::default();
     let mut root_touched = Touched::default();
-    // The watcher is set up while the package builds (its cost hidden behind the build); it
-    // must be ready before the install phase starts. A build phase writing into the tracked
-    // trees is installing too, and is tracked the same way.
+    // The package user can only change directories it may write: the install phase watches
+    // those (install directories, its own) — a few hundred watches set up in a blink, and no
+    // watch at all while it compiles, so the kernel's per-access cost of watches stays out of
+    // the build. The root commands, which may write anywhere, get the whole trees watched.
+    let mut user_rules = rules.clone();
+    user_rules.writer = Some(crate::watch::Writer {
+        uid: user.uid,
+        gids: vec![user.gid, cfg.ids.install_gid],
+    });
     let since = crate::db::now();
-    let setup_rules = rules.clone();
-    let mut pending = Some(std::thread::spawn(move || Collector::start(setup_rules)));
-    let mut collector: Option<Collector> = None;
+    // Finding those directories walks the trees: done while the package builds.
+    let scan_rules = user_rules.clone();
+    let mut scan = Some(std::thread::spawn(move || {
+        crate::watch::writable_dirs(&scan_rules)
+    }));
     let mut install_failed: Option<(&str, runner::Ran)> = None;
 
     for (phase, script) in &recipe.phases {
@@ -393,10 +401,14 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             ));
         }
         db.set_state(id, State::Installing, Some("install"), None)?;
-        let mut c = ready(collector.take(), pending.take(), &rules)?;
+        let dirs = match scan.take().map(|t| t.join()) {
+            Some(Ok(dirs)) => dirs,
+            _ => crate::watch::writable_dirs(&user_rules),
+        };
+        let w = Watcher::with_dirs(user_rules.clone(), &dirs).map_err(Error::Watch)?;
+        let c = Collector::start_with(w).map_err(Error::Watch)?;
         let ran = b.phase(&db, "install", script, b.identity(), &workdir, &env);
-        let events = c.take().map_err(Error::Watch)?;
-        collector = Some(c);
+        let events = c.finish().map_err(Error::Watch)?;
         touched.apply(root, &events);
         let ran = ran?;
         if !ran.success() {
@@ -411,22 +423,20 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             .filter(|c| !c.trim().is_empty())
     {
         db.set_state(id, State::Installing, Some("root"), None)?;
-        let mut c = ready(collector.take(), pending.take(), &rules)?;
+        let c = Collector::start(rules.clone()).map_err(Error::Watch)?;
         let root_id = Identity {
             uid: 0,
             gid: 0,
             groups: [0],
         };
         let ran = b.phase(&db, "root", cmds, root_id, &workdir, &env);
-        let events = c.take().map_err(Error::Watch)?;
-        collector = Some(c);
+        let events = c.finish().map_err(Error::Watch)?;
         root_touched.apply(root, &events);
         let ran = ran?;
         if !ran.success() {
             install_failed = Some(("root", ran));
         }
     }
-    drop(collector);
     let inside = setup::inside_rules(&cfg);
     if touched.rescan || root_touched.rescan {
         p.warn("the watcher lost events (kernel queue overflow); rescanning the tracked trees");
@@ -606,23 +616,6 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         reports,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// The watcher, ready: the running one, or the one being set up in the background once it is
-/// ready, or a new one.
-fn ready(
-    running: Option<Collector>,
-    setup: Option<std::thread::JoinHandle<std::io::Result<Collector>>>,
-    rules: &crate::watch::Rules,
-) -> Result<Collector, Error> {
-    match (running, setup) {
-        (Some(c), _) => Ok(c),
-        (None, Some(setup)) => setup
-            .join()
-            .map_err(|_| Error::Watch(std::io::Error::other("the watcher set-up panicked")))?
-            .map_err(Error::Watch),
-        (None, None) => Collector::start(rules.clone()).map_err(Error::Watch),
-    }
 }
 
 fn phase_failed(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {

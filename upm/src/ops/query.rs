@@ -113,6 +113,7 @@ pub fn orphans(ctx: &Ctx, db: &Db, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, Err
             dirs.iter().map(|d| normalize(d)).collect()
         },
         exclude: cfg.track_exclude.clone(),
+        writer: None,
     };
     let mut out = Vec::new();
     crate::track::walk(&ctx.root, &rules, &mut |p, _| {

@@ -79,6 +79,7 @@ pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
     Rules {
         roots: cfg.track_roots.iter().map(|p| on_host(root, p)).collect(),
         exclude: cfg.track_exclude.iter().map(|p| on_host(root, p)).collect(),
+        writer: None,
     }
 }
 
@@ -87,6 +88,7 @@ pub fn inside_rules(cfg: &Config) -> Rules {
     Rules {
         roots: cfg.track_roots.clone(),
         exclude: cfg.track_exclude.clone(),
+        writer: None,
     }
 }
 

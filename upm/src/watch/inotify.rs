@@ -63,6 +63,28 @@ impl Watcher {
         Ok(w)
     }
 
+    /// Watch exactly `dirs` (found beforehand by [`super::writable_dirs`]), and from then on
+    /// every directory made under them.
+    pub fn with_dirs(rules: Rules, dirs: &[PathBuf]) -> io::Result<Watcher> {
+        let mut w = Watcher {
+            inotify: Inotify::init()?,
+            rules,
+            paths: HashMap::new(),
+            pending: None,
+            buf: vec![0u8; 256 * 1024],
+        };
+        for d in dirs {
+            match w.inotify.watches().add(d, mask()) {
+                Ok(wd) => {
+                    w.paths.insert(wd, d.clone());
+                }
+                Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(w)
+    }
+
     /// How many directories are watched.
     pub fn watched(&self) -> usize {
         self.paths.len()
@@ -76,31 +98,39 @@ impl Watcher {
     /// `report`, everything found is reported as created (it appeared while we were not yet
     /// looking).
     fn add_tree(&mut self, dir: &Path, mut report: Option<&mut Vec<Event>>) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            match self.inotify.watches().add(&d, mask()) {
-                Ok(wd) => {
-                    self.paths.insert(wd, d.clone());
+            let meta = std::fs::symlink_metadata(&d).ok();
+            // Setting up with a writer, a directory it cannot write needs no watch (nothing in
+            // it can change) — but its subdirectories may, so it is still walked.
+            let skip = report.is_none()
+                && match (&self.rules.writer, &meta) {
+                    (Some(w), Some(m)) => !w.can_write(m),
+                    _ => false,
+                };
+            if !skip {
+                match self.inotify.watches().add(&d, mask()) {
+                    Ok(wd) => {
+                        self.paths.insert(wd, d.clone());
+                    }
+                    // Gone already, or not a directory any more: its own events say so.
+                    Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => continue,
+                    Err(e) if errno(&e, &[Errno::ENOSPC]) => {
+                        return Err(io::Error::other(format!(
+                            "cannot watch {}: the inotify watch limit is reached; raise \
+                             fs.inotify.max_user_watches (sysctl) or narrow track.roots in etc/upm/upm.toml",
+                            d.display()
+                        )));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => continue,
+                    Err(e) => return Err(e),
                 }
-                // Gone already, or not a directory any more: its own events say so.
-                Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => continue,
-                Err(e) if errno(&e, &[Errno::ENOSPC]) => {
-                    return Err(io::Error::other(format!(
-                        "cannot watch {}: the inotify watch limit is reached; raise \
-                         fs.inotify.max_user_watches (sysctl) or narrow track.roots in etc/upm/upm.toml",
-                        d.display()
-                    )));
-                }
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => continue,
-                Err(e) => return Err(e),
             }
             // A directory whose link count is 2 has no subdirectories (ext4, XFS, tmpfs; others
             // say 1, "unknown"): setting up, there is nothing in it to watch. Checked after the
             // watch exists, so a subdirectory made since is reported by the watch.
-            if report.is_none()
-                && std::fs::symlink_metadata(&d)
-                    .is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 2)
-            {
+            if report.is_none() && meta.as_ref().is_some_and(|m| m.nlink() == 2) {
                 continue;
             }
             let entries = match std::fs::read_dir(&d) {

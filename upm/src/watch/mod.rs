@@ -40,11 +40,38 @@ pub enum Event {
     Rescan,
 }
 
-/// Which trees to watch: roots, minus excluded subtrees.
+/// Which trees to watch: roots, minus excluded subtrees; with a writer, only the directories
+/// it can write (and every directory made while watching).
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub roots: Vec<PathBuf>,
     pub exclude: Vec<PathBuf>,
+    pub writer: Option<Writer>,
+}
+
+/// An unprivileged user whose changes are watched. It can only change directories it may
+/// write, so only those need watches — a few hundred install directories instead of every
+/// directory under /usr. Fewer watches mean less work for the kernel on every file access.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub uid: u32,
+    pub gids: Vec<u32>,
+}
+
+impl Writer {
+    /// Whether this user may create or remove entries in a directory with this metadata.
+    pub fn can_write(&self, m: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mode = m.mode();
+        if m.uid() == self.uid {
+            // Its own directory: it may always chmod it writable.
+            true
+        } else if self.gids.contains(&m.gid()) {
+            mode & 0o020 != 0
+        } else {
+            mode & 0o002 != 0
+        }
+    }
 }
 
 impl Rules {
@@ -55,6 +82,44 @@ impl Rules {
     pub fn covers(&self, p: &Path) -> bool {
         self.roots.iter().any(|r| p.starts_with(r)) && !self.excluded(p)
     }
+}
+
+/// The directories under the rules' roots that the rules' writer may change (every directory,
+/// without a writer). Walking is the slow part of setting a watcher up, and needs no watch:
+/// it can run while the package builds, the watches being added right before the install.
+pub fn writable_dirs(rules: &Rules) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = rules
+        .roots
+        .iter()
+        .filter(|r| r.is_dir() && !rules.excluded(r))
+        .cloned()
+        .collect();
+    while let Some(d) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&d) else {
+            continue;
+        };
+        if rules.writer.as_ref().is_none_or(|w| w.can_write(&m)) {
+            out.push(d.clone());
+        }
+        // A link count of 2: no subdirectories (see the watcher's set-up).
+        if m.nlink() == 2 {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let p = e.path();
+                if !rules.excluded(&p) {
+                    stack.push(p);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A watcher running on its own thread, collecting events until [`Collector::finish`];
@@ -71,8 +136,12 @@ impl Collector {
     /// Start watching. Returns once every directory under the roots is watched, so anything
     /// done after this returns is seen.
     pub fn start(rules: Rules) -> std::io::Result<Collector> {
+        Collector::start_with(Watcher::new(rules)?)
+    }
+
+    /// Run a watcher already set up (see [`Watcher::with_dirs`]).
+    pub fn start_with(mut w: Watcher) -> std::io::Result<Collector> {
         use std::io::Read;
-        let mut w = Watcher::new(rules)?;
         let watched = w.watched();
         let (rx, tx) = nix::unistd::pipe()?;
         let (send, events) = std::sync::mpsc::channel();
@@ -154,6 +223,7 @@ mod tests {
         Rules {
             roots: vec![d.to_path_buf()],
             exclude: vec![d.join("skip")],
+            writer: None,
         }
     }
 

@@ -655,3 +655,37 @@ fn info_pages_of_several_packages_share_the_dir_file() {
         "{text}"
     );
 }
+
+#[test]
+fn install_into_another_root_runs_the_build_chrooted_there() {
+    needs_root!();
+    // Inside the sandbox, a second overlay of the system at /mnt/lfs plays the LFS partition:
+    // `upm --root /mnt/lfs` must build in it (chrooted), record there, and leave / alone.
+    let sb = Sandbox::new(&Options::default()).unwrap();
+    let script = format!(
+        "set -e\nmkdir -p /tmp/u /tmp/w /mnt/lfs\n\
+         mount -t overlay overlay -o lowerdir=/,upperdir=/tmp/u,workdir=/tmp/w /mnt/lfs\n\
+         mount --rbind /dev /mnt/lfs/dev\n\
+         {upm} --root /mnt/lfs init >/dev/null\n\
+         {upm} --root /mnt/lfs install {recipe} --sources-dir {src} --set vars.prefix=/usr/local\n\
+         {upm} --root /mnt/lfs owner /usr/local/bin/tree\n\
+         test -x /mnt/lfs/usr/local/bin/tree\n\
+         test ! -e /usr/local/bin/tree\n\
+         test ! -e /var/lib/upm/upm.db\n\
+         grep -q '^tree:' /mnt/lfs/etc/passwd\n\
+         ! grep -q '^tree:' /etc/passwd\n",
+        upm = bin(),
+        recipe = repo().join("recipes/tree.toml").display(),
+        src = sources().display(),
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", &script]);
+    let out = sb.output(cmd).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("/usr/local/bin/tree: tree"), "{text}");
+}
