@@ -14,8 +14,10 @@ import json
 import sys
 
 BOOKKEEPING = ("/usr/src", "/var/lib/upm", "/var/lib/porg", "/var/tmp", "/var/cache/ldconfig")
+# Accounts, and the system's shared indexes that root steps maintain for every package (the
+# linker cache, the info `dir` files): no package's files, in either tool's list.
 ACCOUNTS = {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/.pwd.lock",
-            "/etc/ld.so.cache"}
+            "/etc/ld.so.cache", "/usr/share/info/dir", "/usr/local/share/info/dir"}
 
 
 def changes(path):
@@ -35,12 +37,12 @@ def main():
     truth = {p: t for p, t in after.items() if before.get(p) != t and keep(p)}
     if porg:
         with open(manifest_file) as f:
-            manifest = {line.strip() for line in f if line.strip()}
+            manifest = {line.strip() for line in f if line.strip() and keep(line.strip())}
         kinds = {p: (after.get(p, ("", "file"))[1]) for p in manifest}
     else:
         with open(manifest_file) as f:
             files = json.load(f)
-        manifest = {e["path"] for e in files}
+        manifest = {e["path"] for e in files if keep(e["path"])}
         kinds = {e["path"]: e["type"] for e in files}
 
     def score(m, t):

@@ -6,7 +6,7 @@
 #     package in ../shared/sources, for upm and for porg (LD_PRELOAD logging, its own sandbox);
 #  3. owner: lookup latency on a database of 100,000 files in 500 packages, `upm owner` vs
 #     `porg -q` on the same files (porg logged them itself).
-# usage: bench/install.sh [overhead|accuracy|owner|all] (RUNS=5 JOBS=2 by default)
+# usage: bench/install.sh [overhead|accuracy [PKG...]|owner|all] (RUNS=5 JOBS=2 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
@@ -52,6 +52,8 @@ if [[ $part == accuracy || $part == all ]]; then
   echo '{"changes": []}' >"$work/empty.json"
   for recipe in recipes/*.toml; do
     pkg=$(basename "$recipe" .toml)
+    # bench/install.sh accuracy PKG...: only those.
+    if [[ $# -gt 1 ]] && [[ " ${*:2} " != *" $pkg "* ]]; then continue; fi
     d=$work/acc-$pkg
     "$UPM" sandbox --json --keep "$d" -- sh -c "$UPM init >/dev/null && \
       $UPM install $PWD/$recipe --sources-dir $SRC --set vars.prefix=/usr/local --no-check -j $JOBS >/dev/null && \

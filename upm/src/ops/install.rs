@@ -236,7 +236,14 @@ fn locate(
     opts: &Options,
 ) -> Result<Option<PathBuf>, Error> {
     let src = &recipe.source;
-    let Some(file) = &src.file else {
+    // Without `source.file`, the archive is named as the end of its URL.
+    let from_url = src
+        .url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .map(String::from);
+    let Some(file) = src.file.clone().or(from_url) else {
         return Ok(None);
     };
     let archive = match &opts.source {
@@ -248,7 +255,7 @@ fn locate(
                 &ctx.root,
                 &Path::new("/usr/src").join(&recipe.package.name),
             ));
-            source::find(file, &dirs)?
+            source::find(&file, &dirs)?
         }
     };
     source::verify(&archive, src.md5.as_deref(), src.sha256.as_deref())?;
