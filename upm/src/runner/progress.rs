@@ -42,7 +42,7 @@ impl Progress {
             if let Some(line) = super::last_line(log) {
                 bar.set_message(line);
             }
-            std::thread::sleep(Duration::from_millis(150));
+            std::thread::sleep(Duration::from_millis(50));
         };
         bar.finish_and_clear();
         Ok(status)
