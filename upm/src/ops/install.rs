@@ -512,6 +512,21 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         return Err(err);
     }
 
+    // What was tracked is stored before root steps change owners, so a upm killed from here
+    // on leaves the whole manifest behind (recovery finds the rest by owner).
+    db.record(
+        id,
+        &Outcome {
+            files: &tracked.entries,
+            gone: &[],
+            steps: &[],
+            reports: &reports,
+            state: State::Installing,
+            stage: Some("root steps"),
+            error: None,
+        },
+    )?;
+
     // Directories the package made become install directories, so later packages can add to
     // a new /usr/share/locale/xx/LC_MESSAGES or /usr/lib/pkgconfig.
     let mut steps = Vec::new();
