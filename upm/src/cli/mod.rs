@@ -2,6 +2,7 @@
 //! arguments into the library's options and calls the library.
 
 mod check;
+mod completions;
 mod files;
 mod info;
 mod init;
@@ -64,6 +65,10 @@ enum Command {
     Log(log::Args),
     /// Add, remove, list and fix the shared install directories.
     Installdir(installdir::Args),
+    /// Print shell completions.
+    Completions(completions::CompletionArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
     /// Read, write and convert configuration trees (.ct and .toml files).
     Tree(tree::Args),
     /// Check and show recipes.
@@ -105,6 +110,8 @@ pub fn main() -> ExitCode {
         Command::Orphans(a) => orphans::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Installdir(a) => installdir::run(&ctx, a),
+        Command::Completions(a) => completions::completions(&ctx, a),
+        Command::Man(a) => completions::man(&ctx, a),
         Command::Tree(a) => tree::run(&ctx, a),
         Command::Recipe(a) => recipe::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(&ctx, a),

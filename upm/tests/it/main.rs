@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod cli;
 mod ctree;
 mod install;
 mod recipe;
