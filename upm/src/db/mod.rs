@@ -282,6 +282,19 @@ impl Db {
         })
     }
 
+    /// Run a cached query and collect its rows.
+    fn rows<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, Error> {
+        let mut s = self.conn.prepare_cached(sql).map_err(self.sql())?;
+        s.query_map(params, f)
+            .and_then(|rows| rows.collect())
+            .map_err(self.sql())
+    }
+
     fn sql(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |source| Error::Sql {
             path: self.path.clone(),
@@ -335,77 +348,47 @@ impl Db {
     }
 
     pub fn packages(&self) -> Result<Vec<Package>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {PACKAGE_COLS} FROM packages ORDER BY name"
-            ))
-            .map_err(self.sql())?;
-        s.query_map([], package_row)
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql())
+        self.rows(
+            &format!("SELECT {PACKAGE_COLS} FROM packages ORDER BY name"),
+            [],
+            package_row,
+        )
     }
 
     /// Start (or restart) the install of a package: a row in state `building` owned by this
     /// process. A failed or interrupted earlier attempt keeps its recorded files, so what it
     /// left stays known until the new install records over it.
     pub fn begin(&mut self, n: &NewInstall<'_>) -> Result<i64, Error> {
-        let pid = std::process::id();
         let sql = self.sql();
-        let existing: Option<i64> = self
+        let id: i64 = self
             .conn
-            .query_row("SELECT id FROM packages WHERE name = ?1", [n.name], |r| {
-                r.get(0)
-            })
-            .optional()
+            .query_row(
+                "INSERT INTO packages (name, version, description, state, uid, gid, recipe_path, \
+                 recipe, pid, started) VALUES (?1, ?2, ?3, 'building', ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT(name) DO UPDATE SET version = excluded.version, \
+                 description = excluded.description, state = 'building', stage = NULL, \
+                 uid = excluded.uid, gid = excluded.gid, recipe_path = excluded.recipe_path, \
+                 recipe = excluded.recipe, pid = excluded.pid, started = excluded.started, \
+                 finished = NULL, error = NULL \
+                 RETURNING id",
+                params![
+                    n.name,
+                    n.version,
+                    n.description,
+                    n.uid,
+                    n.gid,
+                    n.recipe_path,
+                    n.recipe,
+                    std::process::id(),
+                    now()
+                ],
+                |r| r.get(0),
+            )
             .map_err(&sql)?;
-        let id = match existing {
-            Some(id) => {
-                self.conn
-                    .execute(
-                        "UPDATE packages SET version = ?2, description = ?3, state = 'building', \
-                         stage = NULL, uid = ?4, gid = ?5, recipe_path = ?6, recipe = ?7, pid = ?8, \
-                         started = ?9, finished = NULL, error = NULL WHERE id = ?1",
-                        params![
-                            id,
-                            n.version,
-                            n.description,
-                            n.uid,
-                            n.gid,
-                            n.recipe_path,
-                            n.recipe,
-                            pid,
-                            now()
-                        ],
-                    )
-                    .map_err(&sql)?;
-                self.conn
-                    .execute("DELETE FROM phases WHERE package_id = ?1", [id])
-                    .map_err(&sql)?;
-                id
-            }
-            None => {
-                self.conn
-                    .execute(
-                        "INSERT INTO packages (name, version, description, state, uid, gid, \
-                         recipe_path, recipe, pid, started) \
-                         VALUES (?1, ?2, ?3, 'building', ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![
-                            n.name,
-                            n.version,
-                            n.description,
-                            n.uid,
-                            n.gid,
-                            n.recipe_path,
-                            n.recipe,
-                            pid,
-                            now()
-                        ],
-                    )
-                    .map_err(&sql)?;
-                self.conn.last_insert_rowid()
-            }
-        };
+        // The phases are this attempt's; the files of an earlier one stay until recorded over.
+        self.conn
+            .execute("DELETE FROM phases WHERE package_id = ?1", [id])
+            .map_err(&sql)?;
         Ok(id)
     }
 
@@ -471,26 +454,22 @@ impl Db {
     }
 
     pub fn phases(&self, id: i64) -> Result<Vec<PhaseRow>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, phase, script, user, status, started, duration_ms FROM phases \
+        self.rows(
+            "SELECT seq, phase, script, user, status, started, duration_ms FROM phases \
                  WHERE package_id = ?1 ORDER BY seq",
-            )
-            .map_err(self.sql())?;
-        s.query_map([id], |r| {
-            Ok(PhaseRow {
-                seq: r.get(0)?,
-                phase: r.get(1)?,
-                script: r.get(2)?,
-                user: r.get(3)?,
-                status: r.get(4)?,
-                started: r.get(5)?,
-                duration_ms: r.get(6)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.sql())
+            [id],
+            |r| {
+                Ok(PhaseRow {
+                    seq: r.get(0)?,
+                    phase: r.get(1)?,
+                    script: r.get(2)?,
+                    user: r.get(3)?,
+                    status: r.get(4)?,
+                    started: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                })
+            },
+        )
     }
 
     /// Store what an install left, in one transaction: the files (merged over any recorded by
@@ -574,51 +553,34 @@ impl Db {
     }
 
     pub fn files(&self, id: i64) -> Result<Vec<Entry>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(
-                "SELECT path, type, mode, uid, gid, size, mtime, sha256, target, shared FROM files \
+        self.rows(
+            "SELECT path, type, mode, uid, gid, size, mtime, sha256, target, shared FROM files \
                  WHERE package_id = ?1 ORDER BY path",
-            )
-            .map_err(self.sql())?;
-        s.query_map([id], entry_row)
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql())
+            [id],
+            entry_row,
+        )
     }
 
     /// The packages whose manifest holds `path`.
     pub fn owners(&self, path: &Path) -> Result<Vec<String>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(
-                "SELECT p.name FROM files f JOIN packages p ON p.id = f.package_id \
+        self.rows(
+            "SELECT p.name FROM files f JOIN packages p ON p.id = f.package_id \
                  WHERE f.path = ?1 ORDER BY p.name",
-            )
-            .map_err(self.sql())?;
-        s.query_map([blob(path)], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql())
+            [blob(path)],
+            |r| r.get(0),
+        )
     }
 
     /// Every path some package's manifest holds (for `upm orphans`).
     pub fn all_paths(&self) -> Result<std::collections::HashSet<PathBuf>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached("SELECT DISTINCT path FROM files")
-            .map_err(self.sql())?;
-        s.query_map([], |r| r.get::<_, Vec<u8>>(0).map(path_of))
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql())
+        let paths = self.rows("SELECT DISTINCT path FROM files", [], |r| {
+            r.get::<_, Vec<u8>>(0).map(path_of)
+        })?;
+        Ok(paths.into_iter().collect())
     }
 
     pub fn root_steps(&self, id: i64) -> Result<Vec<StepRow>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(
-                "SELECT step, arg, path, applied, note FROM root_steps WHERE package_id = ?1 ORDER BY seq",
-            )
-            .map_err(self.sql())?;
-        s.query_map([id], |r| {
+        self.rows("SELECT step, arg, path, applied, note FROM root_steps WHERE package_id = ?1 ORDER BY seq", [id], |r| {
             Ok(StepRow {
                 step: r.get(0)?,
                 arg: r.get(1)?,
@@ -627,26 +589,20 @@ impl Db {
                 note: r.get(4)?,
             })
         })
-        .and_then(|rows| rows.collect())
-        .map_err(self.sql())
     }
 
     pub fn reports(&self, id: i64) -> Result<Vec<ReportRow>, Error> {
-        let mut s = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, path, detail FROM reports WHERE package_id = ?1 ORDER BY rowid",
-            )
-            .map_err(self.sql())?;
-        s.query_map([id], |r| {
-            Ok(ReportRow {
-                kind: r.get(0)?,
-                path: r.get::<_, Option<Vec<u8>>>(1)?.map(path_of),
-                detail: r.get(2)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.sql())
+        self.rows(
+            "SELECT kind, path, detail FROM reports WHERE package_id = ?1 ORDER BY rowid",
+            [id],
+            |r| {
+                Ok(ReportRow {
+                    kind: r.get(0)?,
+                    path: r.get::<_, Option<Vec<u8>>>(1)?.map(path_of),
+                    detail: r.get(2)?,
+                })
+            },
+        )
     }
 
     /// Forget a package and everything recorded about it, in one transaction; the files that
@@ -749,6 +705,11 @@ mod tests {
         assert!(db.owners(Path::new("/usr/lib/nope")).unwrap().is_empty());
         assert_eq!(db.files(id).unwrap().len(), 2);
         assert_eq!(db.phases(id).unwrap()[0].status, Some(0));
+        // Installing again reuses the row: new phases, the recorded files kept until recorded over.
+        assert_eq!(db.begin(&n).unwrap(), id);
+        assert!(db.phases(id).unwrap().is_empty());
+        assert_eq!(db.files(id).unwrap().len(), 2);
+        assert_eq!(db.package("zlib").unwrap().unwrap().state, State::Building);
         // Reopening runs no migration twice.
         drop(db);
         let mut db = Db::open(d.path(), false).unwrap();

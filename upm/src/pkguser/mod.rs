@@ -159,6 +159,21 @@ fn days_since_epoch() -> String {
         .unwrap_or_default()
 }
 
+/// The uid of an existing passwd record, which must be in the package-user range: upm never
+/// takes over or removes an ordinary user.
+fn package_uid(name: &str, record: &[String], ids: &Ids) -> Result<u32, Error> {
+    let uid: u32 = record[2].parse().unwrap_or(0);
+    if !(ids.first..=ids.last).contains(&uid) {
+        return Err(Error::NotPackageUser {
+            name: name.into(),
+            uid,
+            first: ids.first,
+            last: ids.last,
+        });
+    }
+    Ok(uid)
+}
+
 /// Create the install group in `root` if it is missing; returns its gid.
 pub fn ensure_install_group(root: &Path, ids: &Ids) -> Result<u32, Error> {
     let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
@@ -179,15 +194,7 @@ pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error>
     let mut acc = Accounts::read(root)?;
     let home = PathBuf::from("/usr/src").join(name);
     if let Some(f) = acc.passwd.find(name) {
-        let uid: u32 = f[2].parse().unwrap_or(0);
-        if !(ids.first..=ids.last).contains(&uid) {
-            return Err(Error::NotPackageUser {
-                name: name.into(),
-                uid,
-                first: ids.first,
-                last: ids.last,
-            });
-        }
+        let uid = package_uid(name, f, ids)?;
         let user = PkgUser {
             name: name.into(),
             uid,
@@ -301,15 +308,7 @@ pub fn remove(root: &Path, name: &str, ids: &Ids) -> Result<bool, Error> {
     let Some(f) = acc.passwd.find(name) else {
         return Ok(false);
     };
-    let uid: u32 = f[2].parse().unwrap_or(0);
-    if !(ids.first..=ids.last).contains(&uid) {
-        return Err(Error::NotPackageUser {
-            name: name.into(),
-            uid,
-            first: ids.first,
-            last: ids.last,
-        });
-    }
+    package_uid(name, f, ids)?;
     acc.passwd.remove(name);
     acc.shadow.remove(name);
     let own_group = acc

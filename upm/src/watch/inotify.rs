@@ -234,6 +234,18 @@ impl Watcher {
         }
     }
 
+    /// A path appeared; a new directory is watched, then listed (watch before list).
+    fn created(&mut self, path: PathBuf, dir: bool, out: &mut Vec<Event>) -> io::Result<()> {
+        out.push(Event::Created {
+            path: path.clone(),
+            dir,
+        });
+        if dir {
+            self.add_tree(&path, Some(out))?;
+        }
+        Ok(())
+    }
+
     fn handle(
         &mut self,
         wd: WatchDescriptor,
@@ -296,24 +308,10 @@ impl Watcher {
                         self.add_tree(&path, Some(out))?;
                     }
                 }
-                _ => {
-                    out.push(Event::Created {
-                        path: path.clone(),
-                        dir: is_dir,
-                    });
-                    if is_dir {
-                        self.add_tree(&path, Some(out))?;
-                    }
-                }
+                _ => self.created(path, is_dir, out)?,
             }
         } else if mask.contains(EventMask::CREATE) {
-            out.push(Event::Created {
-                path: path.clone(),
-                dir: is_dir,
-            });
-            if is_dir {
-                self.add_tree(&path, Some(out))?;
-            }
+            self.created(path, is_dir, out)?;
         } else if mask.contains(EventMask::CLOSE_WRITE) {
             out.push(Event::Written { path });
         } else if mask.contains(EventMask::ATTRIB) {
