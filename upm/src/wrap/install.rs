@@ -235,3 +235,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any argument list parses without a panic, and owner and group never reach the
+        /// real install.
+        #[test]
+        fn any_arguments_parse(args in proptest::collection::vec("[-a-zA-Z0-9=/.]{0,12}", 0..8)) {
+            let p = super::parse(args.iter().map(std::ffi::OsString::from).collect());
+            let _ = p.destinations();
+            for a in &p.pass {
+                let a = a.to_string_lossy();
+                prop_assert!(a != "--owner" && a != "--group");
+                prop_assert!(!a.starts_with("--owner=") && !a.starts_with("--group="));
+            }
+        }
+    }
+}

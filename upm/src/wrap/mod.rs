@@ -402,3 +402,16 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a package writes into the steps file, reading it never panics.
+        #[test]
+        fn any_steps_file_reads(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = super::Step::parse_all(&data);
+        }
+    }
+}
