@@ -2,9 +2,13 @@
 //! source. Every package is built and installed as its own Unix user; upm records what was run
 //! and exactly which files were installed, and replays it elsewhere.
 //!
-//! The library holds all logic; the `upm` binary only parses arguments and prints. Parts:
-//! [`ctree`] (the configuration language), [`recipe`] (the typed view of a recipe),
-//! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
+//! The library holds all logic; the `upm` binary only parses arguments and prints. Parts, in
+//! the order of the data flow: [`config`] (a root's settings), [`ctree`] (the configuration
+//! language), [`recipe`] (the typed view of a recipe), [`pkguser`] (package users and install
+//! directories), [`source`] (archives), [`runner`] (phases as the package user), [`wrap`] (the
+//! wrappers in PATH during phases), [`watch`] (the inotify tree watcher), [`track`] (events to a
+//! manifest), [`manifest`], [`db`] (sqlite), [`ops`] (init, install, remove, recover, queries),
+//! and [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
 
 pub mod config;
 pub mod ctree;
