@@ -1,6 +1,6 @@
 //! The database (`var/lib/upm/upm.db`, sqlite): packages, the files each installed, the phases
 //! that ran, the root steps recorded, and reports (conflicts, setuid files, disagreements).
-//! Schema changes are numbered migrations ([`schema`]); foreign keys are on; writers hold the
+//! Schema changes are numbered migrations (`schema.rs`); foreign keys are on; writers hold the
 //! root [`Lock`]; the journal is WAL so readers never wait for a writer.
 //!
 //! An install writes its row first (state `building`), and everything it tracked at the end,
