@@ -20,10 +20,22 @@ pub struct Touched {
     pub changed: BTreeSet<PathBuf>,
     /// Deleted or moved away (they may have come back since).
     pub deleted: BTreeSet<PathBuf>,
+    /// Paths that appeared (created, linked or moved here), a subset of `changed`.
+    pub appeared: BTreeSet<PathBuf>,
     /// Directories moved into place whose whole content counts as changed.
     pub trees: BTreeSet<PathBuf>,
     /// Events were lost: the disk must be scanned.
     pub rescan: bool,
+}
+
+/// Which touched paths an install may claim.
+#[derive(Debug, Clone, Copy)]
+pub enum Claim<'a> {
+    /// A package user's install: the paths owned by these uids (it cannot change others').
+    Owners(&'a [u32]),
+    /// Root's commands: only paths that appeared; an existing file root changed stays its
+    /// owner's (it is reported).
+    Appeared,
 }
 
 /// The manifest of one install and what did not add up.
@@ -47,9 +59,11 @@ impl Touched {
         };
         for e in events {
             match e {
-                Event::Created { path, .. }
-                | Event::Written { path }
-                | Event::Attrib { path, .. } => {
+                Event::Created { path, .. } => {
+                    self.changed.insert(inside(path));
+                    self.appeared.insert(inside(path));
+                }
+                Event::Written { path } | Event::Attrib { path, .. } => {
                     self.changed.insert(inside(path));
                 }
                 Event::Deleted { path, .. } => {
@@ -71,9 +85,22 @@ impl Touched {
                                 self.changed.insert(to.join(rest));
                             }
                         }
+                        let appeared: Vec<PathBuf> = self
+                            .appeared
+                            .iter()
+                            .filter(|p| p.starts_with(&from))
+                            .cloned()
+                            .collect();
+                        for p in appeared {
+                            self.appeared.remove(&p);
+                            if let Ok(rest) = p.strip_prefix(&from) {
+                                self.appeared.insert(to.join(rest));
+                            }
+                        }
                         self.trees.insert(to.clone());
                     }
                     self.deleted.insert(from);
+                    self.appeared.insert(to.clone());
                     self.changed.insert(to);
                 }
                 Event::Rescan => self.rescan = true,
@@ -91,10 +118,11 @@ impl Touched {
         });
     }
 
-    /// Read the touched paths from disk. Paths owned by a uid in `mine` (or any uid, when
-    /// `mine` is empty: root's own commands) form the manifest; the rest are reported.
-    pub fn manifest(&self, root: &Path, mine: &[u32]) -> std::io::Result<Tracked> {
+    /// Read the touched paths from disk. What the install may claim depends on who ran it
+    /// ([`Claim`]); the other paths it touched are reported.
+    pub fn manifest(&self, root: &Path, claim: Claim<'_>) -> std::io::Result<Tracked> {
         let mut paths = self.changed.clone();
+        let mut appeared = self.appeared.clone();
         for t in &self.trees {
             let rules = Rules {
                 roots: vec![root.join(t.strip_prefix("/").unwrap_or(t))],
@@ -104,13 +132,21 @@ impl Touched {
             walk_host(&rules, &mut |p, _| {
                 if let Ok(rest) = p.strip_prefix(root) {
                     paths.insert(Path::new("/").join(rest));
+                    appeared.insert(Path::new("/").join(rest));
                 }
             });
         }
         let mut out = Tracked::default();
         for p in &paths {
             match Entry::read(root, p)? {
-                Some(e) if mine.is_empty() || mine.contains(&e.uid) => out.entries.push(e),
+                Some(e)
+                    if match claim {
+                        Claim::Owners(uids) => uids.contains(&e.uid),
+                        Claim::Appeared => appeared.contains(p),
+                    } =>
+                {
+                    out.entries.push(e)
+                }
                 Some(e) => out.foreign.push((e.path, e.uid)),
                 None => {}
             }
@@ -224,11 +260,17 @@ mod tests {
         t.changed.insert(p("/usr/bin/a"));
         t.changed.insert(p("/usr/bin/gone"));
         t.deleted.insert(p("/usr/bin/gone"));
-        let m = t.manifest(d.path(), &[me]).unwrap();
+        let m = t.manifest(d.path(), Claim::Owners(&[me])).unwrap();
         assert_eq!(m.entries.len(), 1);
         assert_eq!(m.deleted, vec![p("/usr/bin/gone")]);
-        let m = t.manifest(d.path(), &[me + 1]).unwrap();
+        let m = t.manifest(d.path(), Claim::Owners(&[me + 1])).unwrap();
+        assert!(m.entries.is_empty());
+        // Root's commands claim what appeared, not what they changed.
+        let m = t.manifest(d.path(), Claim::Appeared).unwrap();
         assert!(m.entries.is_empty());
         assert_eq!(m.foreign, vec![(p("/usr/bin/a"), me)]);
+        t.appeared.insert(p("/usr/bin/a"));
+        let m = t.manifest(d.path(), Claim::Appeared).unwrap();
+        assert_eq!(m.entries.len(), 1);
     }
 }

@@ -20,7 +20,7 @@ use crate::pkguser::{self, Names, PkgUser, installdir};
 use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
 use crate::source;
-use crate::track::Touched;
+use crate::track::{Claim, Touched};
 use crate::watch::{Collector, Watcher};
 use crate::wrap::Step;
 
@@ -451,8 +451,25 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     }
 
     let names = Names::read(root)?;
-    let mut tracked = touched.manifest(root, &[user.uid]).map_err(io(root))?;
-    let root_tracked = root_touched.manifest(root, &[]).map_err(io(root))?;
+    let mut tracked = touched
+        .manifest(root, Claim::Owners(&[user.uid]))
+        .map_err(io(root))?;
+    let root_tracked = root_touched
+        .manifest(root, Claim::Appeared)
+        .map_err(io(root))?;
+    // Root changing this package's own files is no news; changing anyone else's is.
+    let own: BTreeSet<PathBuf> = tracked
+        .entries
+        .iter()
+        .map(|e| e.path.clone())
+        .chain(earlier.iter().map(|e| e.path.clone()))
+        .collect();
+    tracked.foreign.extend(
+        root_tracked
+            .foreign
+            .into_iter()
+            .filter(|(p, _)| !own.contains(p)),
+    );
     for e in root_tracked.entries {
         if !tracked.entries.iter().any(|m| m.path == e.path) {
             tracked.entries.push(e);

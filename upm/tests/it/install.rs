@@ -553,7 +553,7 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
         "chmod 755 /usr/local/bin\ninstall -d -m 755 /usr/local/share/man/man1 /usr/local/share/conf\n\
          echo setting=1 > /etc/conf.conf\necho data > /usr/local/share/conf/data\n\
          install -m 755 /bin/true /usr/local/bin/conf-helper\nchmod u+s /usr/local/bin/conf-helper\n\
-         '''\n[root]\ncommands = '''\necho by-root > /usr/local/share/conf/root-made",
+         '''\n[root]\ncommands = '''\necho by-root > /usr/local/share/conf/root-made\necho conf >> /etc/hostname",
     );
     root.upm(["install".as_ref(), recipe.as_os_str()])
         .success()
@@ -563,6 +563,28 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
         m.mode() & 0o7777,
         0o1775,
         "the install directory kept its mode"
+    );
+    // The recipe's root commands are tracked: what they made is the package's; a base-system
+    // file they changed is reported, not claimed.
+    let owners = root
+        .upm([
+            "--json",
+            "owner",
+            "/usr/local/share/conf/root-made",
+            "/etc/hostname",
+        ])
+        .code(1)
+        .json();
+    assert_eq!(owners[0]["package"], "conf", "{owners}");
+    assert_eq!(owners[1]["package"], serde_json::Value::Null, "{owners}");
+    let info = root.upm(["--json", "info", "conf"]).success().json();
+    assert!(
+        info["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "foreign" && r["path"] == "/etc/hostname"),
+        "{info}"
     );
     root.upm(["log", "conf", "install"]).success();
     root.upm(["log", "conf"]).success().stdout_has("install");
@@ -583,6 +605,12 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
     );
     assert!(!root.upper("usr/local/share/conf").exists());
     assert!(!root.upper("usr/local/bin/conf-helper").exists());
+    assert!(
+        std::fs::read_to_string(root.upper("etc/hostname"))
+            .unwrap()
+            .ends_with("conf\n"),
+        "remove took a base-system file"
+    );
     // Kept, it passes to root rather than to whoever gets the package's uid next.
     assert_eq!(
         std::fs::metadata(root.upper("etc/conf.conf"))
