@@ -46,25 +46,15 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Watch every directory under the rules' roots (symlinks are not followed).
+    /// Watch every directory under the rules' roots (symlinks are not followed) that the
+    /// rules' writer may change — every one, without a writer.
     pub fn new(rules: Rules) -> io::Result<Watcher> {
-        let mut w = Watcher {
-            inotify: Inotify::init()?,
-            rules,
-            paths: HashMap::new(),
-            pending: None,
-            buf: vec![0u8; 256 * 1024],
-        };
-        for root in w.rules.roots.clone() {
-            if root.is_dir() && !w.rules.excluded(&root) {
-                w.add_tree(&root, None)?;
-            }
-        }
-        Ok(w)
+        let dirs = super::writable_dirs(&rules);
+        Watcher::with_dirs(rules, &dirs)
     }
 
-    /// Watch exactly `dirs` (found beforehand by [`super::writable_dirs`]), and from then on
-    /// every directory made under them.
+    /// Watch exactly `dirs` (found beforehand by [`super::writable_dirs`], which may run while
+    /// nothing is watched yet), and from then on every directory made under them.
     pub fn with_dirs(rules: Rules, dirs: &[PathBuf]) -> io::Result<Watcher> {
         let mut w = Watcher {
             inotify: Inotify::init()?,
@@ -73,16 +63,35 @@ impl Watcher {
             pending: None,
             buf: vec![0u8; 256 * 1024],
         };
-        for d in dirs {
-            match w.inotify.watches().add(d, mask()) {
-                Ok(wd) => {
-                    w.paths.insert(wd, d.clone());
-                }
-                Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        w.watch_all(dirs)?;
         Ok(w)
+    }
+
+    /// Add a watch on each of `dirs` (one already watched keeps its watch).
+    fn watch_all(&mut self, dirs: &[PathBuf]) -> io::Result<()> {
+        for d in dirs {
+            self.watch(d)?;
+        }
+        Ok(())
+    }
+
+    /// Add a watch on `d`; whether it is watched now (a directory gone already, or no longer a
+    /// directory, is not: its own events say so).
+    fn watch(&mut self, d: &Path) -> io::Result<bool> {
+        match self.inotify.watches().add(d, mask()) {
+            Ok(wd) => {
+                self.paths.insert(wd, d.to_path_buf());
+                Ok(true)
+            }
+            Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(false),
+            Err(e) if errno(&e, &[Errno::ENOSPC]) => Err(io::Error::other(format!(
+                "cannot watch {}: the inotify watch limit is reached; raise \
+                 fs.inotify.max_user_watches (sysctl) or narrow track.roots in etc/upm/upm.toml",
+                d.display()
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// How many directories are watched.
@@ -94,65 +103,28 @@ impl Watcher {
         self.inotify.as_fd()
     }
 
-    /// Watch `dir` and, below it, every directory — the watch first, then the listing. With
-    /// `report`, everything found is reported as created (it appeared while we were not yet
-    /// looking).
-    fn add_tree(&mut self, dir: &Path, mut report: Option<&mut Vec<Event>>) -> io::Result<()> {
-        use std::os::unix::fs::MetadataExt;
+    /// A directory appeared: watch it and every directory below it — each watch first, then
+    /// the listing — and report everything found as created (it appeared while we were not
+    /// yet looking).
+    fn add_tree(&mut self, dir: &Path, out: &mut Vec<Event>) -> io::Result<()> {
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let meta = std::fs::symlink_metadata(&d).ok();
-            // Setting up with a writer, a directory it cannot write needs no watch (nothing in
-            // it can change) — but its subdirectories may, so it is still walked.
-            let skip = report.is_none()
-                && match (&self.rules.writer, &meta) {
-                    (Some(w), Some(m)) => !w.can_write(m),
-                    _ => false,
-                };
-            if !skip {
-                match self.inotify.watches().add(&d, mask()) {
-                    Ok(wd) => {
-                        self.paths.insert(wd, d.clone());
-                    }
-                    // Gone already, or not a directory any more: its own events say so.
-                    Err(e) if errno(&e, &[Errno::ENOENT, Errno::ENOTDIR]) => continue,
-                    Err(e) if errno(&e, &[Errno::ENOSPC]) => {
-                        return Err(io::Error::other(format!(
-                            "cannot watch {}: the inotify watch limit is reached; raise \
-                             fs.inotify.max_user_watches (sysctl) or narrow track.roots in etc/upm/upm.toml",
-                            d.display()
-                        )));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            // A directory whose link count is 2 has no subdirectories (ext4, XFS, tmpfs; others
-            // say 1, "unknown"): setting up, there is nothing in it to watch. Checked after the
-            // watch exists, so a subdirectory made since is reported by the watch.
-            if report.is_none() && meta.as_ref().is_some_and(|m| m.nlink() == 2) {
+            if !self.watch(&d)? {
                 continue;
             }
-            let entries = match std::fs::read_dir(&d) {
-                Ok(e) => e,
-                Err(_) => continue,
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
             };
             for entry in entries.flatten() {
-                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                // Setting up, only directories matter (files need no watch of their own).
-                if !is_dir && report.is_none() {
-                    continue;
-                }
                 let p = entry.path();
                 if self.rules.excluded(&p) {
                     continue;
                 }
-                if let Some(out) = report.as_deref_mut() {
-                    out.push(Event::Created {
-                        path: p.clone(),
-                        dir: is_dir,
-                    });
-                }
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                out.push(Event::Created {
+                    path: p.clone(),
+                    dir: is_dir,
+                });
                 if is_dir {
                     stack.push(p);
                 }
@@ -241,7 +213,7 @@ impl Watcher {
             dir,
         });
         if dir {
-            self.add_tree(&path, Some(out))?;
+            self.add_tree(&path, out)?;
         }
         Ok(())
     }
@@ -258,11 +230,8 @@ impl Watcher {
             self.flush_pending(out);
             out.push(Event::Rescan);
             // Directories made while events were lost are not watched yet: look again.
-            for root in self.rules.roots.clone() {
-                if root.is_dir() && !self.rules.excluded(&root) {
-                    self.add_tree(&root, None)?;
-                }
-            }
+            let dirs = super::writable_dirs(&self.rules);
+            self.watch_all(&dirs)?;
             return Ok(());
         }
         if mask.contains(EventMask::IGNORED) {
@@ -305,7 +274,7 @@ impl Watcher {
                     });
                     // A directory that moved before we got to watch it is new to us.
                     if is_dir && !self.paths.values().any(|p| *p == path) {
-                        self.add_tree(&path, Some(out))?;
+                        self.add_tree(&path, out)?;
                     }
                 }
                 _ => self.created(path, is_dir, out)?,

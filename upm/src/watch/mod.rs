@@ -103,7 +103,8 @@ pub fn writable_dirs(rules: &Rules) -> Vec<PathBuf> {
         if rules.writer.as_ref().is_none_or(|w| w.can_write(&m)) {
             out.push(d.clone());
         }
-        // A link count of 2: no subdirectories (see the watcher's set-up).
+        // A link count of 2 means no subdirectories (ext4, XFS, tmpfs; others say 1,
+        // "unknown"): no need to list it.
         if m.nlink() == 2 {
             continue;
         }
