@@ -29,6 +29,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Map a path inside the target root to the path this process opens.
+pub fn on_host(root: &Path, path: &Path) -> std::path::PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// The path inside the target root of a path this process sees (the inverse of [`on_host`]);
+/// a path outside the root is returned as it is.
+pub fn in_root(root: &Path, host: &Path) -> std::path::PathBuf {
+    match host.strip_prefix(root) {
+        Ok(rest) => Path::new("/").join(rest),
+        Err(_) => host.to_path_buf(),
+    }
+}
+
 /// `p` made absolute against the working directory and cleaned lexically (`.` and `..`
 /// resolved without touching the filesystem, so it works for paths inside another root).
 pub fn absolute(p: &Path) -> std::path::PathBuf {

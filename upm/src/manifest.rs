@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::FileKind;
+use crate::fsutil::{FileKind, on_host};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -67,11 +67,6 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Map a path inside the root to the path this process opens.
-pub fn on_host(root: &Path, path: &Path) -> PathBuf {
-    root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
 impl Entry {

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::in_root;
 use crate::manifest::Entry;
 use crate::watch::{Event, Rules};
 
@@ -51,12 +52,7 @@ pub struct Tracked {
 impl Touched {
     /// Fold watcher events (host paths under `root`) into the set.
     pub fn apply(&mut self, root: &Path, events: &[Event]) {
-        let inside = |p: &Path| -> PathBuf {
-            match p.strip_prefix(root) {
-                Ok(rest) => Path::new("/").join(rest),
-                Err(_) => p.to_path_buf(),
-            }
-        };
+        let inside = |p: &Path| in_root(root, p);
         for e in events {
             match e {
                 Event::Created { path, .. } => {
@@ -125,15 +121,12 @@ impl Touched {
         let mut appeared = self.appeared.clone();
         for t in &self.trees {
             let rules = Rules {
-                roots: vec![root.join(t.strip_prefix("/").unwrap_or(t))],
-                exclude: Vec::new(),
-                writer: None,
+                roots: vec![t.clone()],
+                ..Rules::default()
             };
-            walk_host(&rules, &mut |p, _| {
-                if let Ok(rest) = p.strip_prefix(root) {
-                    paths.insert(Path::new("/").join(rest));
-                    appeared.insert(Path::new("/").join(rest));
-                }
+            walk(root, &rules, &mut |p, _| {
+                paths.insert(p.to_path_buf());
+                appeared.insert(p.to_path_buf());
             });
         }
         let mut out = Tracked::default();
@@ -163,24 +156,7 @@ impl Touched {
 /// Walk the trees of `rules` (paths inside `root`), calling `f` with each path (inside the
 /// root) and its metadata. Symlinks are not followed; unreadable directories are skipped.
 pub fn walk(root: &Path, rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
-    let host = Rules {
-        roots: rules
-            .roots
-            .iter()
-            .map(|r| root.join(r.strip_prefix("/").unwrap_or(r)))
-            .collect(),
-        exclude: rules
-            .exclude
-            .iter()
-            .map(|r| root.join(r.strip_prefix("/").unwrap_or(r)))
-            .collect(),
-        writer: None,
-    };
-    walk_host(&host, &mut |p, m| {
-        if let Ok(rest) = p.strip_prefix(root) {
-            f(&Path::new("/").join(rest), m);
-        }
-    });
+    walk_host(&rules.on_host(root), &mut |p, m| f(&in_root(root, p), m));
 }
 
 fn walk_host(rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {

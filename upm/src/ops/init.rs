@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock};
-use crate::manifest::on_host;
+use crate::fsutil::on_host;
 use crate::pkguser::{self, installdir};
 
 use super::{Error, io};

@@ -15,7 +15,8 @@ use crate::ctree::{Key, Value};
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock, NewInstall, Outcome, ReportRow, State, StepRow};
 use crate::fsutil::FileKind;
-use crate::manifest::{Entry, on_host};
+use crate::fsutil::{in_root, on_host};
+use crate::manifest::Entry;
 use crate::pkguser::{self, Names, PkgUser, installdir};
 use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
@@ -196,12 +197,7 @@ impl Build<'_> {
         let build = self.home.join("build");
         clear(&build)?;
         self.user_dir(&build)?;
-        let inside = |p: &Path| -> PathBuf {
-            match p.strip_prefix(&self.ctx.root) {
-                Ok(rest) => Path::new("/").join(rest),
-                Err(_) => p.to_path_buf(),
-            }
-        };
+        let inside = |p: &Path| in_root(&self.ctx.root, p);
         if let Some(archive) = archive {
             let unpacked = as_fs_user(self.user.uid, self.user.gid, || {
                 source::unpack(archive, &build, None)

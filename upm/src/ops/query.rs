@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Package};
-use crate::manifest::{Diff, Entry, on_host};
+use crate::fsutil::on_host;
+use crate::manifest::{Diff, Entry};
 use crate::pkguser::Names;
 use crate::watch::Rules;
 

@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock};
 use crate::fsutil::FileKind;
-use crate::manifest::{Diff, on_host};
+use crate::fsutil::on_host;
+use crate::manifest::Diff;
 use crate::pkguser::{self, PkgUser};
 
 use super::{Error, recover, setup};

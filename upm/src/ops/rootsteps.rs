@@ -10,7 +10,7 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 
 use crate::db::StepRow;
-use crate::manifest::on_host;
+use crate::fsutil::on_host;
 use crate::pkguser::Names;
 use crate::recipe::RootStep;
 use crate::wrap::{ARG_SEP, Step};

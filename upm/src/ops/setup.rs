@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::db::Db;
 use crate::envvars;
-use crate::manifest::on_host;
+use crate::fsutil::on_host;
 use crate::pkguser::{Names, PkgUser};
 use crate::watch::Rules;
 
@@ -74,22 +74,18 @@ pub fn environment(user: &PkgUser, jobs: u32, extra: &[(String, String)]) -> Vec
     env
 }
 
-/// The watcher's rules for a root: its tracked trees as host paths.
-pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
-    Rules {
-        roots: cfg.track_roots.iter().map(|p| on_host(root, p)).collect(),
-        exclude: cfg.track_exclude.iter().map(|p| on_host(root, p)).collect(),
-        writer: None,
-    }
-}
-
-/// The same rules as paths inside the root (for walking with [`crate::track::walk`]).
+/// The watcher's rules for a root: its tracked trees, as paths inside the root.
 pub fn inside_rules(cfg: &Config) -> Rules {
     Rules {
         roots: cfg.track_roots.clone(),
         exclude: cfg.track_exclude.clone(),
         writer: None,
     }
+}
+
+/// The same rules as this process sees the root (for the watcher).
+pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
+    inside_rules(cfg).on_host(root)
 }
 
 /// End every process still running as the package user in this root (a build left behind by

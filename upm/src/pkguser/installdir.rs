@@ -3,11 +3,12 @@
 //! sticky so none can delete or replace another's.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::unistd::{Gid, Uid, chown};
 
 use super::Error;
+use crate::fsutil::on_host;
 
 /// The mode of an install directory: sticky, rwxrwxr-x.
 pub const MODE: u32 = 0o1775;
@@ -39,13 +40,9 @@ impl State {
     }
 }
 
-fn inside(root: &Path, dir: &Path) -> PathBuf {
-    root.join(dir.strip_prefix("/").unwrap_or(dir))
-}
-
 /// The state of install directory `dir` (as seen inside `root`).
 pub fn state(root: &Path, dir: &Path, gid: u32) -> State {
-    match std::fs::symlink_metadata(inside(root, dir)) {
+    match std::fs::symlink_metadata(on_host(root, dir)) {
         Err(_) => State::Missing,
         Ok(m) if !m.is_dir() => State::NotDir,
         Ok(m) => {
@@ -67,7 +64,7 @@ pub fn state(root: &Path, dir: &Path, gid: u32) -> State {
 /// Returns the state it was in before.
 pub fn fix(root: &Path, dir: &Path, gid: u32) -> Result<State, Error> {
     let before = state(root, dir, gid);
-    let p = inside(root, dir);
+    let p = on_host(root, dir);
     match before {
         State::Ok | State::NotDir => return Ok(before),
         State::Missing => std::fs::create_dir_all(&p).map_err(super::io(&p))?,
@@ -88,7 +85,7 @@ pub fn make(p: &Path, gid: u32) -> Result<(), Error> {
 
 /// Put `dir` back to an ordinary root:root 0755 directory (for `upm installdir remove`).
 pub fn unmake(root: &Path, dir: &Path) -> Result<(), Error> {
-    let p = inside(root, dir);
+    let p = on_host(root, dir);
     if !p.is_dir() {
         return Ok(());
     }

@@ -250,7 +250,7 @@ pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error>
         add_member(f, 3, name);
     }
     acc.write()?;
-    let dir = root.join(home.strip_prefix("/").unwrap_or(&home));
+    let dir = crate::fsutil::on_host(root, &home);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     nix::unistd::chown(
         &dir,

@@ -79,6 +79,16 @@ impl Rules {
         self.exclude.iter().any(|x| p.starts_with(x))
     }
 
+    /// The same rules for paths given inside `root`, as this process sees them.
+    pub fn on_host(&self, root: &Path) -> Rules {
+        let map = |v: &[PathBuf]| v.iter().map(|p| crate::fsutil::on_host(root, p)).collect();
+        Rules {
+            roots: map(&self.roots),
+            exclude: map(&self.exclude),
+            writer: self.writer.clone(),
+        }
+    }
+
     pub fn covers(&self, p: &Path) -> bool {
         self.roots.iter().any(|r| p.starts_with(r)) && !self.excluded(p)
     }
