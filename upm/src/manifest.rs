@@ -69,6 +69,22 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Of the paths recorded before, those neither in `now` nor on disk any more: the rows to
+/// drop when an install's new manifest is recorded over an earlier one.
+pub fn vanished<'a>(
+    root: &Path,
+    recorded: impl IntoIterator<Item = &'a Path>,
+    now: &[Entry],
+) -> Vec<PathBuf> {
+    let now: std::collections::HashSet<&Path> = now.iter().map(|e| e.path.as_path()).collect();
+    recorded
+        .into_iter()
+        .filter(|p| !now.contains(p))
+        .filter(|p| Entry::read(root, p).ok().flatten().is_none())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
 impl Entry {
     /// Read the entry for `path` (inside `root`) from disk; `None` when it does not exist.
     pub fn read(root: &Path, path: &Path) -> std::io::Result<Option<Entry>> {

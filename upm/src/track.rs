@@ -69,30 +69,8 @@ impl Touched {
                     let (from, to) = (inside(from), inside(to));
                     if *dir {
                         // What was touched inside the directory now lives under its new name.
-                        let moved: Vec<PathBuf> = self
-                            .changed
-                            .iter()
-                            .filter(|p| p.starts_with(&from))
-                            .cloned()
-                            .collect();
-                        for p in moved {
-                            self.changed.remove(&p);
-                            if let Ok(rest) = p.strip_prefix(&from) {
-                                self.changed.insert(to.join(rest));
-                            }
-                        }
-                        let appeared: Vec<PathBuf> = self
-                            .appeared
-                            .iter()
-                            .filter(|p| p.starts_with(&from))
-                            .cloned()
-                            .collect();
-                        for p in appeared {
-                            self.appeared.remove(&p);
-                            if let Ok(rest) = p.strip_prefix(&from) {
-                                self.appeared.insert(to.join(rest));
-                            }
-                        }
+                        move_under(&mut self.changed, &from, &to);
+                        move_under(&mut self.appeared, &from, &to);
                         self.trees.insert(to.clone());
                     }
                     self.deleted.insert(from);
@@ -150,6 +128,21 @@ impl Touched {
             }
         }
         Ok(out)
+    }
+}
+
+/// Rename the members of `set` under `from` to the same place under `to`.
+fn move_under(set: &mut BTreeSet<PathBuf>, from: &Path, to: &Path) {
+    let moved: Vec<PathBuf> = set
+        .iter()
+        .filter(|p| p.starts_with(from))
+        .cloned()
+        .collect();
+    for p in moved {
+        set.remove(&p);
+        if let Ok(rest) = p.strip_prefix(from) {
+            set.insert(to.join(rest));
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::ctx::Ctx;
 use crate::db::{Db, Lock, NewInstall, Outcome, ReportRow, State, StepRow};
 use crate::fsutil::FileKind;
 use crate::fsutil::{in_root, on_host};
-use crate::manifest::Entry;
+use crate::manifest::{Entry, vanished};
 use crate::pkguser::{self, Names, PkgUser, installdir};
 use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
@@ -504,12 +504,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             None => phase_failed(&b, stage, &ran),
         };
         let msg = err.to_string();
-        let gone: Vec<PathBuf> = earlier_paths
-            .iter()
-            .filter(|q| !tracked.entries.iter().any(|e| e.path == **q))
-            .filter(|q| Entry::read(root, q).ok().flatten().is_none())
-            .cloned()
-            .collect();
+        let gone = vanished(
+            root,
+            earlier_paths.iter().map(PathBuf::as_path),
+            &tracked.entries,
+        );
         db.record(
             id,
             &Outcome {

@@ -49,17 +49,12 @@ pub struct Owner {
     pub exists: bool,
 }
 
-/// A path as given on the command line, made absolute inside the root.
-pub fn normalize(p: &Path) -> PathBuf {
-    crate::fsutil::absolute(p)
-}
-
 pub fn owners(ctx: &Ctx, db: &Db, paths: &[PathBuf]) -> Result<Vec<Owner>, Error> {
     let cfg = Config::load(&ctx.root)?;
     let mut names: Option<Names> = None;
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
-        let path = normalize(p);
+        let path = crate::fsutil::absolute(p);
         let packages = db.owners(&path)?;
         let meta = std::fs::symlink_metadata(on_host(&ctx.root, &path));
         let mut by_uid = None;
@@ -111,7 +106,7 @@ pub fn orphans(ctx: &Ctx, db: &Db, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, Err
         roots: if dirs.is_empty() {
             cfg.track_roots.clone()
         } else {
-            dirs.iter().map(|d| normalize(d)).collect()
+            dirs.iter().map(|d| crate::fsutil::absolute(d)).collect()
         },
         exclude: cfg.track_exclude.clone(),
         writer: None,

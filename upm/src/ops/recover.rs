@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Outcome, ReportRow, State};
-use crate::manifest::Entry;
+use crate::manifest::{Entry, vanished};
 use crate::pkguser::PkgUser;
 
 use super::{Error, io, setup};
@@ -55,12 +55,7 @@ pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
             pkg.name, pkg.name, pkg.name
         ));
         let kept: Vec<Entry> = db.files(pkg.id)?;
-        let gone: Vec<PathBuf> = kept
-            .iter()
-            .filter(|e| !files.iter().any(|f| f.path == e.path))
-            .filter(|e| Entry::read(&root, &e.path).ok().flatten().is_none())
-            .map(|e| e.path.clone())
-            .collect();
+        let gone = vanished(&root, kept.iter().map(|e| e.path.as_path()), &files);
         db.record(
             pkg.id,
             &Outcome {

@@ -153,10 +153,9 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
             home: PathBuf::from("/usr/src").join(&pkg.name),
         };
         if ran_ldconfig {
-            let _ = std::process::Command::new("ldconfig")
-                .arg("-r")
-                .arg(root)
-                .status();
+            // As at install: the root's own ldconfig, run inside it.
+            let log = root.join("var/lib/upm/remove.log");
+            setup::run_root_command(root, "ldconfig", &log)?;
         }
         if !opts.keep_user {
             setup::end_processes(root, &user)?;

@@ -122,8 +122,11 @@ pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), Error> {
         for e in entries {
             copy_dir(&e.path(), &dest.join(e.file_name()))?;
         }
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(meta.mode_bits()))
-            .map_err(io_err(dest))
+        std::fs::set_permissions(
+            dest,
+            std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+        )
+        .map_err(io_err(dest))
     } else if ft.is_symlink() {
         let target = std::fs::read_link(src).map_err(io_err(src))?;
         std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))
@@ -134,15 +137,5 @@ pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), Error> {
             path: src.to_path_buf(),
             source: io::Error::other("not a file, directory or symlink; refusing to copy it"),
         })
-    }
-}
-
-trait ModeBits {
-    fn mode_bits(&self) -> u32;
-}
-
-impl ModeBits for std::fs::Metadata {
-    fn mode_bits(&self) -> u32 {
-        std::os::unix::fs::MetadataExt::mode(self) & 0o7777
     }
 }

@@ -106,6 +106,18 @@ impl Root {
     }
 }
 
+/// Run a command in the sandbox; it must succeed. Its standard output.
+fn succeeds(sb: &Sandbox, cmd: Command) -> String {
+    let out = sb.output(cmd).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn paths(files: &serde_json::Value) -> BTreeSet<String> {
     files
         .as_array()
@@ -490,13 +502,7 @@ fn the_readme_demo_runs_in_the_sandbox() {
     let sb = Sandbox::new(&Options::default()).unwrap();
     let mut cmd = Command::new("/bin/sh");
     cmd.arg(repo().join("demo/run.sh")).env("UPM", bin());
-    let out = sb.output(cmd).unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeds(&sb, cmd);
     assert!(text.contains("/usr/local/bin/upm-demo: upm-demo"), "{text}");
     assert!(text.contains("Hello, LFS builder!"), "{text}");
 }
@@ -708,12 +714,6 @@ fn install_into_another_root_runs_the_build_chrooted_there() {
     );
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", &script]);
-    let out = sb.output(cmd).unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeds(&sb, cmd);
     assert!(text.contains("/usr/local/bin/tree: tree"), "{text}");
 }
