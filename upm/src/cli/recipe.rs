@@ -90,21 +90,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             })
         }
         Sub::Show { file, format, sets } => {
-            let report = recipe::check_with(&file, &super::overrides(&sets)?);
-            for w in &report.warnings {
+            let loaded = recipe::load_with(&file, &super::overrides(&sets)?)?;
+            for w in &loaded.warnings {
                 p.warn(&w.to_string());
             }
-            let (Some(rc), Some(tree)) = (report.recipe, report.tree) else {
-                return Err(recipe::Error::Invalid {
-                    path: file,
-                    errors: report.errors,
-                }
-                .into());
-            };
             if p.json_mode() {
-                p.json(&rc.to_json());
+                p.json(&loaded.recipe.to_json());
             } else {
-                p.raw(&tree.render(format.into()));
+                p.raw(&loaded.tree.render(format.into()));
             }
             Ok(ExitCode::SUCCESS)
         }

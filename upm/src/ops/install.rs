@@ -265,33 +265,27 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let root = &ctx.root;
     let cfg = Config::load(root)?;
     let path = find_recipe(ctx, &cfg, &opts.recipe)?;
-    let report = recipe::check_with(&path, &opts.overrides);
-    for w in &report.warnings {
+    let recipe::Loaded {
+        recipe,
+        tree,
+        warnings,
+    } = recipe::load_with(&path, &opts.overrides)?;
+    for w in &warnings {
         p.warn(&w.to_string());
     }
-    let (recipe, tree) = match (report.recipe, report.tree) {
-        (Some(r), Some(t)) => (r, t),
-        _ => {
-            return Err(recipe::Error::Invalid {
-                path,
-                errors: report.errors,
-            }
-            .into());
-        }
-    };
     let name = recipe.package.name.clone();
     let _lock = Lock::take(root, &format!("upm install {name}"))?;
     let mut db = Db::open(root, false)?;
     recover::recover(ctx, &cfg, &mut db)?;
-    if let Some(row) = db.package(&name)?
+    let existing = db.package(&name)?;
+    if let Some(row) = &existing
         && row.state == State::Installed
     {
         return Err(Error::AlreadyInstalled {
             name,
-            version: row.version,
+            version: row.version.clone(),
         });
     }
-    let existing = db.package(&name)?;
     let earlier: Vec<Entry> = match &existing {
         Some(row) => db.files(row.id)?,
         None => Vec::new(),

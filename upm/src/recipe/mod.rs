@@ -249,20 +249,30 @@ pub fn check_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Report {
     }
 }
 
-/// Load a recipe, failing on any error. Warnings are returned alongside.
-pub fn load(path: &Path) -> Result<(Recipe, Vec<Diagnostic>), Error> {
+/// A recipe that loaded without errors.
+#[derive(Debug)]
+pub struct Loaded {
+    pub recipe: Recipe,
+    /// The resolved tree it was read from (what a profile records).
+    pub tree: Tree,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Load a recipe, failing on any error.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
     load_with(path, &[])
 }
 
 /// [`load`] with overrides, as [`check_with`].
-pub fn load_with(
-    path: &Path,
-    overrides: &[(ctree::Key, Value)],
-) -> Result<(Recipe, Vec<Diagnostic>), Error> {
+pub fn load_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Result<Loaded, Error> {
     let report = check_with(path, overrides);
-    match report.recipe {
-        Some(r) => Ok((r, report.warnings)),
-        None => Err(Error::Invalid {
+    match (report.recipe, report.tree) {
+        (Some(recipe), Some(tree)) => Ok(Loaded {
+            recipe,
+            tree,
+            warnings: report.warnings,
+        }),
+        _ => Err(Error::Invalid {
             path: path.to_path_buf(),
             errors: report.errors,
         }),

@@ -28,7 +28,7 @@ fn every_recipe_source_verifies_and_unpacks() {
         if p.extension().is_none_or(|x| x != "toml") {
             continue;
         }
-        let (r, _) = upm::recipe::load(&p).unwrap();
+        let r = upm::recipe::load(&p).unwrap().recipe;
         let file = r.source.file.as_deref().unwrap();
         let archive = source::find(file, &[PathBuf::from("/nonexistent"), srcs.clone()]).unwrap();
         source::verify(
