@@ -579,13 +579,12 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     }
 
     // The final state of every path, after the root steps, merged with an earlier attempt's.
-    let mut final_paths: BTreeSet<PathBuf> =
-        tracked.entries.iter().map(|e| e.path.clone()).collect();
+    let mut final_paths = mine;
     final_paths.extend(applied.created);
-    final_paths.extend(earlier_paths.iter().cloned());
     let shared: BTreeSet<PathBuf> = tracked
         .entries
         .iter()
+        .chain(&earlier)
         .filter(|e| e.shared)
         .map(|e| e.path.clone())
         .collect();
@@ -594,8 +593,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     for path in &final_paths {
         match Entry::read(root, path).map_err(io(path))? {
             Some(mut e) => {
-                e.shared =
-                    shared.contains(path) || earlier.iter().any(|x| x.path == *path && x.shared);
+                e.shared = shared.contains(path);
                 files.push(e);
             }
             None => gone.push(path.clone()),
