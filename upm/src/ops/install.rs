@@ -247,10 +247,7 @@ fn locate(
         None => {
             let mut dirs = opts.sources_dirs.clone();
             dirs.extend(cfg.source_dirs.iter().map(|d| on_host(&ctx.root, d)));
-            dirs.push(on_host(
-                &ctx.root,
-                &Path::new("/usr/src").join(&recipe.package.name),
-            ));
+            dirs.push(on_host(&ctx.root, &pkguser::home(&recipe.package.name)));
             source::find(&file, &dirs)?
         }
     };

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::ctx::Ctx;
@@ -125,8 +125,7 @@ pub fn orphans(ctx: &Ctx, db: &Db, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, Err
 pub fn log_path(ctx: &Ctx, name: &str, phase: &str) -> PathBuf {
     on_host(
         &ctx.root,
-        &Path::new("/usr/src")
-            .join(name)
+        &crate::pkguser::home(name)
             .join("logs")
             .join(format!("{phase}.log")),
     )

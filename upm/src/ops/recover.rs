@@ -5,7 +5,6 @@
 //! can clean it up and `upm install` can build it again.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::ctx::Ctx;
@@ -22,12 +21,7 @@ pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
         if !pkg.state.in_progress() {
             continue;
         }
-        let user = PkgUser {
-            name: pkg.name.clone(),
-            uid: pkg.uid,
-            gid: pkg.gid,
-            home: PathBuf::from("/usr/src").join(&pkg.name),
-        };
+        let user = PkgUser::recorded(&pkg.name, pkg.uid, pkg.gid);
         setup::end_processes(&root, &user)?;
         let mut paths = Vec::new();
         if pkg.state == State::Installing {

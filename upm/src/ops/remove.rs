@@ -146,12 +146,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
             .iter()
             .any(|s| s.step == "ldconfig" && s.applied);
         db.delete(pkg.id)?;
-        let user = PkgUser {
-            name: pkg.name.clone(),
-            uid: pkg.uid,
-            gid: pkg.gid,
-            home: PathBuf::from("/usr/src").join(&pkg.name),
-        };
+        let user = PkgUser::recorded(&pkg.name, pkg.uid, pkg.gid);
         if ran_ldconfig {
             // As at install: the root's own ldconfig, run inside it.
             let log = root.join("var/lib/upm/remove.log");

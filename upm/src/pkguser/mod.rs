@@ -30,6 +30,12 @@ impl Default for Ids {
     }
 }
 
+/// The home of a package's user, inside the root: `/usr/src/NAME`, where its sources, build
+/// tree and logs live.
+pub fn home(name: &str) -> PathBuf {
+    Path::new("/usr/src").join(name)
+}
+
 /// A package user as the target root's passwd knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkgUser {
@@ -174,6 +180,18 @@ fn package_uid(name: &str, record: &[String], ids: &Ids) -> Result<u32, Error> {
     Ok(uid)
 }
 
+impl PkgUser {
+    /// The package user a recorded package was installed as.
+    pub fn recorded(name: &str, uid: u32, gid: u32) -> PkgUser {
+        PkgUser {
+            name: name.into(),
+            uid,
+            gid,
+            home: home(name),
+        }
+    }
+}
+
 /// Create the install group in `root` if it is missing; returns its gid.
 pub fn ensure_install_group(root: &Path, ids: &Ids) -> Result<u32, Error> {
     let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
@@ -192,7 +210,7 @@ pub fn ensure_install_group(root: &Path, ids: &Ids) -> Result<u32, Error> {
 pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error> {
     let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
     let mut acc = Accounts::read(root)?;
-    let home = PathBuf::from("/usr/src").join(name);
+    let home = home(name);
     if let Some(f) = acc.passwd.find(name) {
         let uid = package_uid(name, f, ids)?;
         let user = PkgUser {
