@@ -6,9 +6,10 @@
 //! the order of the data flow: [`config`] (a root's settings), [`ctree`] (the configuration
 //! language), [`recipe`] (the typed view of a recipe), [`pkguser`] (package users and install
 //! directories), [`source`] (archives), [`runner`] (phases as the package user), [`wrap`] (the
-//! wrappers in PATH during phases), [`watch`] (the inotify tree watcher), [`track`] (events to a
-//! manifest), [`manifest`], [`db`] (sqlite), [`ops`] (init, install, remove, recover, queries),
-//! and [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`).
+//! wrappers in PATH during phases), [`watch`] (the inotify tree watcher, its own crate
+//! `upm-watch`), [`track`] (events to a manifest), [`manifest`], [`db`] (sqlite), [`ops`]
+//! (init, install, remove, recover, queries), and [`sandbox`] (the overlay sandbox used by
+//! tests and by `upm sandbox`).
 
 pub mod config;
 pub mod ctree;
@@ -27,5 +28,6 @@ pub mod source;
 pub mod suggest;
 pub mod sys;
 pub mod track;
-pub mod watch;
+/// The tree watcher, a crate of its own (`upm-watch`) so mirrord uses it without upm.
+pub use upm_watch as watch;
 pub mod wrap;

@@ -33,29 +33,6 @@ pub fn lgetxattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
-/// Wait until `fd` has something to read or `stop` is readable or closed. Returns whether
-/// `stop` fired. An interrupted wait is retried.
-pub fn wait_readable(
-    fd: std::os::fd::BorrowedFd<'_>,
-    stop: std::os::fd::BorrowedFd<'_>,
-) -> io::Result<bool> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    loop {
-        let mut fds = [
-            PollFd::new(fd, PollFlags::POLLIN),
-            PollFd::new(stop, PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {
-                let stopped = fds[1].revents().is_some_and(|r| !r.is_empty());
-                return Ok(stopped);
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// Kill (SIGKILL) every process running as `uid` whose root directory is `root` (the same
 /// directory by device and inode, whatever mount namespace it is in), until none is left.
 /// Zombies (already dead, waiting to be reaped) have no root to read and are skipped.

@@ -3,16 +3,17 @@
 //! signals disagree — a path changed during the install that belongs to someone else is
 //! reported, never claimed.
 //!
-//! The fold from events to paths is pure ([`Touched::apply`]) and unit-tested on made-up
-//! events; reading the disk is [`Touched::manifest`].
+//! [`Collector`] runs the watcher on its own thread for the span of an install and folds each
+//! event into the touched paths as it arrives ([`Touched::add`], pure and unit-tested on
+//! made-up events); reading the disk is [`Touched::manifest`].
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::in_root;
+use crate::fsutil::{in_root, on_host};
 use crate::manifest::Entry;
-use crate::watch::{Event, Rules};
+use crate::watch::{Event, Handler, Rules, Running, Watcher};
 
 /// The paths an install touched, as seen inside the target root.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -50,35 +51,33 @@ pub struct Tracked {
 }
 
 impl Touched {
-    /// Fold watcher events (host paths under `root`) into the set.
-    pub fn apply(&mut self, root: &Path, events: &[Event]) {
+    /// Fold one watcher event (host paths under `root`) into the set.
+    pub fn add(&mut self, root: &Path, event: &Event) {
         let inside = |p: &Path| in_root(root, p);
-        for e in events {
-            match e {
-                Event::Created { path, .. } => {
-                    self.changed.insert(inside(path));
-                    self.appeared.insert(inside(path));
-                }
-                Event::Written { path } | Event::Attrib { path, .. } => {
-                    self.changed.insert(inside(path));
-                }
-                Event::Deleted { path, .. } => {
-                    self.deleted.insert(inside(path));
-                }
-                Event::Moved { from, to, dir } => {
-                    let (from, to) = (inside(from), inside(to));
-                    if *dir {
-                        // What was touched inside the directory now lives under its new name.
-                        move_under(&mut self.changed, &from, &to);
-                        move_under(&mut self.appeared, &from, &to);
-                        self.trees.insert(to.clone());
-                    }
-                    self.deleted.insert(from);
-                    self.appeared.insert(to.clone());
-                    self.changed.insert(to);
-                }
-                Event::Rescan => self.rescan = true,
+        match event {
+            Event::Created { path, .. } => {
+                self.changed.insert(inside(path));
+                self.appeared.insert(inside(path));
             }
+            Event::Written { path } | Event::Attrib { path, .. } => {
+                self.changed.insert(inside(path));
+            }
+            Event::Deleted { path, .. } => {
+                self.deleted.insert(inside(path));
+            }
+            Event::Moved { from, to, dir } => {
+                let (from, to) = (inside(from), inside(to));
+                if *dir {
+                    // What was touched inside the directory now lives under its new name.
+                    move_under(&mut self.changed, &from, &to);
+                    move_under(&mut self.appeared, &from, &to);
+                    self.trees.insert(to.clone());
+                }
+                self.deleted.insert(from);
+                self.appeared.insert(to.clone());
+                self.changed.insert(to);
+            }
+            Event::Rescan => self.rescan = true,
         }
     }
 
@@ -131,6 +130,44 @@ impl Touched {
     }
 }
 
+/// The watcher of one install, running on its own thread and folding each event into the
+/// touched paths as it comes.
+pub struct Collector(Running<Fold>);
+
+/// The collector's handler: the touched paths so far, and the root they are inside.
+struct Fold {
+    root: PathBuf,
+    touched: Touched,
+}
+
+impl Handler for Fold {
+    fn event(&mut self, e: Event) {
+        self.touched.add(&self.root, &e);
+    }
+}
+
+impl Collector {
+    /// Watch `rules` (host paths under `root`). Returns once every directory is watched, so
+    /// anything done after this returns is seen.
+    pub fn start(root: &Path, rules: Rules) -> Result<Collector, crate::watch::Error> {
+        Collector::start_with(root, Watcher::new(rules)?)
+    }
+
+    /// Run a watcher already set up (see [`Watcher::with_dirs`]).
+    pub fn start_with(root: &Path, w: Watcher) -> Result<Collector, crate::watch::Error> {
+        let fold = Fold {
+            root: root.to_path_buf(),
+            touched: Touched::default(),
+        };
+        Ok(Collector(w.spawn(fold)?))
+    }
+
+    /// Stop watching once everything done before the call is seen; the paths touched.
+    pub fn finish(self) -> Result<Touched, crate::watch::Error> {
+        Ok(self.0.finish()?.touched)
+    }
+}
+
 /// Rename the members of `set` under `from` to the same place under `to`.
 fn move_under(set: &mut BTreeSet<PathBuf>, from: &Path, to: &Path) {
     let moved: Vec<PathBuf> = set
@@ -149,7 +186,9 @@ fn move_under(set: &mut BTreeSet<PathBuf>, from: &Path, to: &Path) {
 /// Walk the trees of `rules` (paths inside `root`), calling `f` with each path (inside the
 /// root) and its metadata. Symlinks are not followed; unreadable directories are skipped.
 pub fn walk(root: &Path, rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
-    walk_host(&rules.on_host(root), &mut |p, m| f(&in_root(root, p), m));
+    walk_host(&rules.map_paths(|p| on_host(root, p)), &mut |p, m| {
+        f(&in_root(root, p), m)
+    });
 }
 
 fn walk_host(rules: &Rules, f: &mut dyn FnMut(&Path, &std::fs::Metadata)) {
@@ -189,34 +228,52 @@ mod tests {
     fn fold_follows_moves_and_strips_the_root() {
         let root = Path::new("/mnt/lfs");
         let mut t = Touched::default();
-        t.apply(
-            root,
-            &[
-                Event::Created {
-                    path: p("/mnt/lfs/usr/lib/tmp.d"),
-                    dir: true,
-                },
-                Event::Written {
-                    path: p("/mnt/lfs/usr/lib/tmp.d/libx.so"),
-                },
-                Event::Moved {
-                    from: p("/mnt/lfs/usr/lib/tmp.d"),
-                    to: p("/mnt/lfs/usr/lib/x"),
-                    dir: true,
-                },
-                Event::Deleted {
-                    path: p("/mnt/lfs/usr/bin/old"),
-                    dir: false,
-                },
-                Event::Rescan,
-            ],
-        );
+        for e in [
+            Event::Created {
+                path: p("/mnt/lfs/usr/lib/tmp.d"),
+                dir: true,
+            },
+            Event::Written {
+                path: p("/mnt/lfs/usr/lib/tmp.d/libx.so"),
+            },
+            Event::Moved {
+                from: p("/mnt/lfs/usr/lib/tmp.d"),
+                to: p("/mnt/lfs/usr/lib/x"),
+                dir: true,
+            },
+            Event::Deleted {
+                path: p("/mnt/lfs/usr/bin/old"),
+                dir: false,
+            },
+            Event::Rescan,
+        ] {
+            t.add(root, &e);
+        }
         assert!(t.changed.contains(&p("/usr/lib/x/libx.so")));
         assert!(t.changed.contains(&p("/usr/lib/x")));
         assert!(!t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")));
         assert!(t.deleted.contains(&p("/usr/bin/old")));
         assert!(t.trees.contains(&p("/usr/lib/x")));
         assert!(t.rescan);
+    }
+
+    #[test]
+    fn the_collector_folds_events_as_they_come_into_paths_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        let rules = Rules {
+            roots: vec![root.join("usr")],
+            ..Rules::default()
+        };
+        let c = Collector::start(root, rules).unwrap();
+        std::fs::create_dir(root.join("usr/lib/tmp.d")).unwrap();
+        std::fs::write(root.join("usr/lib/tmp.d/libx.so"), "x").unwrap();
+        std::fs::rename(root.join("usr/lib/tmp.d"), root.join("usr/lib/x")).unwrap();
+        let t = c.finish().unwrap();
+        assert!(t.appeared.contains(&p("/usr/lib/x")), "{t:?}");
+        assert!(t.trees.contains(&p("/usr/lib/x")), "{t:?}");
+        assert!(!t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")), "{t:?}");
     }
 
     #[test]

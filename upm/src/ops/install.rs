@@ -21,8 +21,8 @@ use crate::pkguser::{self, Names, PkgUser, installdir};
 use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
 use crate::source;
-use crate::track::{Claim, Touched};
-use crate::watch::{Collector, Watcher};
+use crate::track::{Claim, Collector, Touched};
+use crate::watch::Watcher;
 use crate::wrap::Step;
 
 use super::{Error, io, recover, rootsteps, setup};
@@ -400,10 +400,9 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             _ => crate::watch::writable_dirs(&user_rules),
         };
         let w = Watcher::with_dirs(user_rules.clone(), &dirs).map_err(Error::Watch)?;
-        let c = Collector::start_with(w).map_err(Error::Watch)?;
+        let c = Collector::start_with(root, w).map_err(Error::Watch)?;
         let ran = b.phase(&db, "install", script, b.identity(), &workdir, &env);
-        let events = c.finish().map_err(Error::Watch)?;
-        touched.apply(root, &events);
+        touched = c.finish().map_err(Error::Watch)?;
         let ran = ran?;
         if !ran.success() {
             install_failed = Some(("install", ran));
@@ -417,15 +416,14 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             .filter(|c| !c.trim().is_empty())
     {
         db.set_state(id, State::Installing, Some("root"), None)?;
-        let c = Collector::start(rules.clone()).map_err(Error::Watch)?;
+        let c = Collector::start(root, rules.clone()).map_err(Error::Watch)?;
         let root_id = Identity {
             uid: 0,
             gid: 0,
             groups: [0],
         };
         let ran = b.phase(&db, "root", cmds, root_id, &workdir, &env);
-        let events = c.finish().map_err(Error::Watch)?;
-        root_touched.apply(root, &events);
+        root_touched = c.finish().map_err(Error::Watch)?;
         let ran = ran?;
         if !ran.success() {
             install_failed = Some(("root", ran));

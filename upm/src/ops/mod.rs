@@ -34,7 +34,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("cannot watch the install: {0}")]
-    Watch(std::io::Error),
+    Watch(#[from] crate::watch::Error),
     #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
     AlreadyInstalled { name: String, version: String },
     #[error("{name} is not installed (`upm list` shows what is)")]

@@ -85,7 +85,7 @@ pub fn inside_rules(cfg: &Config) -> Rules {
 
 /// The same rules as this process sees the root (for the watcher).
 pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
-    inside_rules(cfg).on_host(root)
+    inside_rules(cfg).map_paths(|p| on_host(root, p))
 }
 
 /// End every process still running as the package user in this root (a build left behind by

@@ -1,0 +1,213 @@
+//! A watcher on its own thread, handing each event to a [`Handler`] as it arrives: a channel
+//! (`mpsc::Sender`), a `Vec`, or the consumer's own state (upm's install tracker folds events
+//! into the set of touched paths here). [`Running::finish`] returns the handler once every
+//! event that happened before the call was handled.
+
+use std::io::PipeWriter;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::{Error, Event, Inotify, Watcher};
+
+/// What consumes a running watcher's events, on the watcher's thread.
+pub trait Handler: Send + 'static {
+    fn event(&mut self, e: Event);
+}
+
+impl Handler for mpsc::Sender<Event> {
+    fn event(&mut self, e: Event) {
+        // A receiver gone means nobody listens any more; the watcher runs on until finished.
+        let _ = self.send(e);
+    }
+}
+
+impl Handler for Vec<Event> {
+    fn event(&mut self, e: Event) {
+        self.push(e);
+    }
+}
+
+/// A watcher running on its own thread until [`Running::finish`] (or drop).
+pub struct Running<H> {
+    stop: Option<PipeWriter>,
+    thread: Option<JoinHandle<Result<H, Error>>>,
+    watched: usize,
+}
+
+impl Watcher<Inotify> {
+    /// Run on a thread of its own, handing every event to `handler` as it comes. Everything
+    /// done after this returns is seen.
+    pub fn spawn<H: Handler>(mut self, mut handler: H) -> Result<Running<H>, Error> {
+        let watched = self.watched();
+        let (stop_rx, stop) = std::io::pipe().map_err(Error::Start)?;
+        let thread = std::thread::Builder::new()
+            .name("upm-watch".into())
+            .spawn(move || {
+                let mut on = |e| handler.event(e);
+                loop {
+                    let stopped = wait_readable(self.backend().as_fd(), stop_rx.as_fd())
+                        .map_err(Error::Read)?;
+                    self.read(&mut on)?;
+                    if stopped {
+                        // Everything the watched processes did before the stop is read now.
+                        self.flush(&mut on);
+                        return Ok(handler);
+                    }
+                }
+            })
+            .map_err(Error::Start)?;
+        Ok(Running {
+            stop: Some(stop),
+            thread: Some(thread),
+            watched,
+        })
+    }
+
+    /// Run on a thread of its own, sending every event down a channel as it comes.
+    pub fn channel(self) -> Result<(Running<mpsc::Sender<Event>>, mpsc::Receiver<Event>), Error> {
+        let (send, events) = mpsc::channel();
+        Ok((self.spawn(send)?, events))
+    }
+}
+
+impl<H> Running<H> {
+    /// How many directories were watched when it started.
+    pub fn watched(&self) -> usize {
+        self.watched
+    }
+
+    /// Stop once every event queued before this call was handled (a rename half still
+    /// waiting for its partner counts as moved out), and hand the handler back.
+    pub fn finish(mut self) -> Result<H, Error> {
+        self.stop.take();
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(Error::Panicked),
+        }
+    }
+}
+
+impl<H> Drop for Running<H> {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Wait until `fd` has something to read or `stop` is readable or closed; whether `stop`
+/// fired. An interrupted wait is retried.
+fn wait_readable(fd: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> std::io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        let mut fds = [
+            PollFd::new(fd, PollFlags::POLLIN),
+            PollFd::new(stop, PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(fds[1].revents().is_some_and(|r| !r.is_empty())),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::Rules;
+
+    fn rules(d: &Path) -> Rules {
+        Rules {
+            roots: vec![d.to_path_buf()],
+            exclude: vec![d.join("skip")],
+            writer: None,
+        }
+    }
+
+    #[test]
+    fn sees_files_in_new_directories_moves_and_deletes() {
+        let d = tempfile::tempdir().unwrap();
+        let d = d.path();
+        std::fs::create_dir(d.join("skip")).unwrap();
+        std::fs::write(d.join("old"), "x").unwrap();
+        let running = Watcher::new(rules(d)).unwrap().spawn(Vec::new()).unwrap();
+        // A deep tree made at once: the watcher must see its files through watch-before-list.
+        std::fs::create_dir_all(d.join("a/b/c")).unwrap();
+        std::fs::write(d.join("a/b/c/f"), "x").unwrap();
+        std::fs::rename(d.join("old"), d.join("new")).unwrap();
+        std::fs::write(d.join("skip/ignored"), "x").unwrap();
+        std::fs::rename(d.join("a/b"), d.join("moved")).unwrap();
+        std::fs::write(d.join("moved/c/g"), "x").unwrap();
+        std::fs::remove_file(d.join("moved/c/f")).unwrap();
+        let ev = running.finish().unwrap();
+        // The rename in a directory watched from the start pairs deterministically.
+        assert!(ev.contains(&Event::Moved {
+            from: d.join("old"),
+            to: d.join("new"),
+            dir: false
+        }));
+        // However the watcher's thread and the writes interleave, the file written in the
+        // moved directory is seen under its final name.
+        let mentions = |p: &Path| {
+            ev.iter()
+                .any(|e| format!("{e:?}").contains(&*p.to_string_lossy()))
+        };
+        assert!(mentions(&d.join("moved/c/g")), "{ev:?}");
+        assert!(
+            ev.iter().all(|e| !format!("{e:?}").contains("skip")),
+            "excluded subtree reported: {ev:?}"
+        );
+    }
+
+    #[test]
+    fn events_stream_while_the_watcher_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let (running, events) = Watcher::new(rules(d.path())).unwrap().channel().unwrap();
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        // Received before the watcher is finished: one at a time, as they happen.
+        assert_eq!(
+            events.recv().unwrap(),
+            Event::Created {
+                path: d.path().join("f"),
+                dir: false
+            }
+        );
+        assert_eq!(
+            events.recv().unwrap(),
+            Event::Written {
+                path: d.path().join("f")
+            }
+        );
+        drop(running.finish().unwrap());
+        assert!(
+            events.recv().is_err(),
+            "the channel closes with the watcher"
+        );
+    }
+
+    #[test]
+    fn queue_overflow_becomes_a_rescan_event() {
+        let d = tempfile::tempdir().unwrap();
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(16384);
+        let mut w = Watcher::new(rules(d.path())).unwrap();
+        // Nobody reads while more events are made than the kernel queue holds.
+        for i in 0..max + 10 {
+            std::fs::File::create(d.path().join(format!("f{i}"))).unwrap();
+        }
+        let mut ev = Vec::new();
+        w.read(&mut |e| ev.push(e)).unwrap();
+        assert!(
+            ev.contains(&Event::Rescan),
+            "no rescan among {} events",
+            ev.len()
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! The watcher's logic, over any [`Backend`]: from raw events of watched directories to
+//! [`Event`]s of whole paths — watching new directories before listing them, pairing the two
+//! halves of a rename, keeping the watch index right across renames, and turning lost events
+//! into [`Event::Rescan`].
+
+use std::path::{Path, PathBuf};
+
+use crate::index::Index;
+use crate::{Backend, Error, Event, Inotify, Kind, Raw, Rules};
+
+/// A half of a rename waiting for its partner.
+struct PendingMove {
+    cookie: u32,
+    from: PathBuf,
+    dir: bool,
+}
+
+pub struct Watcher<B: Backend = Inotify> {
+    backend: B,
+    rules: Rules,
+    index: Index<B::Wd>,
+    pending: Option<PendingMove>,
+}
+
+impl Watcher<Inotify> {
+    /// Watch every directory under the rules' roots (symlinks are not followed) that the
+    /// rules' writer may change — every one, without a writer.
+    pub fn new(rules: Rules) -> Result<Watcher, Error> {
+        let dirs = crate::writable_dirs(&rules);
+        Watcher::with_dirs(rules, &dirs)
+    }
+
+    /// Watch exactly `dirs` (found beforehand by [`crate::writable_dirs`], which may run while
+    /// nothing is watched yet), and from then on every directory made under them.
+    pub fn with_dirs(rules: Rules, dirs: &[PathBuf]) -> Result<Watcher, Error> {
+        Watcher::with_backend(Inotify::new()?, rules, dirs)
+    }
+}
+
+impl<B: Backend> Watcher<B> {
+    /// Watch `dirs` through `backend`.
+    pub fn with_backend(backend: B, rules: Rules, dirs: &[PathBuf]) -> Result<Self, Error> {
+        let mut w = Watcher {
+            backend,
+            rules,
+            index: Index::new(),
+            pending: None,
+        };
+        for d in dirs {
+            w.watch(d)?;
+        }
+        Ok(w)
+    }
+
+    /// How many directories are watched.
+    pub fn watched(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether directory `dir` is watched (under that name).
+    pub fn is_watched(&self, dir: &Path) -> bool {
+        self.index.contains(dir)
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// Hand every event queued now to `on`, without waiting. The first half of a rename
+    /// waits for its partner, which comes next or never: the next event or [`Watcher::flush`]
+    /// settles it.
+    pub fn read(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        let mut raw = Vec::new();
+        loop {
+            self.backend.read(&mut raw)?;
+            if raw.is_empty() {
+                return Ok(());
+            }
+            for r in raw.drain(..) {
+                self.handle(r, on)?;
+            }
+        }
+    }
+
+    /// Settle what is held back (a rename half) at the end of a run.
+    pub fn flush(&mut self, on: &mut dyn FnMut(Event)) {
+        if let Some(m) = self.pending.take() {
+            // Its partner never came: it left the watched trees.
+            if m.dir {
+                for (_, wd) in self.index.remove_under(&m.from) {
+                    self.backend.remove(wd);
+                }
+            }
+            on(Event::Deleted {
+                path: m.from,
+                dir: m.dir,
+            });
+        }
+    }
+
+    /// Add a watch on `d`; whether it is watched now.
+    fn watch(&mut self, d: &Path) -> Result<bool, Error> {
+        let Some(wd) = self.backend.add(d)? else {
+            return Ok(false);
+        };
+        self.index.insert(d.to_path_buf(), wd);
+        Ok(true)
+    }
+
+    /// A path appeared; a new directory is watched, then listed.
+    fn created(
+        &mut self,
+        path: PathBuf,
+        dir: bool,
+        on: &mut dyn FnMut(Event),
+    ) -> Result<(), Error> {
+        on(Event::Created {
+            path: path.clone(),
+            dir,
+        });
+        if dir {
+            self.add_tree(&path, on)?;
+        }
+        Ok(())
+    }
+
+    /// A directory appeared: watch it and every directory below it — each watch first, then
+    /// the listing — and report everything found as created (it appeared while we were not
+    /// yet looking).
+    fn add_tree(&mut self, dir: &Path, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            if !self.watch(&d)? {
+                continue;
+            }
+            for (path, is_dir) in self.backend.list(&d) {
+                if self.rules.excluded(&path) {
+                    continue;
+                }
+                on(Event::Created {
+                    path: path.clone(),
+                    dir: is_dir,
+                });
+                if is_dir {
+                    stack.push(path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, raw: Raw<B::Wd>, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        let (wd, name, kind, is_dir, cookie) = match raw {
+            Raw::Overflow => {
+                self.flush(on);
+                on(Event::Rescan);
+                // Directories made while events were lost are not watched yet: look again.
+                for d in self.backend.dirs(&self.rules) {
+                    self.watch(&d)?;
+                }
+                return Ok(());
+            }
+            Raw::Ignored(wd) => {
+                self.index.remove(&wd);
+                return Ok(());
+            }
+            Raw::Entry {
+                wd,
+                name,
+                kind,
+                dir,
+                cookie,
+            } => (wd, name, kind, dir, cookie),
+        };
+        let Some(parent) = self.index.path(&wd) else {
+            return Ok(());
+        };
+        let path = parent.join(name);
+        // The partner of a pending MovedFrom comes right after it, or never.
+        if let Some(p) = &self.pending
+            && !(kind == Kind::MovedTo && cookie == p.cookie)
+        {
+            self.flush(on);
+        }
+        if self.rules.excluded(&path) {
+            if kind == Kind::MovedTo {
+                // Moved into an excluded subtree: gone from the watched trees.
+                self.flush(on);
+            }
+            return Ok(());
+        }
+        match kind {
+            Kind::MovedFrom => {
+                self.pending = Some(PendingMove {
+                    cookie,
+                    from: path,
+                    dir: is_dir,
+                })
+            }
+            Kind::MovedTo => match self.pending.take() {
+                Some(m) => {
+                    if is_dir {
+                        self.index.rename(&m.from, &path);
+                    }
+                    on(Event::Moved {
+                        from: m.from,
+                        to: path.clone(),
+                        dir: is_dir,
+                    });
+                    // A directory that moved before we got to watch it is new to us.
+                    if is_dir && !self.index.contains(&path) {
+                        self.add_tree(&path, on)?;
+                    }
+                }
+                None => self.created(path, is_dir, on)?,
+            },
+            Kind::Create => self.created(path, is_dir, on)?,
+            Kind::Write => on(Event::Written { path }),
+            Kind::Attrib => on(Event::Attrib { path, dir: is_dir }),
+            Kind::Delete => on(Event::Deleted { path, dir: is_dir }),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fake;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    /// A watcher over the fake tree `dirs`, watching every directory under /r but /r/skip.
+    fn watcher(dirs: &[&str]) -> Watcher<Fake> {
+        let fake = Fake::with_dirs(dirs);
+        let rules = Rules {
+            roots: vec![p("/r")],
+            exclude: vec![p("/r/skip")],
+            writer: None,
+        };
+        let all = fake.dirs(&rules);
+        Watcher::with_backend(fake, rules, &all).unwrap()
+    }
+
+    fn read(w: &mut Watcher<Fake>) -> Vec<Event> {
+        let mut v = Vec::new();
+        w.read(&mut |e| v.push(e)).unwrap();
+        v
+    }
+
+    fn created(s: &str, dir: bool) -> Event {
+        Event::Created { path: p(s), dir }
+    }
+
+    #[test]
+    fn a_rename_inside_the_trees_is_one_move() {
+        let mut w = watcher(&["/r/a", "/r/b"]);
+        w.backend_mut().write("/r/a/f");
+        w.backend_mut().rename("/r/a/f", "/r/b/g");
+        let ev = read(&mut w);
+        assert_eq!(
+            ev,
+            [
+                created("/r/a/f", false),
+                Event::Written { path: p("/r/a/f") },
+                Event::Moved {
+                    from: p("/r/a/f"),
+                    to: p("/r/b/g"),
+                    dir: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn halves_without_a_partner_are_a_deletion_and_a_creation() {
+        let mut w = watcher(&["/r/a/sub", "/elsewhere/in/deep"]);
+        // Moved out: its watches go, and the departure is told once the next event shows
+        // no partner is coming.
+        w.backend_mut().rename("/r/a", "/elsewhere/a");
+        w.backend_mut().mkdir("/r/c");
+        let ev = read(&mut w);
+        assert_eq!(
+            ev,
+            [
+                Event::Deleted {
+                    path: p("/r/a"),
+                    dir: true
+                },
+                created("/r/c", true)
+            ]
+        );
+        assert!(!w.is_watched(Path::new("/r/a")) && !w.is_watched(Path::new("/r/a/sub")));
+        // Moved in: a creation, its content listed and watched.
+        w.backend_mut().rename("/elsewhere/in", "/r/in");
+        let ev = read(&mut w);
+        assert_eq!(ev, [created("/r/in", true), created("/r/in/deep", true)]);
+        assert!(w.is_watched(Path::new("/r/in/deep")));
+        // A half still waiting at the end of a run is settled by flush.
+        w.backend_mut().rename("/r/in", "/elsewhere/in");
+        assert!(read(&mut w).is_empty());
+        let mut ev = Vec::new();
+        w.flush(&mut |e| ev.push(e));
+        assert_eq!(
+            ev,
+            [Event::Deleted {
+                path: p("/r/in"),
+                dir: true
+            }]
+        );
+        assert_eq!(w.watched(), 2, "/r and /r/c are left");
+    }
+
+    #[test]
+    fn a_new_directory_is_watched_before_it_is_listed() {
+        let mut w = watcher(&["/r"]);
+        // Made before the watcher got to /r/a: no event of the kernel tells about /r/a/b.
+        w.backend_mut().mkdir("/r/a");
+        w.backend_mut().mkdir("/r/a/b");
+        w.backend_mut().write("/r/a/b/f");
+        let ev = read(&mut w);
+        assert_eq!(
+            ev,
+            [
+                created("/r/a", true),
+                created("/r/a/b", true),
+                created("/r/a/b/f", false)
+            ]
+        );
+        // And what happens in it from now on is seen.
+        w.backend_mut().write("/r/a/b/g");
+        assert!(read(&mut w).contains(&Event::Written {
+            path: p("/r/a/b/g")
+        }));
+    }
+
+    #[test]
+    fn lost_events_become_a_rescan_and_new_directories_get_watched() {
+        let mut w = watcher(&["/r"]);
+        w.backend_mut().mkdir("/r/new");
+        w.backend_mut().mkdir("/r/skip");
+        w.backend_mut().lose_events();
+        assert_eq!(read(&mut w), [Event::Rescan]);
+        assert!(w.is_watched(Path::new("/r/new")));
+        assert!(!w.is_watched(Path::new("/r/skip")), "excluded");
+        w.backend_mut().write("/r/new/f");
+        assert!(read(&mut w).contains(&Event::Written {
+            path: p("/r/new/f")
+        }));
+    }
+
+    #[test]
+    fn a_renamed_directory_keeps_its_watches_under_the_new_name() {
+        let mut w = watcher(&["/r/a/b/c", "/r/a-b"]);
+        w.backend_mut().rename("/r/a", "/r/z");
+        w.backend_mut().write("/r/z/b/c/f");
+        w.backend_mut().write("/r/a-b/f");
+        let ev = read(&mut w);
+        assert_eq!(
+            ev[0],
+            Event::Moved {
+                from: p("/r/a"),
+                to: p("/r/z"),
+                dir: true
+            }
+        );
+        assert!(ev.contains(&Event::Written {
+            path: p("/r/z/b/c/f")
+        }));
+        assert!(ev.contains(&Event::Written {
+            path: p("/r/a-b/f")
+        }));
+        assert!(w.is_watched(Path::new("/r/z/b/c")));
+        assert!(!w.is_watched(Path::new("/r/a/b")));
+        assert_eq!(w.watched(), 5);
+    }
+
+    #[test]
+    fn excluded_subtrees_are_not_reported() {
+        let mut w = watcher(&["/r/a"]);
+        w.backend_mut().write("/r/a/f");
+        w.backend_mut().mkdir("/r/skip");
+        // Moving a file to an excluded place is its departure.
+        w.backend_mut().rename("/r/a/f", "/r/skip");
+        let ev = read(&mut w);
+        assert_eq!(
+            ev,
+            [
+                created("/r/a/f", false),
+                Event::Written { path: p("/r/a/f") },
+                Event::Deleted {
+                    path: p("/r/a/f"),
+                    dir: false
+                }
+            ]
+        );
+    }
+}
