@@ -273,7 +273,10 @@ mod tests {
         let t = c.finish().unwrap();
         assert!(t.appeared.contains(&p("/usr/lib/x")), "{t:?}");
         assert!(t.trees.contains(&p("/usr/lib/x")), "{t:?}");
-        assert!(!t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")), "{t:?}");
+        assert!(
+            !t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")),
+            "{t:?}"
+        );
     }
 
     #[test]
