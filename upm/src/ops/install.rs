@@ -186,7 +186,11 @@ impl Build<'_> {
                 log: &log,
             },
             &self.progress,
-        )?;
+        )
+        .inspect_err(|e| {
+            // A phase that could not start is a failed install, not an interrupted one.
+            let _ = db.set_state(self.id, State::Failed, Some(name), Some(&e.to_string()));
+        })?;
         db.phase_finished(self.id, seq, ran.status, ran.duration.as_millis() as i64)?;
         Ok(ran)
     }

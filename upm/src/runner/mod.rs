@@ -1,8 +1,12 @@
 //! Running a phase: `sh -e -c SCRIPT` as the package user (or root, for root commands) inside
 //! the target root, with stdin from /dev/null, a clean environment, and the output going to the
 //! phase's log file. On a terminal a progress line shows the phase, the time spent and the last
-//! line of the log; otherwise one plain line per phase.
+//! line of the log; otherwise one plain line per phase. Each phase runs in a process group of
+//! its own, watched by a guard process ([`guard`]): when the phase ends, or upm dies, nothing
+//! it started is left running.
 
+pub mod guard;
+mod missing;
 mod os;
 mod progress;
 
@@ -55,7 +59,23 @@ pub enum Error {
         label: String,
         source: std::io::Error,
     },
+    #[error(
+        "cannot start the {label} phase: {what} {} does not exist in {} (phases run `{program} -e -c SCRIPT` there); install it in that root",
+        path.display(), root.display(), program = program.display()
+    )]
+    Missing {
+        label: String,
+        /// "the program", "the interpreter", "the working directory".
+        what: &'static str,
+        /// The missing path, inside the root.
+        path: PathBuf,
+        root: PathBuf,
+        program: PathBuf,
+    },
 }
+
+/// The program every phase runs (`SHELL -e -c SCRIPT`), inside the root.
+const SHELL: &str = "/bin/sh";
 
 /// Run a job to its end, showing progress.
 pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
@@ -79,7 +99,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
         path: job.log.to_path_buf(),
         source: e,
     })?;
-    let mut cmd = Command::new("/bin/sh");
+    let mut cmd = Command::new(SHELL);
     cmd.args(["-e", "-c", job.script])
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
@@ -91,11 +111,21 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
         source,
     };
     os::prepare(&mut cmd, job.root, job.cwd, job.who).map_err(spawn_err)?;
+    let mut guard = guard::Guard::start(job.root, job.who.uid).map_err(|e| Error::Spawn {
+        label: job.label.clone(),
+        source: std::io::Error::new(e.kind(), format!("its guard (/proc/self/exe): {e}")),
+    })?;
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    let status = progress
-        .wait(&job.label, &mut child, job.log)
-        .map_err(spawn_err)?;
+    let mut child = cmd.spawn().map_err(|e| start_failed(job, e))?;
+    guard.started(child.id());
+    let waited = progress.wait(&job.label, child.id(), job.log);
+    // What the phase left in its group goes with it, while the group id is still its own.
+    os::end_group(child.id());
+    let status = child.wait();
+    guard.group_ended();
+    drop(guard);
+    waited.map_err(spawn_err)?;
+    let status = status.map_err(spawn_err)?;
     let status = match (
         status.code(),
         std::os::unix::process::ExitStatusExt::signal(&status),
@@ -110,6 +140,29 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
     };
     progress.done(&job.label, &ran);
     Ok(ran)
+}
+
+/// The error for a phase that could not start: what is missing in the root, when that is why.
+fn start_failed(job: &Job<'_>, e: std::io::Error) -> Error {
+    let missing = match e.raw_os_error() {
+        Some(nix::libc::ENOENT | nix::libc::ENOTDIR | nix::libc::ELOOP) => {
+            missing::find(job.root, std::path::Path::new(SHELL), job.cwd)
+        }
+        _ => None,
+    };
+    match missing {
+        Some((path, what)) => Error::Missing {
+            label: job.label.clone(),
+            what,
+            path,
+            root: job.root.to_path_buf(),
+            program: SHELL.into(),
+        },
+        None => Error::Spawn {
+            label: job.label.clone(),
+            source: e,
+        },
+    }
 }
 
 /// The last non-empty line of a log (for progress and error messages).

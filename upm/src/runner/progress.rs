@@ -2,7 +2,6 @@
 //! the time spent and the last line of its log; otherwise a plain line when each phase ends.
 
 use std::path::Path;
-use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,10 +22,11 @@ impl Progress {
         }
     }
 
-    /// Wait for `child`, drawing the live display meanwhile when on a terminal.
-    pub fn wait(&self, label: &str, child: &mut Child, log: &Path) -> std::io::Result<ExitStatus> {
+    /// Wait for child `pid` to end (left unreaped), drawing the live display meanwhile when on
+    /// a terminal.
+    pub fn wait(&self, label: &str, pid: u32, log: &Path) -> std::io::Result<()> {
         if !self.tty {
-            return child.wait();
+            return super::os::exited(pid, true).map(drop);
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
@@ -35,17 +35,17 @@ impl Progress {
         );
         bar.set_prefix(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
-        let status = loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
+        loop {
+            if super::os::exited(pid, false)? {
+                break;
             }
             if let Some(line) = super::last_line(log) {
                 bar.set_message(line);
             }
             std::thread::sleep(Duration::from_millis(50));
-        };
+        }
         bar.finish_and_clear();
-        Ok(status)
+        Ok(())
     }
 
     /// Say how a phase ended.
