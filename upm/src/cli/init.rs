@@ -6,7 +6,11 @@ use upm::ctx::Ctx;
 use upm::pkguser::installdir::State;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Make the root directory (`--root DIR`) when it does not exist yet.
+    #[arg(long)]
+    pub create: bool,
+}
 
 pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;

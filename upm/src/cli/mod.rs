@@ -33,9 +33,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
-    /// The system to manage: a mounted LFS partition, a chroot, or `/`.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    root: std::path::PathBuf,
+    /// The system to manage: a mounted LFS partition, a chroot, or `/` (the default). It must
+    /// exist (`upm init --create` makes a new one).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -97,7 +98,13 @@ impl From<SyntaxArg> for upm::ctree::Syntax {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = Ctx::new(Printer::new(cli.json), cli.root);
+    let ctx = match context(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("upm: error: {}", message(&e));
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Install(a) => install::run(&ctx, a),
@@ -124,6 +131,34 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The context of a command: the root checked and its settings loaded, for the commands that
+/// act on a root.
+fn context(cli: &Cli) -> anyhow::Result<Ctx> {
+    let printer = Printer::new(cli.json);
+    let root = cli.root.clone().unwrap_or_else(|| "/".into());
+    let no_root = match &cli.command {
+        Command::Sandbox(_) if cli.root.is_some() => anyhow::bail!(
+            "upm sandbox overlays this system's `/`; --root does not apply to it. Drop --root, or \
+             run `upm --root DIR ...` as the command inside the sandbox"
+        ),
+        Command::Sandbox(_)
+        | Command::Tree(_)
+        | Command::Recipe(_)
+        | Command::Completions(_)
+        | Command::Man(_) => true,
+        _ => false,
+    };
+    if no_root {
+        if cli.root.is_some() {
+            upm::ctx::check_root(&root)?;
+        }
+        let cfg = upm::config::Config::defaults(root.join(upm::config::FILE));
+        return Ok(Ctx::new(printer, root, cfg));
+    }
+    let create = matches!(&cli.command, Command::Init(a) if a.create);
+    Ok(Ctx::open(printer, root, create)?)
 }
 
 /// `--set KEY=VALUE` arguments as recipe overrides.

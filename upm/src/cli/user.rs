@@ -19,7 +19,8 @@ enum Sub {
         #[arg(required = true)]
         packages: Vec<String>,
     },
-    /// List the package users (uids 10000-19999).
+    /// List the package users (uids in `users.first`..`users.last` of upm.toml, by default
+    /// 10000-19999).
     List,
 }
 
@@ -41,7 +42,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                          starting with a letter, at most 32 characters"
                     );
                 }
-                let (u, created) = pkguser::add(&ctx.root, name, &ctx.ids)?;
+                let (u, created) = pkguser::add(&ctx.root, name, &ctx.cfg.ids)?;
                 if p.json_mode() {
                     out.push(json(&u));
                 } else if created {
@@ -61,7 +62,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Sub::List => {
-            let users = pkguser::list(&ctx.root, &ctx.ids)?;
+            let users = pkguser::list(&ctx.root, &ctx.cfg.ids)?;
             if p.json_mode() {
                 p.json(&serde_json::Value::from(
                     users.iter().map(json).collect::<Vec<_>>(),

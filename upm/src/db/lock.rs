@@ -1,8 +1,9 @@
 //! The root lock: one upm process at a time changes a root. The lock is an `flock` on
 //! `var/lib/upm/lock`, so the kernel drops it when its holder dies (even by `kill -9`); the
-//! file names the holder so the second process can say who it is waiting for.
+//! file names the holder (one line: pid and command) so the second process can say who it is
+//! waiting for; a reader that looks before the holder has written its line looks again.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -34,23 +35,41 @@ impl Lock {
     /// Take the lock of `root`, or say who holds it.
     pub fn take(root: &Path, what: &str) -> Result<Lock, Error> {
         let p = path(root);
-        let file = open(&p)?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut f) => {
-                let _ = f.set_len(0);
-                let _ = f.rewind();
-                let _ = write!(f, "{} {what}", std::process::id());
-                Ok(Lock { _file: f })
-            }
-            Err((mut f, _)) => {
-                let mut holder = String::new();
-                let _ = f.read_to_string(&mut holder);
-                Err(Error::Locked {
-                    root: root.to_path_buf(),
-                    holder: holder.trim().to_string(),
-                })
+        let mut file = open(&p)?;
+        // The holder writes its name just after taking the lock: a second process that looks
+        // in between finds the previous holder's name (a process that is gone) or nothing, and
+        // looks again. It takes the lock itself if the holder finished meanwhile.
+        for _ in 0..200 {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(f) => return Ok(Lock::holding(f, what)),
+                Err((f, _)) => {
+                    file = f;
+                    if let Some(holder) = live_holder(&mut file) {
+                        return Err(Error::Locked {
+                            root: root.to_path_buf(),
+                            holder,
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
             }
         }
+        Err(Error::Locked {
+            root: root.to_path_buf(),
+            holder: format!("not named in {}", p.display()),
+        })
+    }
+
+    /// Write this process's pid and command into the lock file: one line, written at once,
+    /// then the file cut to it, so a reader sees a whole line (the old one or this one).
+    fn holding(file: Flock<std::fs::File>, what: &str) -> Lock {
+        use std::os::unix::fs::FileExt;
+        let line = format!("{} {what}\n", std::process::id());
+        // Naming the holder is a courtesy to a waiting upm; the lock is held either way.
+        if file.write_all_at(line.as_bytes(), 0).is_ok() {
+            let _ = file.set_len(line.len() as u64);
+        }
+        Lock { _file: file }
     }
 
     /// Whether some process holds the lock of `root` right now.
@@ -60,4 +79,18 @@ impl Lock {
         };
         Flock::lock(file, FlockArg::LockExclusiveNonblock).is_err()
     }
+}
+
+/// The holder named in the lock file, if it is a whole line naming a running process.
+fn live_holder(file: &mut std::fs::File) -> Option<String> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    let (line, _) = text.split_once('\n')?;
+    let pid: i32 = line.split_whitespace().next()?.parse().ok()?;
+    let alive = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => true,
+        Err(_) => false,
+    };
+    alive.then(|| line.trim().to_string())
 }

@@ -27,7 +27,7 @@ pub fn init(ctx: &Ctx) -> Result<Initialized, Error> {
     let upm_dir = root.join("var/lib/upm");
     std::fs::create_dir_all(&upm_dir).map_err(io(&upm_dir))?;
     let _lock = Lock::take(root, "upm init")?;
-    let cfg = Config::load(root)?;
+    let cfg = &ctx.cfg;
     let config_written = !cfg.path.exists();
     if config_written {
         cfg.write()?;
@@ -39,7 +39,8 @@ pub fn init(ctx: &Ctx) -> Result<Initialized, Error> {
     }
     let src = on_host(root, Path::new("/usr/src"));
     std::fs::create_dir_all(&src).map_err(io(&src))?;
-    let db = Db::open(root, true)?;
+    let mut db = Db::open(root, true)?;
+    super::recover::recover(ctx, &mut db)?;
     super::setup::wrappers(root)?;
     Ok(Initialized {
         install_gid: gid,
@@ -51,8 +52,8 @@ pub fn init(ctx: &Ctx) -> Result<Initialized, Error> {
 
 /// The configured install directories and the state of each.
 pub fn list(ctx: &Ctx) -> Result<Vec<(PathBuf, installdir::State)>, Error> {
-    let cfg = Config::load(&ctx.root)?;
-    let gid = install_gid(ctx, &cfg)?;
+    let cfg = &ctx.cfg;
+    let gid = install_gid(ctx, cfg)?;
     Ok(cfg
         .install_dirs
         .iter()
@@ -80,7 +81,7 @@ fn absolute(dirs: &[PathBuf]) -> Result<(), Error> {
 pub fn add(ctx: &Ctx, dirs: &[PathBuf]) -> Result<Vec<(PathBuf, installdir::State)>, Error> {
     absolute(dirs)?;
     let _lock = Lock::take(&ctx.root, "upm installdir add")?;
-    let mut cfg = Config::load(&ctx.root)?;
+    let mut cfg = ctx.cfg.clone();
     let gid = pkguser::ensure_install_group(&ctx.root, &cfg.ids)?;
     let mut list = cfg.install_dirs.clone();
     let mut out = Vec::new();
@@ -98,7 +99,7 @@ pub fn add(ctx: &Ctx, dirs: &[PathBuf]) -> Result<Vec<(PathBuf, installdir::Stat
 pub fn remove(ctx: &Ctx, dirs: &[PathBuf]) -> Result<(), Error> {
     absolute(dirs)?;
     let _lock = Lock::take(&ctx.root, "upm installdir remove")?;
-    let mut cfg = Config::load(&ctx.root)?;
+    let mut cfg = ctx.cfg.clone();
     let list: Vec<PathBuf> = cfg
         .install_dirs
         .iter()
@@ -115,7 +116,7 @@ pub fn remove(ctx: &Ctx, dirs: &[PathBuf]) -> Result<(), Error> {
 /// Make every configured install directory root:install 1775 again.
 pub fn fix(ctx: &Ctx) -> Result<Vec<(PathBuf, installdir::State)>, Error> {
     let _lock = Lock::take(&ctx.root, "upm installdir fix")?;
-    let cfg = Config::load(&ctx.root)?;
+    let cfg = &ctx.cfg;
     let gid = pkguser::ensure_install_group(&ctx.root, &cfg.ids)?;
     cfg.install_dirs
         .iter()

@@ -264,7 +264,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let started = Instant::now();
     let p = &ctx.printer;
     let root = &ctx.root;
-    let cfg = Config::load(root)?;
+    let cfg = ctx.cfg.clone();
     let path = find_recipe(ctx, &cfg, &opts.recipe)?;
     let recipe::Loaded {
         recipe,
@@ -277,7 +277,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let name = recipe.package.name.clone();
     let _lock = Lock::take(root, &format!("upm install {name}"))?;
     let mut db = Db::open(root, false)?;
-    recover::recover(ctx, &cfg, &mut db)?;
+    recover::recover(ctx, &mut db)?;
     let existing = db.package(&name)?;
     if let Some(row) = &existing
         && row.state == State::Installed

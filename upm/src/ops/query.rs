@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Package};
 use crate::fsutil::on_host;
@@ -16,9 +15,12 @@ use crate::watch::Rules;
 
 use super::{Error, recover};
 
-/// Open the database of the context's root for reading.
+/// Open the database of the context's root for reading, settling an interrupted install
+/// first (said, recorded, its leftover processes ended).
 pub fn open(ctx: &Ctx) -> Result<Db, Error> {
-    Ok(Db::open_read(&ctx.root)?)
+    let db = Db::open_read(&ctx.root)?;
+    recover::settle(ctx, &db)?;
+    Ok(db)
 }
 
 /// Every package, with the state to show (interrupted installs shown as such).
@@ -50,7 +52,7 @@ pub struct Owner {
 }
 
 pub fn owners(ctx: &Ctx, db: &Db, paths: &[PathBuf]) -> Result<Vec<Owner>, Error> {
-    let cfg = Config::load(&ctx.root)?;
+    let cfg = &ctx.cfg;
     let mut names: Option<Names> = None;
     let mut out = Vec::with_capacity(paths.len());
     for p in paths {
@@ -99,7 +101,7 @@ pub fn check(ctx: &Ctx, db: &Db, pkg: &Package) -> Result<Vec<(Entry, Vec<Diff>)
 /// Paths under `dirs` (default: the tracked trees) that no package owns, install directories
 /// left out.
 pub fn orphans(ctx: &Ctx, db: &Db, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let cfg = Config::load(&ctx.root)?;
+    let cfg = &ctx.cfg;
     let owned = db.all_paths()?;
     let install: HashSet<&PathBuf> = cfg.install_dirs.iter().collect();
     let rules = Rules {

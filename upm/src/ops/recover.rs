@@ -2,21 +2,23 @@
 //! process holds the root lock was left by a upm that died (`kill -9`, a power cut). Its stray
 //! build processes are ended, and what it installed is found the package-users way — every
 //! path under the tracked trees owned by its package user — and recorded, so `upm remove`
-//! can clean it up and `upm install` can build it again.
+//! can clean it up and `upm install` can build it again. Every command that opens a root's
+//! database does this first ([`settle`] for the queries, [`recover`] under the lock for the
+//! commands that change the root), so whatever command runs next says so.
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::config::Config;
 use crate::ctx::Ctx;
-use crate::db::{Db, Outcome, ReportRow, State};
+use crate::db::{Db, Lock, Outcome, ReportRow, State};
 use crate::manifest::{Entry, vanished};
 use crate::pkguser::PkgUser;
 
 use super::{Error, io, setup};
 
 /// Record every interrupted install of the root. Call with the root lock held.
-pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
+pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
     let root = ctx.root.clone();
+    let cfg = &ctx.cfg;
     for pkg in db.packages()? {
         if !pkg.state.in_progress() {
             continue;
@@ -68,6 +70,38 @@ pub fn recover(ctx: &Ctx, cfg: &Config, db: &mut Db) -> Result<(), Error> {
         )?;
     }
     Ok(())
+}
+
+/// For a command that only reads: when `db` shows an install in progress and no upm holds the
+/// root lock, take the lock and [`recover`] it (ending what is left of its build). Another upm
+/// taking the lock first records it instead. When the root cannot be written (a read-only
+/// mount), the install is still reported, as interrupted, and the command goes on.
+pub fn settle(ctx: &Ctx, db: &Db) -> Result<(), Error> {
+    let stuck: Vec<String> = db
+        .packages()?
+        .into_iter()
+        .filter(|p| p.state.in_progress())
+        .map(|p| p.name)
+        .collect();
+    if stuck.is_empty() || Lock::held(&ctx.root) {
+        return Ok(());
+    }
+    let attempt = || -> Result<(), Error> {
+        let _lock = Lock::take(&ctx.root, "upm (recording an interrupted install)")?;
+        recover(ctx, &mut Db::open(&ctx.root, false)?)
+    };
+    match attempt() {
+        Ok(()) | Err(Error::Db(crate::db::Error::Locked { .. })) => Ok(()),
+        Err(e) => {
+            for name in stuck {
+                ctx.printer.warn(&format!(
+                    "interrupted install of {name} (no upm is working on it); it cannot be \
+                     recorded now: {e}"
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The state to show for a row: one still in progress while no upm holds the lock was

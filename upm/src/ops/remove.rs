@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock};
 use crate::fsutil::FileKind;
@@ -41,11 +40,11 @@ pub struct Options {
 
 pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
     let root = &ctx.root;
-    let cfg = Config::load(root)?;
+    let cfg = &ctx.cfg;
     let _lock = Lock::take(root, &format!("upm remove {}", opts.name))?;
     let mut db = Db::open(root, false)?;
     if !opts.dry_run {
-        recover::recover(ctx, &cfg, &mut db)?;
+        recover::recover(ctx, &mut db)?;
     }
     let pkg = db.package(&opts.name)?.ok_or_else(|| Error::NotInstalled {
         name: opts.name.clone(),

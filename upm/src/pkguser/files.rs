@@ -3,13 +3,15 @@
 //! (early LFS chapter 8) and against any `--root`. Lines upm does not understand (comments,
 //! NIS `+` entries) are kept verbatim. Writes are atomic, under `etc/.pwd.lock` taken the way
 //! `lckpwdf(3)` takes it (an fcntl write lock), so shadow's tools and upm exclude each other.
+//! A rewritten file keeps its owner, group and mode; a new one gets the conventional ones
+//! ([`Table::write`] is told which).
 
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::{NewFile, write_atomic_new};
 
 /// One line of a colon-separated account file: parsed fields, or kept as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,12 +107,18 @@ impl Table {
         out
     }
 
-    /// Write the file atomically. A file that did not exist is created only if `create`.
-    pub fn write(&self, create: bool) -> io::Result<()> {
-        if !self.exists && !create {
-            return Ok(());
+    /// Write the file atomically, keeping its owner, group and mode. A file that did not exist
+    /// is created, with `new`'s, only if `new` is given.
+    pub fn write(&self, new: Option<NewFile>) -> io::Result<()> {
+        match new {
+            None if !self.exists => Ok(()),
+            // Only used when the file is new: an existing one keeps what it has.
+            _ => write_atomic_new(
+                &self.path,
+                self.render().as_bytes(),
+                new.unwrap_or(NewFile::root(0o600)),
+            ),
         }
-        write_atomic(&self.path, self.render().as_bytes())
     }
 }
 

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use files::Table;
 
+use crate::fsutil::NewFile;
+
 /// The id ranges and the install group, as DESIGN.md gives them.
 #[derive(Debug, Clone)]
 pub struct Ids {
@@ -107,15 +109,18 @@ impl Accounts {
         })
     }
 
-    /// Write every file, groups first so no user ever names a missing group.
+    /// Write every file, groups first so no user ever names a missing group. Each keeps its
+    /// owner, group and mode; a missing passwd or group is made root:root 0644, and a missing
+    /// shadow file is not made (a root without one does not use shadow passwords).
     fn write(&self) -> Result<(), Error> {
-        for (t, create) in [
-            (&self.group, true),
-            (&self.gshadow, false),
-            (&self.passwd, true),
-            (&self.shadow, false),
+        let public = Some(NewFile::root(0o644));
+        for (t, new) in [
+            (&self.group, public),
+            (&self.gshadow, None),
+            (&self.passwd, public),
+            (&self.shadow, None),
         ] {
-            t.write(create).map_err(io(&t.path))?;
+            t.write(new).map_err(io(&t.path))?;
         }
         Ok(())
     }
@@ -347,7 +352,7 @@ pub fn remove(root: &Path, name: &str, ids: &Ids) -> Result<bool, Error> {
     }
     // Users first, so no group is ever missing for a user that names it.
     for t in [&acc.passwd, &acc.shadow, &acc.group, &acc.gshadow] {
-        t.write(false).map_err(io(&t.path))?;
+        t.write(None).map_err(io(&t.path))?;
     }
     Ok(true)
 }

@@ -309,11 +309,15 @@ pub fn typed(
             phases.push((p, s));
         }
     }
-    if phases.is_empty() {
-        warnings.push(Diagnostic {
-            loc: c.near("phases"),
-            message: "the recipe has no phases: nothing will be built or installed".into(),
-        });
+    if !phases.iter().any(|(p, _)| *p == Phase::Install) {
+        // A typo (`phases.instal`) would otherwise make an empty package.
+        let loc = c.near("phases");
+        c.err(
+            &loc,
+            "the recipe has no install phase: set `phases.install` to the commands that install \
+             the package (`make install`)"
+                .into(),
+        );
     }
 
     let mut allow = Vec::new();
