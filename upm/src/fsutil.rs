@@ -232,7 +232,9 @@ mod tests {
         if root {
             assert_eq!((m.uid(), m.gid()), (1, 42));
         } else {
-            eprintln!("*** SKIPPED the owner half of atomic_writes_keep_owner_group_and_mode: needs root ***");
+            eprintln!(
+                "*** SKIPPED the owner half of atomic_writes_keep_owner_group_and_mode: needs root ***"
+            );
         }
         let q = d.path().join("g");
         let me = NewFile {
@@ -257,7 +259,10 @@ mod tests {
             resolve_in_root(r, Path::new("/bin/sh")),
             Some(r.join("usr/bin/dash"))
         );
-        assert_eq!(resolve_in_root(r, Path::new("/bin/../../usr")), Some(r.join("usr")));
+        assert_eq!(
+            resolve_in_root(r, Path::new("/bin/../../usr")),
+            Some(r.join("usr"))
+        );
         assert_eq!(resolve_in_root(r, Path::new("/bin/bash")), None);
         assert_eq!(resolve_in_root(r, Path::new("/loop")), None);
     }

@@ -39,7 +39,12 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
                 files.push(e);
             }
         }
-        let stage = pkg.stage.clone().unwrap_or_else(|| pkg.state.name().into());
+        // The phase running when it stopped: the last one started, for a build without a
+        // recorded stage.
+        let last_phase = db.phases(pkg.id)?.pop().map(|p| p.phase);
+        let stage = (pkg.stage.clone())
+            .or(last_phase)
+            .unwrap_or_else(|| pkg.state.name().into());
         let detail = format!(
             "upm (pid {}) stopped during the {stage} phase; {} path(s) it left were found by owner",
             pkg.pid.unwrap_or(0),

@@ -89,7 +89,12 @@ fn run(args: &[OsString]) -> i32 {
         eprintln!("{NAME}: usage: {NAME} ROOT UID (started by upm, not by hand)");
         return 2;
     };
-    for s in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM] {
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+    ] {
         // SAFETY: ignoring a signal installs no handler code; nothing else runs yet.
         let _ = unsafe { signal(s, SigHandler::SigIgn) };
     }

@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod ctree;
+mod faults;
 mod install;
 mod recipe;
 mod sandbox;

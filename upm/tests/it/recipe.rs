@@ -107,3 +107,31 @@ fn check_reports_errors_with_lines_and_suggestions() {
         .success()
         .stdout_has("ok (hello 2.10");
 }
+
+#[test]
+fn a_recipe_without_an_install_phase_is_an_error() {
+    let d = Dir::new();
+    let r = d.write(
+        "typo.toml",
+        "[package]\nname = \"typo\"\nversion = \"1\"\n[phases]\ncompile = \"make\"\ninstal = \"make install\"\n",
+    );
+    upm()
+        .args(["recipe", "check"])
+        .arg(&r)
+        .run()
+        .code(1)
+        .stdout_has("typo.toml:5:1: the recipe has no install phase")
+        .stdout_has("did you mean `phases.install`?");
+    // `upm install` refuses it before anything changes: no empty package is recorded.
+    let root = Dir::new();
+    upm()
+        .arg("--root")
+        .arg(root.path())
+        .arg("install")
+        .arg(&r)
+        .run()
+        .failure()
+        .stderr_has("the recipe has no install phase");
+    assert!(!root.join("var/lib/upm/upm.db").exists());
+    assert!(!root.join("etc/passwd").exists());
+}

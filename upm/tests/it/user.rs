@@ -1,8 +1,10 @@
 //! Package users: written into a target root's passwd/group/shadow under the lock, with ids
 //! from 10000-19999 never reused, and read back by the system's own tools.
 
-use std::os::unix::fs::MetadataExt;
-use std::process::Command;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
 
 use upm::sandbox::{Options, Sandbox};
 
@@ -83,27 +85,113 @@ fn add_list_and_idempotence() {
 fn concurrent_adds_get_distinct_ids() {
     needs_root!();
     let d = root_with_accounts();
-    let children: Vec<_> = (0..8)
+    // Every `upm user add` is started and held at a barrier (a shell waiting on its stdin);
+    // all are released at once, then waited for: they race for the accounts lock.
+    let mut held: Vec<_> = (0..8)
         .map(|i| {
-            Command::new(bin())
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", "read go && exec \"$0\" \"$@\""])
+                .arg(bin())
                 .arg("--root")
                 .arg(d.path())
                 .args(["user", "add", &format!("pkg{i}")])
-                .output()
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
         })
         .collect();
-    for c in children {
-        assert!(c.unwrap().status.success());
+    let gates: Vec<_> = held.iter_mut().map(|c| c.stdin.take().unwrap()).collect();
+    for mut g in gates {
+        g.write_all(b"go\n").unwrap();
+    }
+    for c in held {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
     let j = users_json(&d);
-    let mut uids: Vec<u64> = j
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["uid"].as_u64().unwrap())
-        .collect();
-    uids.dedup();
-    assert_eq!(uids.len(), 9, "{j}");
+    let users = j.as_array().unwrap();
+    let uids: BTreeSet<u64> = users.iter().map(|u| u["uid"].as_u64().unwrap()).collect();
+    let names: BTreeSet<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!((uids.len(), names.len()), (9, 9), "{j}");
+    let group = d.read("etc/group");
+    let members = group
+        .lines()
+        .find_map(|l| l.strip_prefix("install:x:9999:"))
+        .unwrap_or_else(|| panic!("{group}"));
+    assert_eq!(members.split(',').count(), 8, "{group}");
+}
+
+#[test]
+fn account_files_keep_or_get_conventional_modes_and_groups() {
+    needs_root!();
+    // An empty root: passwd and group are made world-readable, as every system has them.
+    let empty = Dir::new();
+    upm()
+        .arg("--root")
+        .arg(empty.path())
+        .args(["user", "add", "zlib"])
+        .run()
+        .success();
+    for f in ["etc/passwd", "etc/group"] {
+        let m = std::fs::metadata(empty.join(f)).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o644, 0, 0), "{f}");
+    }
+    // A root whose shadow files are root:shadow 0640 keeps them so.
+    let d = root_with_accounts();
+    let mut group = d.read("etc/group");
+    group.push_str("shadow:x:42:\n");
+    std::fs::write(d.join("etc/group"), group).unwrap();
+    for f in ["etc/shadow", "etc/gshadow"] {
+        std::os::unix::fs::chown(d.join(f), Some(0), Some(42)).unwrap();
+        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    upm()
+        .arg("--root")
+        .arg(d.path())
+        .args(["user", "add", "zlib"])
+        .run()
+        .success();
+    assert!(d.read("etc/shadow").contains("\nzlib:!:"));
+    for f in ["etc/shadow", "etc/gshadow"] {
+        let m = std::fs::metadata(d.join(f)).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o640, 0, 42), "{f}");
+    }
+    let m = std::fs::metadata(d.join("etc/passwd")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o644);
+}
+
+#[test]
+fn ids_come_from_the_roots_settings() {
+    needs_root!();
+    let d = root_with_accounts();
+    d.write(
+        "etc/upm/upm.toml",
+        "[install]\ngid = 7777\n[users]\nfirst = 20000\nlast = 20001\n",
+    );
+    upm()
+        .arg("--root")
+        .arg(d.path())
+        .args(["user", "add", "zlib", "xz"])
+        .run()
+        .success();
+    // `taken` (uid 10000) is outside the configured range: not a package user here.
+    let j = users_json(&d);
+    assert_eq!(
+        j,
+        serde_json::json!([
+            {"name": "zlib", "uid": 20000, "gid": 20000, "home": "/usr/src/zlib"},
+            {"name": "xz", "uid": 20001, "gid": 20001, "home": "/usr/src/xz"},
+        ])
+    );
+    assert!(d.read("etc/group").contains("install:x:7777:zlib,xz\n"));
+    upm()
+        .arg("--root")
+        .arg(d.path())
+        .args(["user", "add", "bzip2"])
+        .run()
+        .failure()
+        .stderr_has("no free id left between 20000 and 20001");
 }
 
 #[test]
