@@ -94,3 +94,33 @@ fn live_holder(file: &mut std::fs::File) -> Option<String> {
     };
     alive.then(|| line.trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn a_waiting_upm_skips_a_dead_holders_name_and_reads_the_new_one() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("var/lib/upm")).unwrap();
+        let p = path(d.path());
+        // The previous holder (a pid no process can have) left its name; the new holder has
+        // the lock but has not written its own yet.
+        std::fs::write(&p, "4194305 upm install old\n").unwrap();
+        let held = Flock::lock(open(&p).unwrap(), FlockArg::LockExclusiveNonblock).unwrap();
+        let line = format!("{} upm install new\n", std::process::id());
+        let writer = std::thread::spawn(move || {
+            held.write_all_at(line.as_bytes(), 0).unwrap();
+            held.set_len(line.len() as u64).unwrap();
+            held
+        });
+        let e = Lock::take(d.path(), "upm remove x").err().unwrap();
+        let _held = writer.join().unwrap();
+        assert!(
+            e.to_string()
+                .contains(&format!("{} upm install new)", std::process::id())),
+            "{e}"
+        );
+    }
+}
