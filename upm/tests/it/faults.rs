@@ -10,9 +10,10 @@ use crate::harness::{Dir, bin, upm};
 use crate::needs_root;
 
 /// A recipe whose `phase` starts a background process, one that leaves the process group
-/// (`setsid`), signals it is ready, and then waits to be killed.
+/// (`setsid`), signals it is ready, and then waits to be killed. (`sleep 99999`: other tests
+/// look for their own `sleep 100000` by uid, and package users of other sandboxes share uids.)
 fn hanging_recipe(dir: &Dir, name: &str, phase: &str, ready: &str) -> std::path::PathBuf {
-    let hang = format!("sleep 100000 &\nsetsid sleep 100000 &\ntouch {ready}\nsleep 100000");
+    let hang = format!("sleep 99999 &\nsetsid sleep 99999 &\ntouch {ready}\nsleep 99999");
     let (compile, install) = if phase == "compile" {
         (hang, "true".to_string())
     } else {
