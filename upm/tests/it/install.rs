@@ -345,11 +345,15 @@ fn a_killed_install_is_reported_recovered_resumed_and_removed() {
     let mut clean = clean;
     clean.retain(|p, _| !p.starts_with("/var/tmp"));
     assert_eq!(state, clean);
-    // The killed build's `sleep` did not outlive it.
+    // The killed build's `sleep` did not outlive it. (Only this sandbox's: package users of
+    // other tests' sandboxes have the same uids.)
     let left: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .filter(|e| {
+            std::fs::read_link(e.path().join("root")).is_ok_and(|r| r.starts_with(root.sb.dir()))
+        })
         .filter(|e| {
             std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x00100000\x00")
         })
