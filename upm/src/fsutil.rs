@@ -1,11 +1,39 @@
-//! Small filesystem helpers shared by every part: atomic writes (temp file in the same
-//! directory, fsync, rename), so a crash leaves the old file or the new one, never half of one,
-//! and the new one has the old one's owner, group and mode; mapping paths between a root and
-//! the host, and following symlinks the way a process chrooted in a root would.
+//! Small filesystem helpers shared by every part: the one error type for a failed filesystem
+//! call ([`PathError`]: the path and the cause, made with [`io`]); atomic writes (temp file in
+//! the same directory, fsync, rename), so a crash leaves the old file or the new one, never
+//! half of one, and the new one has the old one's owner, group and mode; mapping paths between
+//! a root and the host, and following symlinks the way a process chrooted in a root would.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::pathtext::quoted;
+
+/// A filesystem call that failed, with the path it failed on. Every part's error type holds
+/// one (`Io(#[from] PathError)`), so every filesystem error upm reports names its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", quoted(path))]
+pub struct PathError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl PathError {
+    /// The kind of the underlying error (`NotFound`, `PermissionDenied`, ...).
+    pub fn kind(&self) -> io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+/// The error maker for a call on `path`: `fs::read(p).map_err(io(p))?`.
+pub fn io(path: &Path) -> impl FnOnce(io::Error) -> PathError + '_ {
+    move |source| PathError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// Owner, group and mode of a file [`write_atomic_new`] creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

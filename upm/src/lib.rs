@@ -9,7 +9,8 @@
 //! wrappers in PATH during phases), [`watch`] (the inotify tree watcher, its own crate
 //! `upm-watch`), [`track`] (events to a manifest), [`manifest`], [`db`] (sqlite), [`ops`]
 //! (init, install, remove, recover, queries), and [`sandbox`] (the overlay sandbox used by
-//! tests and by `upm sandbox`).
+//! tests and by `upm sandbox`). [`pathtext`] shows any file name unambiguously,
+//! [`fsutil::PathError`] is every filesystem error with its path.
 
 pub mod config;
 pub mod ctree;
@@ -19,6 +20,7 @@ pub mod envvars;
 pub mod fsutil;
 pub mod manifest;
 pub mod ops;
+pub mod pathtext;
 pub mod pkguser;
 pub mod printer;
 pub mod recipe;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil::{FileKind, on_host};
+use crate::pathtext::quoted;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -49,7 +50,7 @@ impl std::fmt::Display for Diff {
             Diff::Owner(u, g) => write!(f, "owner is now {u}:{g}"),
             Diff::Size(s) => write!(f, "size is now {s}"),
             Diff::Sha256 => write!(f, "content changed (sha256)"),
-            Diff::Target(t) => write!(f, "link now points to {}", t.display()),
+            Diff::Target(t) => write!(f, "link now points to {}", quoted(t)),
         }
     }
 }
@@ -158,21 +159,6 @@ impl Entry {
 
     pub fn is_setid(&self) -> bool {
         self.kind == FileKind::File && self.mode & 0o6000 != 0
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "path": self.path.display().to_string(),
-            "type": self.kind.name(),
-            "mode": self.mode,
-            "uid": self.uid,
-            "gid": self.gid,
-            "size": self.size,
-            "mtime": self.mtime,
-            "sha256": self.sha256,
-            "target": self.target.as_ref().map(|t| t.display().to_string()),
-            "shared": self.shared,
-        })
     }
 }
 

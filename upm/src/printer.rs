@@ -1,6 +1,7 @@
 //! All user-facing output goes through the [`Printer`]: results on stdout (human text, or JSON
 //! with `--json`), notes and warnings on stderr. Nothing decorative is printed when stdout is
-//! not a terminal, and a closed pipe (`upm files x | head`) is not an error.
+//! not a terminal, and a closed pipe (`upm files x | head`) is not an error. File names in
+//! text are shown with [`crate::pathtext::quoted`], in JSON with [`crate::pathtext::JsonPath`].
 
 use std::io::{IsTerminal, Write};
 
@@ -52,13 +53,20 @@ impl Printer {
         let _ = writeln!(std::io::stderr().lock(), "upm: {text}");
     }
 
+    /// A line that goes with the last note (a list under it), on stderr, as is.
+    pub fn detail(&self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
     pub fn warn(&self, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "upm: warning: {text}");
     }
 
-    /// A JSON document on stdout.
-    pub fn json(&self, value: &serde_json::Value) {
+    /// A JSON document on stdout, from a `#[derive(Serialize)]` value.
+    pub fn json<T: serde::Serialize + ?Sized>(&self, value: &T) {
         let mut out = std::io::stdout().lock();
+        // Output types hold strings, numbers and maps with string keys only: they always
+        // serialize.
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
         let _ = writeln!(out, "{text}");
     }

@@ -2,13 +2,24 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::query;
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The package to check (default: every package).
     name: Option<String>,
+}
+
+/// One changed file in `--json` output.
+#[derive(Serialize)]
+struct Problem<'a> {
+    package: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+    problems: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -25,21 +36,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             problems += 1;
             let what: Vec<String> = diffs.iter().map(ToString::to_string).collect();
             if p.json_mode() {
-                json.push(serde_json::json!({
-                    "package": k.name, "path": e.path.display().to_string(), "problems": what,
-                }));
+                json.push(Problem {
+                    package: &k.name,
+                    path: JsonPath::new(&e.path),
+                    problems: what,
+                });
             } else {
                 p.line(&format!(
                     "{}: {}: {}",
                     k.name,
-                    e.path.display(),
+                    quoted(&e.path),
                     what.join(", ")
                 ));
             }
         }
     }
     if p.json_mode() {
-        p.json(&serde_json::Value::from(json));
+        p.json(&json);
     } else if problems == 0 {
         p.line(&format!(
             "{} package(s) checked: every file is as installed",

@@ -2,12 +2,64 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::query;
+use upm::pathtext::{self, JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// The package to show.
     name: String,
+}
+
+/// A package in `--json` output.
+#[derive(Serialize)]
+struct Info<'a> {
+    name: &'a str,
+    version: &'a str,
+    description: Option<&'a str>,
+    state: &'static str,
+    stage: Option<&'a str>,
+    error: Option<&'a str>,
+    uid: u32,
+    gid: u32,
+    recipe_path: Option<&'a str>,
+    started: i64,
+    finished: Option<i64>,
+    /// How many paths its manifest holds.
+    files: usize,
+    phases: Vec<Phase<'a>>,
+    root_steps: Vec<Step<'a>>,
+    reports: Vec<Report<'a>>,
+}
+
+#[derive(Serialize)]
+struct Phase<'a> {
+    phase: &'a str,
+    user: &'a str,
+    status: Option<i32>,
+    duration_ms: Option<i64>,
+    script: &'a str,
+}
+
+#[derive(Serialize)]
+struct Step<'a> {
+    step: &'a str,
+    arg: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+    applied: bool,
+    note: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    kind: &'a str,
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<String>,
+    detail: &'a str,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -19,23 +71,49 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let steps = db.root_steps(k.id)?;
     let reports = db.reports(k.id)?;
     if p.json_mode() {
-        p.json(&serde_json::json!({
-            "name": k.name, "version": k.version, "description": k.description,
-            "state": k.state.name(), "stage": k.stage, "error": k.error,
-            "uid": k.uid, "gid": k.gid, "recipe_path": k.recipe_path,
-            "started": k.started, "finished": k.finished, "files": files.len(),
-            "phases": phases.iter().map(|ph| serde_json::json!({
-                "phase": ph.phase, "user": ph.user, "status": ph.status,
-                "duration_ms": ph.duration_ms, "script": ph.script,
-            })).collect::<Vec<_>>(),
-            "root_steps": steps.iter().map(|s| serde_json::json!({
-                "step": s.step, "arg": s.arg, "path": s.path.display().to_string(),
-                "applied": s.applied, "note": s.note,
-            })).collect::<Vec<_>>(),
-            "reports": reports.iter().map(|r| serde_json::json!({
-                "kind": r.kind, "path": r.path.as_ref().map(|x| x.display().to_string()), "detail": r.detail,
-            })).collect::<Vec<_>>(),
-        }));
+        p.json(&Info {
+            name: &k.name,
+            version: &k.version,
+            description: k.description.as_deref(),
+            state: k.state.name(),
+            stage: k.stage.as_deref(),
+            error: k.error.as_deref(),
+            uid: k.uid,
+            gid: k.gid,
+            recipe_path: k.recipe_path.as_deref(),
+            started: k.started,
+            finished: k.finished,
+            files: files.len(),
+            phases: phases
+                .iter()
+                .map(|ph| Phase {
+                    phase: &ph.phase,
+                    user: &ph.user,
+                    status: ph.status,
+                    duration_ms: ph.duration_ms,
+                    script: &ph.script,
+                })
+                .collect(),
+            root_steps: steps
+                .iter()
+                .map(|s| Step {
+                    step: &s.step,
+                    arg: &s.arg,
+                    path: JsonPath::new(&s.path),
+                    applied: s.applied,
+                    note: s.note.as_deref(),
+                })
+                .collect(),
+            reports: reports
+                .iter()
+                .map(|r| Report {
+                    kind: &r.kind,
+                    path: r.path.as_deref().map(pathtext::text),
+                    path_bytes: r.path.as_deref().and_then(pathtext::bytes),
+                    detail: &r.detail,
+                })
+                .collect(),
+        });
         return Ok(ExitCode::SUCCESS);
     }
     p.line(&format!("name:        {}", k.name));
@@ -76,7 +154,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "root step:   {} {} {} ({})",
             s.step,
             s.arg,
-            s.path.display(),
+            quoted(&s.path),
             if s.applied {
                 "applied".to_string()
             } else {
@@ -90,7 +168,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             r.kind,
             r.path
                 .as_ref()
-                .map(|x| format!("{}: ", x.display()))
+                .map(|x| format!("{}: ", quoted(x)))
                 .unwrap_or_default(),
             r.detail
         ));

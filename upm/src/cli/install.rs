@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::install::{self, Options};
+use upm::pathtext;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,6 +32,37 @@ pub struct Args {
     sets: Vec<String>,
 }
 
+/// The install in `--json` output.
+#[derive(Serialize)]
+struct Installed<'a> {
+    name: &'a str,
+    version: &'a str,
+    user: User<'a>,
+    /// How many paths its manifest holds.
+    files: usize,
+    root_steps_applied: usize,
+    root_steps_skipped: usize,
+    reports: Vec<Report<'a>>,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct User<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+}
+
+/// Something the install noticed (a conflict, a setuid file, ...).
+#[derive(Serialize)]
+struct Report<'a> {
+    kind: &'a str,
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<String>,
+    detail: &'a str,
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let overrides = super::overrides(&args.sets)?;
@@ -47,18 +80,29 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let applied = done.steps.iter().filter(|s| s.applied).count();
     if p.json_mode() {
-        p.json(&serde_json::json!({
-            "name": done.name,
-            "version": done.version,
-            "user": {"name": done.user.name, "uid": done.user.uid, "gid": done.user.gid},
-            "files": done.files.len(),
-            "root_steps_applied": applied,
-            "root_steps_skipped": done.steps.len() - applied,
-            "reports": done.reports.iter().map(|r| serde_json::json!({
-                "kind": r.kind, "path": r.path.as_ref().map(|p| p.display().to_string()), "detail": r.detail,
-            })).collect::<Vec<_>>(),
-            "seconds": done.seconds,
-        }));
+        p.json(&Installed {
+            name: &done.name,
+            version: &done.version,
+            user: User {
+                name: &done.user.name,
+                uid: done.user.uid,
+                gid: done.user.gid,
+            },
+            files: done.files.len(),
+            root_steps_applied: applied,
+            root_steps_skipped: done.steps.len() - applied,
+            reports: done
+                .reports
+                .iter()
+                .map(|r| Report {
+                    kind: &r.kind,
+                    path: r.path.as_deref().map(pathtext::text),
+                    path_bytes: r.path.as_deref().and_then(pathtext::bytes),
+                    detail: &r.detail,
+                })
+                .collect(),
+            seconds: done.seconds,
+        });
     } else {
         let dirs = done
             .files

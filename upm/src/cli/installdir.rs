@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
+use upm::pathtext::{JsonPath, quoted};
 use upm::pkguser::installdir::State;
 
 #[derive(clap::Args)]
@@ -30,14 +32,26 @@ enum Sub {
     Fix,
 }
 
+/// An install directory in `--json` output.
+#[derive(Serialize)]
+struct Dir {
+    #[serde(flatten)]
+    path: JsonPath,
+    state: String,
+}
+
 fn print(ctx: &Ctx, rows: &[(PathBuf, State)], verb: bool) {
     let p = &ctx.printer;
     if p.json_mode() {
-        p.json(&serde_json::Value::from(
-            rows.iter()
-                .map(|(d, s)| serde_json::json!({"path": d.display().to_string(), "state": s.describe()}))
+        p.json(
+            &rows
+                .iter()
+                .map(|(d, s)| Dir {
+                    path: JsonPath::new(d),
+                    state: s.describe(),
+                })
                 .collect::<Vec<_>>(),
-        ));
+        );
         return;
     }
     for (d, s) in rows {
@@ -47,13 +61,13 @@ fn print(ctx: &Ctx, rows: &[(PathBuf, State)], verb: bool) {
                 State::NotDir => "not a directory; left alone".to_string(),
                 other => format!("fixed (was {})", other.describe()),
             };
-            p.line(&format!("{}: {what}", d.display()));
+            p.line(&format!("{}: {what}", quoted(d)));
         } else {
             let what = match s {
                 State::Wrong { .. } => format!("is {}: run `upm installdir fix`", s.describe()),
                 other => other.describe(),
             };
-            p.line(&format!("{:<40} {what}", d.display()));
+            p.line(&format!("{:<40} {what}", quoted(d).to_string()));
         }
     }
 }
@@ -66,7 +80,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if !ctx.printer.json_mode() {
                 for d in dirs {
                     ctx.printer
-                        .line(&format!("{}: no longer an install directory", d.display()));
+                        .line(&format!("{}: no longer an install directory", quoted(&d)));
                 }
             }
         }

@@ -2,27 +2,40 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::query;
 
 #[derive(clap::Args)]
 pub struct Args {}
 
+/// A package in `--json` output.
+#[derive(Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    version: &'a str,
+    state: &'static str,
+    uid: u32,
+    description: Option<&'a str>,
+}
+
 pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let db = query::open(ctx)?;
     let pkgs = query::list(ctx, &db)?;
     if p.json_mode() {
-        p.json(&serde_json::Value::from(
-            pkgs.iter()
-                .map(|k| {
-                    serde_json::json!({
-                        "name": k.name, "version": k.version, "state": k.state.name(),
-                        "uid": k.uid, "description": k.description,
-                    })
+        p.json(
+            &pkgs
+                .iter()
+                .map(|k| Listed {
+                    name: &k.name,
+                    version: &k.version,
+                    state: k.state.name(),
+                    uid: k.uid,
+                    description: k.description.as_deref(),
                 })
                 .collect::<Vec<_>>(),
-        ));
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for k in &pkgs {

@@ -2,15 +2,38 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::query;
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// The package whose build to show.
     name: String,
     /// prepare, configure, compile, check, install, root or ldconfig.
     phase: Option<String>,
+}
+
+/// One phase's log in `--json` output.
+#[derive(Serialize)]
+struct Log<'a> {
+    package: &'a str,
+    phase: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+    log: std::borrow::Cow<'a, str>,
+}
+
+/// A phase that ran, in `--json` output.
+#[derive(Serialize)]
+struct Ran<'a> {
+    phase: &'a str,
+    user: &'a str,
+    status: Option<i32>,
+    duration_ms: Option<i64>,
+    /// The log file, as this process opens it.
+    log: String,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -29,31 +52,34 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
             let path = query::log_path(ctx, &k.name, &phase);
-            let text =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read(&path).map_err(upm::fsutil::io(&path))?;
             if p.json_mode() {
-                p.json(&serde_json::json!({
-                    "package": k.name, "phase": phase, "path": path.display().to_string(),
-                    "log": String::from_utf8_lossy(&text),
-                }));
+                p.json(&Log {
+                    package: &k.name,
+                    phase: &phase,
+                    path: JsonPath::new(&path),
+                    log: String::from_utf8_lossy(&text),
+                });
             } else {
                 p.raw(&String::from_utf8_lossy(&text));
             }
         }
         None => {
             if p.json_mode() {
-                p.json(&serde_json::Value::from(
-                    phases
+                p.json(
+                    &phases
                         .iter()
-                        .map(|ph| {
-                            serde_json::json!({
-                                "phase": ph.phase, "user": ph.user, "status": ph.status,
-                                "duration_ms": ph.duration_ms,
-                                "log": query::log_path(ctx, &k.name, &ph.phase).display().to_string(),
-                            })
+                        .map(|ph| Ran {
+                            phase: &ph.phase,
+                            user: &ph.user,
+                            status: ph.status,
+                            duration_ms: ph.duration_ms,
+                            log: query::log_path(ctx, &k.name, &ph.phase)
+                                .to_string_lossy()
+                                .into_owned(),
                         })
                         .collect::<Vec<_>>(),
-                ));
+                );
             } else {
                 for ph in &phases {
                     p.line(&format!(
@@ -61,7 +87,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                         ph.phase,
                         ph.status.map_or("-".into(), |s| s.to_string()),
                         ph.duration_ms.unwrap_or(0) as f64 / 1000.0,
-                        query::log_path(ctx, &k.name, &ph.phase).display()
+                        quoted(&query::log_path(ctx, &k.name, &ph.phase))
                     ));
                 }
             }

@@ -5,9 +5,14 @@ use std::process::ExitCode;
 
 use upm::ctx::Ctx;
 use upm::ops::query;
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Directories inside the root to look through (default: the tracked trees of
+    /// etc/upm/upm.toml, `track.roots`, less `track.exclude`). Install directories themselves
+    /// are never listed.
+    #[arg(value_name = "DIR")]
     dirs: Vec<PathBuf>,
 }
 
@@ -16,16 +21,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let db = query::open(ctx)?;
     let paths = query::orphans(ctx, &db, &args.dirs)?;
     if p.json_mode() {
-        p.json(&serde_json::Value::from(
-            paths
-                .iter()
-                .map(|x| x.display().to_string())
-                .collect::<Vec<_>>(),
-        ));
+        p.json(&paths.iter().map(|x| JsonPath::new(x)).collect::<Vec<_>>());
     } else {
         let mut out = String::new();
         for x in &paths {
-            out.push_str(&format!("{}\n", x.display()));
+            out.push_str(&format!("{}\n", quoted(x)));
         }
         p.raw(&out);
     }

@@ -4,13 +4,39 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
-use upm::ops::query;
+use upm::ops::query::{self, Owner};
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(required = true)]
+    /// Paths inside the root (relative ones against the working directory); any bytes, as the
+    /// shell passes them. Exit status 1 when some path belongs to no package.
+    #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+}
+
+/// One path's owners in `--json` output.
+#[derive(Serialize)]
+struct Owned<'a> {
+    #[serde(flatten)]
+    path: JsonPath,
+    /// The first owner, or null.
+    package: Option<&'a str>,
+    packages: &'a [String],
+    owner_by_uid: Option<&'a str>,
+}
+
+impl<'a> Owned<'a> {
+    fn new(o: &'a Owner) -> Owned<'a> {
+        Owned {
+            path: JsonPath::new(&o.path),
+            package: o.packages.first().map(String::as_str),
+            packages: &o.packages,
+            owner_by_uid: o.by_uid.as_deref(),
+        }
+    }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -19,19 +45,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let owners = query::owners(ctx, &db, &args.paths)?;
     let all_known = owners.iter().all(|o| !o.packages.is_empty());
     if p.json_mode() {
-        p.json(&serde_json::Value::from(
-            owners
-                .iter()
-                .map(|o| {
-                    serde_json::json!({
-                        "path": o.path.display().to_string(),
-                        "package": o.packages.first(),
-                        "packages": o.packages,
-                        "owner_by_uid": o.by_uid,
-                    })
-                })
-                .collect::<Vec<_>>(),
-        ));
+        p.json(&owners.iter().map(Owned::new).collect::<Vec<_>>());
     } else {
         let mut out = String::new();
         for o in &owners {
@@ -43,7 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 ([], None, false) => "no package (and no such path)".to_string(),
                 (pkgs, _, _) => pkgs.join(" "),
             };
-            out.push_str(&format!("{}: {what}\n", o.path.display()));
+            out.push_str(&format!("{}: {what}\n", quoted(&o.path)));
         }
         p.raw(&out);
     }

@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde::Serialize;
+
 use super::SyntaxArg;
 use upm::ctx::Ctx;
+use upm::pathtext::{self, quoted};
 use upm::recipe::{self, Diagnostic};
 
 #[derive(clap::Args)]
@@ -31,13 +34,33 @@ enum Sub {
     },
 }
 
-fn diag_json(d: &Diagnostic) -> serde_json::Value {
-    serde_json::json!({
-        "file": d.loc.file.display().to_string(),
-        "line": d.loc.line,
-        "column": d.loc.col,
-        "message": d.message,
-    })
+/// One recipe's check in `--json` output.
+#[derive(Serialize)]
+struct Checked {
+    file: String,
+    ok: bool,
+    errors: Vec<Diag>,
+    warnings: Vec<Diag>,
+}
+
+/// An error or warning at a place in a recipe.
+#[derive(Serialize)]
+struct Diag {
+    file: String,
+    line: usize,
+    column: usize,
+    message: String,
+}
+
+impl Diag {
+    fn new(d: &Diagnostic) -> Diag {
+        Diag {
+            file: pathtext::text(&d.loc.file),
+            line: d.loc.line,
+            column: d.loc.col,
+            message: d.message.clone(),
+        }
+    }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -50,12 +73,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 let r = recipe::check(file);
                 failed |= !r.errors.is_empty();
                 if p.json_mode() {
-                    reports.push(serde_json::json!({
-                        "file": file.display().to_string(),
-                        "ok": r.errors.is_empty(),
-                        "errors": r.errors.iter().map(diag_json).collect::<Vec<_>>(),
-                        "warnings": r.warnings.iter().map(diag_json).collect::<Vec<_>>(),
-                    }));
+                    reports.push(Checked {
+                        file: pathtext::text(file),
+                        ok: r.errors.is_empty(),
+                        errors: r.errors.iter().map(Diag::new).collect(),
+                        warnings: r.warnings.iter().map(Diag::new).collect(),
+                    });
                     continue;
                 }
                 for e in &r.errors {
@@ -67,21 +90,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 match &r.recipe {
                     Some(rc) => p.line(&format!(
                         "{}: ok ({} {}, {} warning(s))",
-                        file.display(),
+                        quoted(file),
                         rc.package.name,
                         rc.package.version,
                         r.warnings.len()
                     )),
                     None => p.line(&format!(
                         "{}: {} error(s), {} warning(s)",
-                        file.display(),
+                        quoted(file),
                         r.errors.len(),
                         r.warnings.len()
                     )),
                 }
             }
             if p.json_mode() {
-                p.json(&serde_json::Value::from(reports));
+                p.json(&reports);
             }
             Ok(if failed {
                 ExitCode::FAILURE
@@ -95,7 +118,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 p.warn(&w.to_string());
             }
             if p.json_mode() {
-                p.json(&loaded.recipe.to_json());
+                p.json(&loaded.recipe);
             } else {
                 p.raw(&loaded.tree.render(format.into()));
             }

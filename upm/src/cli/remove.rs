@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::remove::{self, Action, Options};
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,6 +19,26 @@ pub struct Args {
     keep_user: bool,
 }
 
+/// The removal in `--json` output.
+#[derive(Serialize)]
+struct Report<'a> {
+    name: &'a str,
+    dry_run: bool,
+    user_removed: bool,
+    paths: Vec<PathDone<'a>>,
+}
+
+/// What happened to one path.
+#[derive(Serialize)]
+struct PathDone<'a> {
+    #[serde(flatten)]
+    path: JsonPath,
+    /// `removed`, `missing` or `kept`.
+    action: &'static str,
+    /// Why it was kept.
+    reason: Option<&'a str>,
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let done = remove::remove(
@@ -28,19 +50,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         },
     )?;
     if p.json_mode() {
-        p.json(&serde_json::json!({
-            "name": done.name,
-            "dry_run": args.dry_run,
-            "user_removed": done.user_removed,
-            "paths": done.paths.iter().map(|(path, a)| {
-                let (action, why) = match a {
-                    Action::Removed => ("removed", None),
-                    Action::Missing => ("missing", None),
-                    Action::Kept(w) => ("kept", Some(w.clone())),
-                };
-                serde_json::json!({"path": path.display().to_string(), "action": action, "reason": why})
-            }).collect::<Vec<_>>(),
-        }));
+        p.json(&Report {
+            name: &done.name,
+            dry_run: args.dry_run,
+            user_removed: done.user_removed,
+            paths: done
+                .paths
+                .iter()
+                .map(|(path, a)| {
+                    let (action, reason) = match a {
+                        Action::Removed => ("removed", None),
+                        Action::Missing => ("missing", None),
+                        Action::Kept(w) => ("kept", Some(w.as_str())),
+                    };
+                    PathDone {
+                        path: JsonPath::new(path),
+                        action,
+                        reason,
+                    }
+                })
+                .collect(),
+        });
         return Ok(ExitCode::SUCCESS);
     }
     let removed = done
@@ -50,10 +80,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .count();
     for (path, a) in &done.paths {
         match a {
-            Action::Removed if args.dry_run => p.line(&format!("would remove {}", path.display())),
+            Action::Removed if args.dry_run => p.line(&format!("would remove {}", quoted(path))),
             Action::Removed => {}
-            Action::Missing => p.note(&format!("{}: already gone", path.display())),
-            Action::Kept(why) => p.line(&format!("kept {}: {why}", path.display())),
+            Action::Missing => p.note(&format!("{}: already gone", quoted(path))),
+            Action::Kept(why) => p.line(&format!("kept {}: {why}", quoted(path))),
         }
     }
     if args.dry_run {

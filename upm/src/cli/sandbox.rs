@@ -6,7 +6,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+use serde::Serialize;
 use upm::ctx::Ctx;
+use upm::pathtext::{self, JsonPath, quoted};
 use upm::sandbox::{self, Bind, ChangeKind, Sandbox};
 
 #[derive(clap::Args)]
@@ -21,6 +23,25 @@ pub struct Args {
     /// The command to run (default: an interactive shell).
     #[arg(last = true)]
     command: Vec<String>,
+}
+
+/// The sandbox run in `--json` output.
+#[derive(Serialize)]
+struct Summary {
+    exit_code: i32,
+    /// The kept upper directory (with `--keep`).
+    upper: Option<String>,
+    changes: Vec<Changed>,
+}
+
+#[derive(Serialize)]
+struct Changed {
+    #[serde(flatten)]
+    path: JsonPath,
+    /// `added`, `modified` or `removed`.
+    change: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -53,15 +74,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     if p.json_mode() {
-        p.json(&serde_json::json!({
-            "exit_code": code,
-            "upper": args.keep.as_ref().map(|_| sb.upper().display().to_string()),
-            "changes": changes.iter().map(|c| serde_json::json!({
-                "path": c.path.display().to_string(),
-                "change": c.kind.name(),
-                "type": c.file_kind.name(),
-            })).collect::<Vec<_>>(),
-        }));
+        p.json(&Summary {
+            exit_code: code,
+            upper: args.keep.as_ref().map(|_| pathtext::text(sb.upper())),
+            changes: changes
+                .iter()
+                .map(|c| Changed {
+                    path: JsonPath::new(&c.path),
+                    change: c.kind.name(),
+                    kind: c.file_kind.name(),
+                })
+                .collect(),
+        });
     } else {
         p.note(&format!(
             "the command exited with status {code}; it changed {} path(s): {} added, {} modified, {} removed",
@@ -76,12 +100,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             };
-            eprintln!("  {} {}{suffix}", c.kind.mark(), c.path.display());
+            p.detail(&format!("  {} {}{suffix}", c.kind.mark(), quoted(&c.path)));
         }
         match &args.keep {
             Some(_) => p.note(&format!(
                 "this system is unchanged; the changes are kept in {}",
-                sb.upper().display()
+                quoted(sb.upper())
             )),
             None => p.note("this system is unchanged; the sandbox was removed"),
         }

@@ -7,6 +7,7 @@ use super::SyntaxArg;
 use anyhow::Context;
 use upm::ctree::{self, Found, Key, Value};
 use upm::ctx::Ctx;
+use upm::pathtext::quoted;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,6 +72,16 @@ fn print_value(ctx: &Ctx, v: &Value) {
     }
 }
 
+/// Entries found by a pattern, in `--json` output: an object of dotted keys to values, in
+/// tree order.
+struct Entries<'a>(&'a [&'a ctree::Entry]);
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|e| (e.key.to_string(), &e.value)))
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     match args.cmd {
@@ -78,16 +89,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let tree = load(ctx, &file, raw)?;
             match tree
                 .find(&key)
-                .map_err(|m| anyhow::anyhow!("{}: {m}", file.display()))?
+                .map_err(|m| anyhow::anyhow!("{}: {m}", quoted(&file)))?
             {
-                Found::Leaf(v) if p.json_mode() => p.json(&v.to_json()),
+                Found::Leaf(v) if p.json_mode() => p.json(v),
                 Found::Leaf(v) => print_value(ctx, v),
                 Found::Entries(entries) if p.json_mode() => {
-                    let mut m = serde_json::Map::new();
-                    for e in entries {
-                        m.insert(e.key.to_string(), e.value.to_json());
-                    }
-                    p.json(&serde_json::Value::Object(m));
+                    p.json(&Entries(&entries));
                 }
                 Found::Entries(entries) => {
                     for e in entries {
@@ -114,7 +121,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             let text = ctree::convert_file(&file, to.into())?;
             match output {
                 Some(out) => upm::fsutil::write_atomic(&out, text.as_bytes())
-                    .with_context(|| format!("cannot write {}", out.display()))?,
+                    .with_context(|| format!("cannot write {}", quoted(&out)))?,
                 None => p.raw(&text),
             }
         }
@@ -124,14 +131,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 None => tree.entries().iter().map(|e| e.key.to_string()).collect(),
                 Some(q) => match tree
                     .find(q)
-                    .map_err(|m| anyhow::anyhow!("{}: {m}", file.display()))?
+                    .map_err(|m| anyhow::anyhow!("{}: {m}", quoted(&file)))?
                 {
                     Found::Leaf(_) => vec![q.clone()],
                     Found::Entries(es) => es.iter().map(|e| e.key.to_string()).collect(),
                 },
             };
             if p.json_mode() {
-                p.json(&serde_json::Value::from(keys));
+                p.json(&keys);
             } else {
                 keys.iter().for_each(|k| p.line(k));
             }

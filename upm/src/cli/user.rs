@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
 use upm::ctx::Ctx;
+use upm::pathtext::{self, quoted};
 use upm::pkguser::{self, PkgUser};
 
 #[derive(clap::Args)]
@@ -24,10 +26,24 @@ enum Sub {
     List,
 }
 
-fn json(u: &PkgUser) -> serde_json::Value {
-    serde_json::json!({
-        "name": u.name, "uid": u.uid, "gid": u.gid, "home": u.home.display().to_string(),
-    })
+/// A package user in `--json` output.
+#[derive(Serialize)]
+struct User<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+impl<'a> User<'a> {
+    fn new(u: &'a PkgUser) -> User<'a> {
+        User {
+            name: &u.name,
+            uid: u.uid,
+            gid: u.gid,
+            home: pathtext::text(&u.home),
+        }
+    }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -44,29 +60,27 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 }
                 let (u, created) = pkguser::add(&ctx.root, name, &ctx.cfg.ids)?;
                 if p.json_mode() {
-                    out.push(json(&u));
+                    out.push(u);
                 } else if created {
                     p.line(&format!(
                         "created package user {} (uid {}, gid {}, home {})",
                         u.name,
                         u.uid,
                         u.gid,
-                        u.home.display()
+                        quoted(&u.home)
                     ));
                 } else {
                     p.line(&format!("package user {} exists (uid {})", u.name, u.uid));
                 }
             }
             if p.json_mode() {
-                p.json(&serde_json::Value::from(out));
+                p.json(&out.iter().map(User::new).collect::<Vec<_>>());
             }
         }
         Sub::List => {
             let users = pkguser::list(&ctx.root, &ctx.cfg.ids)?;
             if p.json_mode() {
-                p.json(&serde_json::Value::from(
-                    users.iter().map(json).collect::<Vec<_>>(),
-                ));
+                p.json(&users.iter().map(User::new).collect::<Vec<_>>());
             } else {
                 for u in users {
                     p.line(&format!(
@@ -74,7 +88,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                         u.name,
                         u.uid,
                         u.gid,
-                        u.home.display()
+                        quoted(&u.home)
                     ));
                 }
             }

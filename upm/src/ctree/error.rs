@@ -1,6 +1,7 @@
 //! Errors of the configuration tree: every one names the file, and where the text is at fault,
 //! the line and column and what was expected there.
 
+use crate::pathtext::quoted;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,20 +93,17 @@ impl Lines {
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}", self.file.display())
+            write!(f, "{}", quoted(&*self.file))
         } else {
-            write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+            write!(f, "{}:{}:{}", quoted(&*self.file), self.line, self.col)
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
     /// Something wrong at a place in a file: syntax, types, references, inheritance.
     #[error("{loc}: {msg}")]
     At { loc: Loc, msg: String },
@@ -113,10 +111,7 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io(crate::fsutil::io(path)(source))
     }
 
     pub fn at(loc: Loc, msg: impl Into<String>) -> Error {
@@ -130,7 +125,7 @@ impl Error {
     pub fn loc(&self) -> Option<&Loc> {
         match self {
             Error::At { loc, .. } => Some(loc),
-            Error::Io { .. } => None,
+            Error::Io(_) => None,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::key::Key;
 use super::{Entry, Error, Loc, Tree, Value, parse_file, relative_to, resolve};
+use crate::pathtext::quoted;
 
 /// Something worth telling the user that does not stop the load.
 #[derive(Debug, Clone)]
@@ -84,7 +85,7 @@ impl Loader {
     /// The merged, unresolved tree of one file.
     fn merged(&mut self, path: &Path, referrer: Option<&Loc>) -> Result<Tree, Error> {
         let canon = std::fs::canonicalize(path).map_err(|e| match referrer {
-            Some(loc) => Error::at(loc.clone(), format!("cannot read {}: {e}", path.display())),
+            Some(loc) => Error::at(loc.clone(), format!("cannot read {}: {e}", quoted(&path))),
             None => Error::io(path, e),
         })?;
         if let Some(pos) = self.stack.iter().position(|p| p == &canon) {
@@ -142,7 +143,7 @@ impl Loader {
                     if part.is_empty() {
                         return Err(Error::at(
                             e.loc.clone(),
-                            format!("{} has no keys under `{k}`", target.display()),
+                            format!("{} has no keys under `{k}`", quoted(&target)),
                         ));
                     }
                     part
@@ -207,7 +208,7 @@ impl Loader {
                                     first_loc,
                                     name,
                                     e.loc,
-                                    path.display()
+                                    quoted(&path)
                                 ),
                             });
                         }

@@ -27,7 +27,9 @@ pub use key::{Key, Pattern};
 pub use load::{Loaded, Warning, load, load_with};
 
 /// A leaf value. Strings may still hold `${...}` references until the tree is resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as the JSON string, number, boolean or array it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Value {
     Str(String),
     Int(i64),
@@ -53,15 +55,6 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::List(l) => l.join(" "),
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Int(i) => serde_json::Value::from(*i),
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::List(l) => serde_json::Value::from(l.clone()),
         }
     }
 
@@ -256,15 +249,6 @@ impl Tree {
             Syntax::Ct => self.to_ct(),
             Syntax::Toml => self.to_toml(),
         }
-    }
-
-    /// A JSON object of dotted keys to values.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        for e in &self.entries {
-            m.insert(e.key.to_string(), e.value.to_json());
-        }
-        serde_json::Value::Object(m)
     }
 }
 

@@ -21,10 +21,7 @@ fn open(path: &Path) -> Result<std::fs::File, Error> {
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
+        .map_err(|e| crate::fsutil::io(path)(e).into())
 }
 
 pub fn path(root: &Path) -> PathBuf {

@@ -20,26 +20,24 @@ pub use lock::Lock;
 
 use crate::fsutil::FileKind;
 use crate::manifest::Entry;
+use crate::pathtext::quoted;
 
 pub const FILE: &str = "var/lib/upm/upm.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("database {}: {source}", path.display())]
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
+    #[error("database {}: {source}", quoted(&path))]
     Sql {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("no upm database in {}: run `upm init` first", root.display())]
+    #[error("no upm database in {}: run `upm init` first", quoted(&root))]
     Missing { root: PathBuf },
     #[error(
         "database {} has schema version {found}, newer than this upm knows ({known}): use a newer upm",
-        path.display()
+        quoted(&path)
     )]
     TooNew {
         path: PathBuf,
@@ -48,7 +46,7 @@ pub enum Error {
     },
     #[error(
         "another upm is changing {} (pid and command: {holder}); wait for it to finish",
-        root.display()
+        quoted(&root)
     )]
     Locked { root: PathBuf, holder: String },
 }
@@ -225,10 +223,7 @@ impl Db {
                 });
             }
             let dir = path.parent().expect("db path has a parent");
-            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })?;
+            std::fs::create_dir_all(dir).map_err(crate::fsutil::io(dir))?;
         }
         let sql = |source| Error::Sql {
             path: path.clone(),

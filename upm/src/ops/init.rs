@@ -69,10 +69,10 @@ fn install_gid(ctx: &Ctx, cfg: &Config) -> Result<u32, Error> {
 
 fn absolute(dirs: &[PathBuf]) -> Result<(), Error> {
     match dirs.iter().find(|d| !d.is_absolute()) {
-        Some(d) => Err(Error::Io {
-            path: d.clone(),
-            source: std::io::Error::other("install directories are absolute paths inside the root"),
-        }),
+        Some(d) => Err(io(d)(std::io::Error::other(
+            "install directories are absolute paths inside the root",
+        ))
+        .into()),
         None => Ok(()),
     }
 }

@@ -26,6 +26,7 @@ use crate::watch::Watcher;
 use crate::wrap::Step;
 
 use super::{Error, io, recover, rootsteps, setup};
+use crate::pathtext::quoted;
 
 pub struct Options {
     /// A recipe file, or the name of one in the recipe directories.
@@ -126,7 +127,7 @@ fn clear(p: &Path) -> Result<(), Error> {
     match std::fs::remove_dir_all(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(p)(e)),
+        Err(e) => Err(io(p)(e).into()),
     }
 }
 
@@ -155,7 +156,8 @@ impl Build<'_> {
 
     /// Make a directory in the home as the package user.
     fn user_dir(&self, p: &Path) -> Result<(), Error> {
-        as_fs_user(self.user.uid, self.user.gid, || std::fs::create_dir_all(p)).map_err(io(p))
+        as_fs_user(self.user.uid, self.user.gid, || std::fs::create_dir_all(p))
+            .map_err(|e| io(p)(e).into())
     }
 
     /// Run one phase script, recording it in the database.
@@ -468,7 +470,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     for (path, uid) in &tracked.foreign {
         let (owner, _) = setup::owner_of(&db, &names, path, *uid);
         let detail = format!("changed during the install, but belongs to {owner}; not claimed");
-        p.warn(&format!("{}: {detail}", path.display()));
+        p.warn(&format!("{}: {detail}", quoted(&path)));
         reports.push(ReportRow {
             kind: "foreign".into(),
             path: Some(path.clone()),
@@ -563,7 +565,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
                 "root step `{} {} {}` not applied: {}",
                 r.step,
                 r.arg,
-                r.path.display(),
+                quoted(&r.path),
                 r.note.as_deref().unwrap_or("")
             ));
         }
@@ -609,7 +611,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             e.mode,
             e.uid
         );
-        p.warn(&format!("{}: {detail}", e.path.display()));
+        p.warn(&format!("{}: {detail}", quoted(&e.path)));
         reports.push(ReportRow {
             kind: "setuid".into(),
             path: Some(e.path.clone()),

@@ -11,6 +11,7 @@ pub mod remove;
 mod rootsteps;
 mod setup;
 
+use crate::pathtext::quoted;
 use std::path::PathBuf;
 
 /// Why an operation failed. Each variant says what to do about it.
@@ -28,11 +29,8 @@ pub enum Error {
     Source(#[from] crate::source::Error),
     #[error(transparent)]
     Run(#[from] crate::runner::Error),
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
     #[error("cannot watch the install: {0}")]
     Watch(#[from] crate::watch::Error),
     #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
@@ -60,16 +58,11 @@ pub enum Error {
         owner: String,
         owner_short: String,
     },
-    #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| quoted(p).to_string()).collect::<Vec<_>>().join(", "))]
     NoRecipe {
         name: String,
         searched: Vec<PathBuf>,
     },
 }
 
-pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+pub(crate) use crate::fsutil::io;

@@ -132,7 +132,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
                 Err(err) if err.raw_os_error() == Some(nix::libc::ENOTEMPTY) => {
                     Action::Kept("not empty: other files are in it".into())
                 }
-                Err(err) => return Err(super::io(&host)(err)),
+                Err(err) => return Err(super::io(&host)(err).into()),
             }
         };
         out.push((e.path.clone(), action));

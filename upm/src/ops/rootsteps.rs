@@ -11,6 +11,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::db::StepRow;
 use crate::fsutil::on_host;
+use crate::pathtext::quoted;
 use crate::pkguser::Names;
 use crate::recipe::RootStep;
 use crate::wrap::{ARG_SEP, Step};
@@ -121,7 +122,7 @@ pub fn apply(
                 let mut failed = None;
                 for t in targets {
                     if let Err(e) = chown_keeping_mode(&on_host(root, t), uid, gid, allow) {
-                        failed = Some(format!("{}: {e}", t.display()));
+                        failed = Some(format!("{}: {e}", quoted(&t)));
                     }
                 }
                 out.rows.push(row(s, failed.is_none(), failed));

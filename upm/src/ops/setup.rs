@@ -92,7 +92,8 @@ pub fn watch_rules(root: &Path, cfg: &Config) -> Rules {
 /// a killed upm). A package user runs nothing but its package's build, so all of them can go;
 /// processes of the same uid chrooted elsewhere (another root) are left alone.
 pub fn end_processes(root: &Path, user: &PkgUser) -> Result<(), Error> {
-    crate::sys::kill_user_processes(root, user.uid).map_err(io(Path::new("/proc")))
+    crate::sys::kill_user_processes(root, user.uid).map_err(io(Path::new("/proc")))?;
+    Ok(())
 }
 
 /// Who owns `path`, for messages: "package zlib (uid 10001)", "package user x (uid 10002)",

@@ -76,11 +76,10 @@ pub fn fix(root: &Path, dir: &Path, gid: u32) -> Result<State, Error> {
 
 /// Turn an existing directory (a host path) into an install directory.
 pub fn make(p: &Path, gid: u32) -> Result<(), Error> {
-    chown(p, Some(Uid::from_raw(0)), Some(Gid::from_raw(gid))).map_err(|e| Error::Io {
-        path: p.to_path_buf(),
-        source: e.into(),
-    })?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(MODE)).map_err(super::io(p))
+    chown(p, Some(Uid::from_raw(0)), Some(Gid::from_raw(gid)))
+        .map_err(|e| super::io(p)(e.into()))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(MODE)).map_err(super::io(p))?;
+    Ok(())
 }
 
 /// Put `dir` back to an ordinary root:root 0755 directory (for `upm installdir remove`).
@@ -89,11 +88,10 @@ pub fn unmake(root: &Path, dir: &Path) -> Result<(), Error> {
     if !p.is_dir() {
         return Ok(());
     }
-    chown(&p, Some(Uid::from_raw(0)), Some(Gid::from_raw(0))).map_err(|e| Error::Io {
-        path: p.clone(),
-        source: e.into(),
-    })?;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(super::io(&p))
+    chown(&p, Some(Uid::from_raw(0)), Some(Gid::from_raw(0)))
+        .map_err(|e| super::io(&p)(e.into()))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).map_err(super::io(&p))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,11 +50,8 @@ pub struct PkgUser {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
     #[error(
         "no free id left between {first} and {last} for a new package user (every one is a uid or gid in use)"
     )]
@@ -80,12 +77,7 @@ pub enum Error {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::fsutil::io;
 
 struct Accounts {
     passwd: Table,
@@ -280,10 +272,7 @@ pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error>
         Some(nix::unistd::Uid::from_raw(id)),
         Some(nix::unistd::Gid::from_raw(gid)),
     )
-    .map_err(|e| Error::Io {
-        path: dir.clone(),
-        source: e.into(),
-    })?;
+    .map_err(|e| io(&dir)(e.into()))?;
     Ok((
         PkgUser {
             name: name.into(),

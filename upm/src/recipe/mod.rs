@@ -19,6 +19,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::ctree::{self, Loc, Tree, Value};
+use crate::pathtext::quoted;
 
 pub use schema::{RootStep, known_keys, valid_name};
 
@@ -62,7 +63,7 @@ impl fmt::Display for Phase {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Package {
     pub name: String,
     pub version: String,
@@ -71,7 +72,7 @@ pub struct Package {
     pub build_depends: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Source {
     pub file: Option<String>,
     pub url: Option<String>,
@@ -83,7 +84,7 @@ pub struct Source {
     pub dir: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Root {
     /// Shell commands run as root after the install phase.
     pub commands: Option<String>,
@@ -91,7 +92,7 @@ pub struct Root {
     pub allow: Vec<RootStep>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Options {
     /// Parallel jobs for make (`MAKEFLAGS=-jN`); `None` means the number of CPUs.
     pub jobs: Option<u32>,
@@ -108,18 +109,33 @@ impl Default for Options {
     }
 }
 
-/// A checked recipe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A checked recipe. Serialized (`upm recipe show --json`) with `phases` and `env` as
+/// objects in run and file order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Recipe {
+    #[serde(serialize_with = "path_text")]
     pub path: PathBuf,
     pub package: Package,
     pub source: Source,
     /// The phase scripts present, in run order; an empty script is skipped.
+    #[serde(serialize_with = "ordered_map")]
     pub phases: Vec<(Phase, String)>,
     pub root: Root,
     /// Extra environment for the phases, in file order.
+    #[serde(serialize_with = "ordered_map")]
     pub env: Vec<(String, String)>,
     pub options: Options,
+}
+
+fn path_text<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::pathtext::text(p))
+}
+
+fn ordered_map<S: serde::Serializer, K: fmt::Display>(
+    pairs: &[(K, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k.to_string(), v)))
 }
 
 impl Recipe {
@@ -128,48 +144,6 @@ impl Recipe {
             .iter()
             .find(|(q, _)| *q == p)
             .map(|(_, s)| s.as_str())
-    }
-
-    /// The recipe as JSON, for `upm recipe show --json` and scripts.
-    pub fn to_json(&self) -> serde_json::Value {
-        let phases: serde_json::Map<String, serde_json::Value> = self
-            .phases
-            .iter()
-            .map(|(p, s)| (p.name().to_string(), s.clone().into()))
-            .collect();
-        let env: serde_json::Map<String, serde_json::Value> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        serde_json::json!({
-            "path": self.path.display().to_string(),
-            "package": {
-                "name": self.package.name,
-                "version": self.package.version,
-                "description": self.package.description,
-                "depends": self.package.depends,
-                "build_depends": self.package.build_depends,
-            },
-            "source": {
-                "file": self.source.file,
-                "url": self.source.url,
-                "md5": self.source.md5,
-                "sha256": self.source.sha256,
-                "patches": self.source.patches,
-                "dir": self.source.dir,
-            },
-            "phases": phases,
-            "root": {
-                "commands": self.root.commands,
-                "allow": self.root.allow.iter().map(|s| s.name()).collect::<Vec<_>>(),
-            },
-            "env": env,
-            "options": {
-                "jobs": self.options.jobs,
-                "check_fatal": self.options.check_fatal,
-            },
-        })
     }
 }
 
@@ -201,7 +175,7 @@ pub struct Report {
 pub enum Error {
     #[error(transparent)]
     Tree(#[from] ctree::Error),
-    #[error("{} is not a valid recipe:\n{}", path.display(), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} is not a valid recipe:\n{}", quoted(&path), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
         path: PathBuf,
         errors: Vec<Diagnostic>,

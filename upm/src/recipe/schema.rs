@@ -65,7 +65,8 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
 }
 
 /// An action only root may do, which a recipe may allow upm to apply after the install.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RootStep {
     /// Give a file to root or another user (`chown root`).
     Chown,

@@ -11,6 +11,9 @@ mod os;
 mod progress;
 
 use std::path::{Path, PathBuf};
+
+use crate::fsutil::io;
+use crate::pathtext::quoted;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,11 +52,8 @@ impl Ran {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
     #[error("cannot start the {label} phase: {source}")]
     Spawn {
         label: String,
@@ -61,7 +61,7 @@ pub enum Error {
     },
     #[error(
         "cannot start the {label} phase: {what} {} does not exist in {} (phases run `{program} -e -c SCRIPT` there); install it in that root",
-        path.display(), root.display(), program = program.display()
+        quoted(path), quoted(root), program = quoted(program)
     )]
     Missing {
         label: String,
@@ -91,14 +91,8 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
     } else {
         as_fs_user(job.who.uid, job.who.gid, open)
     }
-    .map_err(|e| Error::Io {
-        path: job.log.to_path_buf(),
-        source: e,
-    })?;
-    let err_log = log.try_clone().map_err(|e| Error::Io {
-        path: job.log.to_path_buf(),
-        source: e,
-    })?;
+    .map_err(io(job.log))?;
+    let err_log = log.try_clone().map_err(io(job.log))?;
     let mut cmd = Command::new(SHELL);
     cmd.args(["-e", "-c", job.script])
         .env_clear()

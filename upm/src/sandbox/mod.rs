@@ -30,8 +30,8 @@ pub enum Error {
         "overlayfs is not available on this kernel (no 'overlay' in /proc/filesystems): load it with 'modprobe overlay'"
     )]
     NoOverlay,
-    #[error("sandbox: {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error("sandbox: {0}")]
+    Io(#[from] crate::fsutil::PathError),
     #[error("sandbox: cannot {step}: {source}")]
     Setup {
         step: &'static str,
@@ -39,16 +39,12 @@ pub enum Error {
     },
     #[error("sandbox: cannot start {program}: {source}")]
     Spawn { program: String, source: io::Error },
-    #[error("sandbox: bad path {}: {why}", path.display())]
+    #[error("sandbox: bad path {}: {why}", quoted(&path))]
     BadPath { path: PathBuf, why: &'static str },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::fsutil::io;
+use crate::pathtext::quoted;
 
 /// A host directory shown read-only inside the sandbox.
 #[derive(Debug, Clone)]
@@ -65,7 +61,7 @@ impl Bind {
             Some((s, d)) => (PathBuf::from(s), Some(PathBuf::from(d))),
             None => (PathBuf::from(spec), None),
         };
-        let src = std::fs::canonicalize(&src).map_err(io_err(&src))?;
+        let src = std::fs::canonicalize(&src).map_err(io(&src))?;
         let dest = dest.unwrap_or_else(|| src.clone());
         if !dest.is_absolute() {
             return Err(Error::BadPath {
@@ -108,8 +104,8 @@ pub fn preflight() -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NeedsRoot);
     }
-    let fs = std::fs::read_to_string("/proc/filesystems")
-        .map_err(io_err(Path::new("/proc/filesystems")))?;
+    let fs =
+        std::fs::read_to_string("/proc/filesystems").map_err(io(Path::new("/proc/filesystems")))?;
     if !fs
         .lines()
         .any(|l| l.split_whitespace().last() == Some("overlay"))
@@ -124,8 +120,8 @@ impl Sandbox {
         preflight()?;
         let (dir, keep) = match &opts.keep {
             Some(d) => {
-                std::fs::create_dir_all(d).map_err(io_err(d))?;
-                (std::fs::canonicalize(d).map_err(io_err(d))?, true)
+                std::fs::create_dir_all(d).map_err(io(d))?;
+                (std::fs::canonicalize(d).map_err(io(d))?, true)
             }
             None => {
                 let parent = opts
@@ -135,7 +131,7 @@ impl Sandbox {
                 let d = tempfile::Builder::new()
                     .prefix("upm-sandbox-")
                     .tempdir_in(&parent)
-                    .map_err(io_err(&parent))?;
+                    .map_err(io(&parent))?;
                 (d.keep(), false)
             }
         };
@@ -143,7 +139,7 @@ impl Sandbox {
         let work = dir.join("work");
         let merged = dir.join("merged");
         for d in [&upper, &work, &merged] {
-            std::fs::create_dir_all(d).map_err(io_err(d))?;
+            std::fs::create_dir_all(d).map_err(io(d))?;
         }
         for p in [&upper, &work] {
             if p.as_os_str()
@@ -171,7 +167,7 @@ impl Sandbox {
                         first_new = Some(created.clone());
                     }
                 }
-                std::fs::create_dir_all(upper.join(rel)).map_err(io_err(&upper))?;
+                std::fs::create_dir_all(upper.join(rel)).map_err(io(&upper))?;
                 own_paths.extend(first_new);
             }
             binds.push((cstring(&b.src)?, cstring(&merged.join(rel))?));
@@ -261,7 +257,7 @@ impl Sandbox {
     /// Every change the sandbox's commands made so far, sorted by path.
     pub fn changes(&self) -> Result<Vec<Change>, Error> {
         changes::scan(&self.upper, Path::new("/"), &self.own_paths)
-            .map_err(|(path, source)| Error::Io { path, source })
+            .map_err(|(path, source)| Error::Io(crate::fsutil::PathError { path, source }))
     }
 }
 

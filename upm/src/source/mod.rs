@@ -9,6 +9,7 @@ mod unpack;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::pathtext::quoted;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -16,9 +17,9 @@ pub use unpack::{Unpacked, unpack};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error("source archive {file} not found; looked in: {}", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
+    #[error("source archive {file} not found; looked in: {}", searched.iter().map(|p| quoted(p).to_string()).collect::<Vec<_>>().join(", "))]
     NotFound {
         file: String,
         searched: Vec<PathBuf>,
@@ -26,7 +27,7 @@ pub enum Error {
     #[error(
         "{}: wrong {algo} checksum: the recipe says {expected}, the file has {actual}; \
          the download is corrupt or is another release: fetch it again or fix the recipe",
-        path.display()
+        quoted(&path)
     )]
     Checksum {
         path: PathBuf,
@@ -34,22 +35,17 @@ pub enum Error {
         expected: String,
         actual: String,
     },
-    #[error("{}: refused entry {entry:?}: {why}; nothing was unpacked", archive.display())]
+    #[error("{}: refused entry {entry:?}: {why}; nothing was unpacked", quoted(&archive))]
     Hostile {
         archive: PathBuf,
         entry: String,
         why: &'static str,
     },
-    #[error("{}: not a readable tar archive: {source}", archive.display())]
+    #[error("{}: not a readable tar archive: {source}", quoted(&archive))]
     Corrupt { archive: PathBuf, source: io::Error },
 }
 
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+pub(crate) use crate::fsutil::io;
 
 /// Find `file` in the first directory of `dirs` that has it.
 pub fn find(file: &str, dirs: &[PathBuf]) -> Result<PathBuf, Error> {
@@ -71,11 +67,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The md5 and sha256 of a file, in lowercase hex, read once.
 pub fn digests(path: &Path) -> Result<(String, String), Error> {
-    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
     let (mut md5, mut sha) = (Md5::new(), Sha256::new());
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(io_err(path))?;
+        let n = f.read(&mut buf).map_err(io(path))?;
         if n == 0 {
             break;
         }
@@ -110,14 +106,14 @@ pub fn verify(path: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<()
 /// directories and symlinks, with their permission bits; anything else is refused.
 pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::symlink_metadata(src).map_err(io_err(src))?;
+    let meta = std::fs::symlink_metadata(src).map_err(io(src))?;
     let ft = meta.file_type();
     if ft.is_dir() {
-        std::fs::create_dir(dest).map_err(io_err(dest))?;
+        std::fs::create_dir(dest).map_err(io(dest))?;
         let mut entries: Vec<_> = std::fs::read_dir(src)
-            .map_err(io_err(src))?
+            .map_err(io(src))?
             .collect::<Result<_, _>>()
-            .map_err(io_err(src))?;
+            .map_err(io(src))?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             copy_dir(&e.path(), &dest.join(e.file_name()))?;
@@ -126,16 +122,19 @@ pub fn copy_dir(src: &Path, dest: &Path) -> Result<(), Error> {
             dest,
             std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
         )
-        .map_err(io_err(dest))
+        .map_err(io(dest))?;
+        Ok(())
     } else if ft.is_symlink() {
-        let target = std::fs::read_link(src).map_err(io_err(src))?;
-        std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))
+        let target = std::fs::read_link(src).map_err(io(src))?;
+        std::os::unix::fs::symlink(target, dest).map_err(io(dest))?;
+        Ok(())
     } else if ft.is_file() {
-        std::fs::copy(src, dest).map(|_| ()).map_err(io_err(dest))
+        std::fs::copy(src, dest).map_err(io(dest))?;
+        Ok(())
     } else {
-        Err(Error::Io {
-            path: src.to_path_buf(),
-            source: io::Error::other("not a file, directory or symlink; refusing to copy it"),
-        })
+        Err(io(src)(std::io::Error::other(
+            "not a file, directory or symlink; refusing to copy it",
+        ))
+        .into())
     }
 }

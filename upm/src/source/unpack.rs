@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-use super::{Error, io_err};
+use super::{Error, io};
 
 /// The result of an unpack: the source tree's top directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,10 +17,10 @@ pub struct Unpacked {
 }
 
 fn decoder(archive: &Path) -> Result<Box<dyn Read>, Error> {
-    let mut f = fs::File::open(archive).map_err(io_err(archive))?;
+    let mut f = fs::File::open(archive).map_err(io(archive))?;
     let mut magic = [0u8; 6];
-    let n = f.read(&mut magic).map_err(io_err(archive))?;
-    let f = fs::File::open(archive).map_err(io_err(archive))?;
+    let n = f.read(&mut magic).map_err(io(archive))?;
+    let f = fs::File::open(archive).map_err(io(archive))?;
     let r = BufReader::with_capacity(256 * 1024, f);
     let m = &magic[..n];
     Ok(if m.starts_with(&[0x1f, 0x8b]) {
@@ -30,7 +30,7 @@ fn decoder(archive: &Path) -> Result<Box<dyn Read>, Error> {
     } else if m.starts_with(b"BZh") {
         Box::new(bzip2::read::MultiBzDecoder::new(r))
     } else if m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(io_err(archive))?)
+        Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(io(archive))?)
     } else {
         Box::new(r)
     })
@@ -85,16 +85,13 @@ fn chown_tree(dir: &Path, uid: u32, gid: u32) -> Result<(), Error> {
             g,
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
-        .map_err(|e| Error::Io {
-            path: p.to_path_buf(),
-            source: e.into(),
-        })
+        .map_err(|e| Error::from(io(p)(e.into())))
     };
     lchown(dir)?;
-    for e in fs::read_dir(dir).map_err(io_err(dir))? {
-        let e = e.map_err(io_err(dir))?;
+    for e in fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
         let p = e.path();
-        if e.file_type().map_err(io_err(&p))?.is_dir() {
+        if e.file_type().map_err(io(&p))?.is_dir() {
             chown_tree(&p, uid, gid)?;
         } else {
             lchown(&p)?;
@@ -121,11 +118,11 @@ fn stem(archive: &Path) -> String {
 /// name; an archive without one gets a directory named after the archive). An existing tree of
 /// that name is replaced. With `owner`, the tree is given to that uid and gid.
 pub fn unpack(archive: &Path, dest: &Path, owner: Option<(u32, u32)>) -> Result<Unpacked, Error> {
-    fs::create_dir_all(dest).map_err(io_err(dest))?;
+    fs::create_dir_all(dest).map_err(io(dest))?;
     let staging = tempfile::Builder::new()
         .prefix(".upm-unpack-")
         .tempdir_in(dest)
-        .map_err(io_err(dest))?;
+        .map_err(io(dest))?;
     let hostile = |entry: &[u8], why| Error::Hostile {
         archive: archive.to_path_buf(),
         entry: String::from_utf8_lossy(entry).into_owned(),
@@ -169,7 +166,7 @@ pub fn unpack(archive: &Path, dest: &Path, owner: Option<(u32, u32)>) -> Result<
         }
     }
     let mut top: Vec<_> = fs::read_dir(staging.path())
-        .map_err(io_err(staging.path()))?
+        .map_err(io(staging.path()))?
         .filter_map(Result::ok)
         .collect();
     let single_dir = top.len() == 1 && top[0].file_type().is_ok_and(|t| t.is_dir());
@@ -181,9 +178,9 @@ pub fn unpack(archive: &Path, dest: &Path, owner: Option<(u32, u32)>) -> Result<
     };
     let to = dest.join(&name);
     if fs::symlink_metadata(&to).is_ok() {
-        fs::remove_dir_all(&to).map_err(io_err(&to))?;
+        fs::remove_dir_all(&to).map_err(io(&to))?;
     }
-    fs::rename(&from, &to).map_err(io_err(&to))?;
+    fs::rename(&from, &to).map_err(io(&to))?;
     if !single_dir {
         // The staging directory itself became the tree; keep TempDir from removing it.
         let _ = staging.keep();
