@@ -24,7 +24,7 @@ fn sources() -> PathBuf {
 }
 
 /// A throwaway root: the host seen through an overlay, with upm initialised in it.
-struct Root {
+pub(crate) struct Root {
     sb: Sandbox,
 }
 
@@ -48,7 +48,7 @@ fn bookkeeping(p: &str) -> bool {
 }
 
 impl Root {
-    fn new() -> Root {
+    pub(crate) fn new() -> Root {
         let r = Root {
             sb: Sandbox::new(&Options::default()).expect("an overlay sandbox"),
         };
@@ -56,11 +56,11 @@ impl Root {
         r
     }
 
-    fn upm<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Out {
+    pub(crate) fn upm<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(&self, args: I) -> Out {
         upm().args(args).run_in(&self.sb)
     }
 
-    fn install(&self, recipe: &Path) -> Out {
+    pub(crate) fn install(&self, recipe: &Path) -> Out {
         self.upm([
             "install".as_ref(),
             recipe.as_os_str(),
@@ -89,7 +89,7 @@ impl Root {
     }
 
     /// The host path of a path inside the sandbox (for files in the upper directory).
-    fn upper(&self, p: &str) -> PathBuf {
+    pub(crate) fn upper(&self, p: &str) -> PathBuf {
         self.sb.upper().join(p.trim_start_matches('/'))
     }
 
@@ -234,7 +234,7 @@ fn real_packages_install_exactly_what_the_upper_dir_shows_and_remove_cleanly() {
 }
 
 /// A recipe with no source, its phases given.
-fn script_recipe(dir: &Dir, name: &str, install: &str) -> PathBuf {
+pub(crate) fn script_recipe(dir: &Dir, name: &str, install: &str) -> PathBuf {
     dir.write(
         &format!("{name}.toml"),
         &format!(

@@ -7,6 +7,7 @@ mod cli;
 mod ctree;
 mod faults;
 mod install;
+mod names;
 mod recipe;
 mod sandbox;
 mod source;
