@@ -155,10 +155,19 @@ impl Sandbox {
         }
         let mut own_paths = Vec::new();
         let mut binds = Vec::new();
+        let mut tmp_dirs = Vec::new();
         for b in &opts.binds {
             let rel = b.dest.strip_prefix("/").unwrap_or(&b.dest);
-            // A mount point missing on the host is made in the upper layer, and not reported.
-            if std::fs::symlink_metadata(&b.dest).is_err() {
+            if let Ok(in_tmp) = b.dest.strip_prefix("/tmp") {
+                // The sandbox's /tmp is a fresh tmpfs: the mount point is made in it.
+                let mut d = merged.join("tmp");
+                for c in in_tmp.components() {
+                    d.push(c);
+                    tmp_dirs.push(cstring(&d)?);
+                }
+            } else if std::fs::symlink_metadata(&b.dest).is_err() {
+                // A mount point missing on the host is made in the upper layer, and not
+                // reported.
                 let mut created = PathBuf::from("/");
                 let mut first_new = None;
                 for c in rel.components() {
@@ -187,6 +196,7 @@ impl Sandbox {
             proc: cstring(&merged.join("proc"))?,
             dev: cstring(&merged.join("dev"))?,
             tmp: cstring(&merged.join("tmp"))?,
+            tmp_dirs,
             binds,
             cwd: cstring(&cwd)?,
         };

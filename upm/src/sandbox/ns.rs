@@ -25,6 +25,8 @@ pub struct Plan {
     pub proc: CString,
     pub dev: CString,
     pub tmp: CString,
+    /// Mount points to make in the fresh tmpfs for binds under `/tmp`, parents first.
+    pub tmp_dirs: Vec<CString>,
     /// (host source, mount point under `merged`)
     pub binds: Vec<(CString, CString)>,
     pub cwd: CString,
@@ -42,7 +44,11 @@ pub const STEPS: &[&str] = &[
     "bind a read-only directory",
     "make a bind read-only",
     "chroot into the overlay",
+    "make a bind's mount point in the sandbox's /tmp",
 ];
+
+/// The step making the mount points of binds under `/tmp`.
+const STEP_TMP_DIRS: u8 = 10;
 
 /// The number of the last step: past it, only the command's own exec can fail.
 pub const STEP_CHROOT: u8 = 9;
@@ -97,6 +103,16 @@ fn enter(plan: &Plan, report: &OwnedFd) -> io::Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(c"mode=1777"),
     )?;
+    step(STEP_TMP_DIRS);
+    for d in &plan.tmp_dirs {
+        match nix::unistd::mkdir(
+            d.as_c_str(),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        ) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     for (src, dest) in &plan.binds {
         step(7);
         mount(
@@ -147,7 +163,7 @@ pub fn step_name(n: u8) -> &'static str {
 pub fn prepare(cmd: &mut Command, plan: Arc<Plan>) -> io::Result<StepReport> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     // SAFETY: the closure runs in the child after fork. It only makes system calls
-    // (unshare, mount, chroot, chdir, write) on data prepared before the fork; it allocates
+    // (unshare, mount, mkdir, chroot, chdir, write) on data prepared before the fork; it allocates
     // nothing and takes no locks, so it is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || enter(&plan, &write));

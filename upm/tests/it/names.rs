@@ -110,7 +110,10 @@ fn odd_file_names_round_trip_through_files_owner_and_remove() {
     let removed = root.upm(["--json", "remove", "odd"]).success().json();
     let paths = removed["paths"].as_array().unwrap();
     assert_eq!(paths.len(), 5, "{removed:#}");
-    assert!(paths.iter().all(|p| p["action"] == "removed"), "{removed:#}");
+    assert!(
+        paths.iter().all(|p| p["action"] == "removed"),
+        "{removed:#}"
+    );
     let upper: PathBuf = root.upper("usr/local/share/odd");
     assert!(!upper.exists(), "{} is still there", upper.display());
     root.upm([OsStr::new("owner"), &raw])

@@ -132,6 +132,32 @@ fn read_only_binds() {
 }
 
 #[test]
+fn a_bind_under_tmp_shows_through_the_sandboxs_own_tmp() {
+    needs_root!();
+    // A checkout under /tmp: the sandbox's /tmp is a fresh tmpfs, the bind is made in it.
+    let src = tempfile::tempdir_in("/tmp").unwrap();
+    std::fs::create_dir(src.path().join("demo")).unwrap();
+    std::fs::write(src.path().join("demo/run.sh"), "echo ran").unwrap();
+    let here = src.path().display().to_string();
+    let sb = Sandbox::new(&Options {
+        binds: vec![Bind::parse(&here).unwrap()],
+        ..Options::default()
+    })
+    .unwrap();
+    let out = sb
+        .output(sh(&format!("sh {here}/demo/run.sh; ls -A /tmp")))
+        .unwrap();
+    // The sandbox's /tmp holds only the mount point.
+    let name = src.path().file_name().unwrap().to_string_lossy();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("ran\n{name}\n"),
+        "{out:?}"
+    );
+    assert_eq!(sb.changes().unwrap(), vec![]);
+}
+
+#[test]
 fn cli_summary_exit_code_and_keep() {
     needs_root!();
     let d = Dir::new();
