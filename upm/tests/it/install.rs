@@ -501,17 +501,6 @@ fn wrappers_record_root_steps_and_new_directories_are_shared() {
 }
 
 #[test]
-fn the_readme_demo_runs_in_the_sandbox() {
-    needs_root!();
-    let sb = Sandbox::new(&Options::default()).unwrap();
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg(repo().join("demo/run.sh")).env("UPM", bin());
-    let text = succeeds(&sb, cmd);
-    assert!(text.contains("/usr/local/bin/upm-demo: upm-demo"), "{text}");
-    assert!(text.contains("Hello, LFS builder!"), "{text}");
-}
-
-#[test]
 fn init_is_idempotent_and_installdirs_are_managed() {
     needs_root!();
     let root = Root::new();
