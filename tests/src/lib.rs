@@ -43,7 +43,9 @@ pub fn bin(package: &str, name: &str) -> PathBuf {
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     let profile = profile_dir();
     if !built.iter().any(|b| b == name) {
-        let target = profile.parent().expect("the profile dir is in the target dir");
+        let target = profile
+            .parent()
+            .expect("the profile dir is in the target dir");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(repo())

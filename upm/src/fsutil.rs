@@ -240,6 +240,8 @@ impl FileKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
@@ -293,5 +295,17 @@ mod tests {
         );
         assert_eq!(resolve_in_root(r, Path::new("/bin/bash")), None);
         assert_eq!(resolve_in_root(r, Path::new("/loop")), None);
+    }
+
+    #[test]
+    fn a_path_error_names_its_path_unambiguously() {
+        let p = Path::new(OsStr::from_bytes(b"/nonexistent/a b\xff"));
+        let e = std::fs::read(p).map_err(io(p)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            r"$'/nonexistent/a b\xff': No such file or directory (os error 2)"
+        );
+        assert_eq!(e.path, p);
     }
 }
