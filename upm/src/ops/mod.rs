@@ -31,7 +31,7 @@ pub enum Error {
     Run(#[from] crate::runner::Error),
     #[error(transparent)]
     Io(#[from] crate::fsutil::PathError),
-    #[error("cannot watch the install: {0}")]
+    #[error("cannot watch the install: {0}{hint}", hint = watch_hint(.0))]
     Watch(#[from] crate::watch::Error),
     #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
     AlreadyInstalled { name: String, version: String },
@@ -63,6 +63,16 @@ pub enum Error {
         name: String,
         searched: Vec<PathBuf>,
     },
+}
+
+/// What upm's settings can do about a watcher error.
+fn watch_hint(e: &crate::watch::Error) -> &'static str {
+    match e {
+        crate::watch::Error::Limit { .. } => {
+            " (the watched trees are track.roots minus track.exclude in etc/upm/upm.toml)"
+        }
+        _ => "",
+    }
 }
 
 pub(crate) use crate::fsutil::io;
