@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::ctree::{self, Key, Value};
-use crate::pkguser::Ids;
+use crate::pkguser::{Collision, Ids};
 
 /// Where the settings live inside a root.
 pub const FILE: &str = "etc/upm/upm.toml";
@@ -190,6 +190,30 @@ impl Config {
                 }),
             }
         };
+        match get("users.prefix") {
+            None => {}
+            Some(Value::Str(s)) => c.ids.prefix = s.clone(),
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "users.prefix",
+                    want: "a string",
+                });
+            }
+        }
+        match get("users.collision") {
+            None => {}
+            Some(Value::Str(s)) if Collision::from_name(s).is_some() => {
+                c.ids.collision = Collision::from_name(s).expect("checked");
+            }
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "users.collision",
+                    want: "\"prefix\" or \"refuse\"",
+                });
+            }
+        }
         list("install.dirs", &mut c.install_dirs)?;
         list("track.roots", &mut c.track_roots)?;
         list("track.exclude", &mut c.track_exclude)?;
@@ -218,7 +242,11 @@ impl Config {
              [users]\n\
              # Package users get uids and gids from this range.\n\
              first = {}\n\
-             last = {}\n\n\
+             last = {}\n\
+             # A package whose name is already a user or group of the system (sudo, man, mail):\n\
+             # \"prefix\" names its package user prefix + name (pkg-sudo), \"refuse\" refuses it.\n\
+             collision = {}\n\
+             prefix = {}\n\n\
              [track]\n\
              # Trees the watcher follows during an install, and parts of them it ignores.\n\
              roots = {}\n\
@@ -234,6 +262,8 @@ impl Config {
             list(&self.install_dirs),
             self.ids.first,
             self.ids.last,
+            quote(self.ids.collision.name()),
+            quote(&self.ids.prefix),
             list(&self.track_roots),
             list(&self.track_exclude),
             list(&self.source_dirs),

@@ -15,20 +15,22 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Sub {
-    /// Create package users (user and group named after the package, member of `install`,
-    /// home /usr/src/PKG); an existing package user is left as it is.
+    /// Create package users (user and group named after the package, or by the naming rule
+    /// `users.collision`/`users.prefix` when the system already has that name; member of
+    /// `install`, home /usr/src/PKG); an existing package user is left as it is.
     Add {
         #[arg(required = true)]
         packages: Vec<String>,
     },
     /// List the package users (uids in `users.first`..`users.last` of upm.toml, by default
-    /// 10000-19999).
+    /// 10000-19999): package, user, uid, gid, home.
     List,
 }
 
 /// A package user in `--json` output.
 #[derive(Serialize)]
 struct User<'a> {
+    package: &'a str,
     name: &'a str,
     uid: u32,
     gid: u32,
@@ -38,6 +40,7 @@ struct User<'a> {
 impl<'a> User<'a> {
     fn new(u: &'a PkgUser) -> User<'a> {
         User {
+            package: &u.package,
             name: &u.name,
             uid: u.uid,
             gid: u.gid,
@@ -63,14 +66,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     out.push(u);
                 } else if created {
                     p.line(&format!(
-                        "created package user {} (uid {}, gid {}, home {})",
+                        "created package user {} for {} (uid {}, gid {}, home {})",
                         u.name,
+                        u.package,
                         u.uid,
                         u.gid,
                         quoted(&u.home)
                     ));
                 } else {
-                    p.line(&format!("package user {} exists (uid {})", u.name, u.uid));
+                    p.line(&format!(
+                        "package user {} for {} exists (uid {})",
+                        u.name, u.package, u.uid
+                    ));
                 }
             }
             if p.json_mode() {
@@ -84,7 +91,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 for u in users {
                     p.line(&format!(
-                        "{:<24} {:>6} {:>6}  {}",
+                        "{:<24} {:<24} {:>6} {:>6}  {}",
+                        u.package,
                         u.name,
                         u.uid,
                         u.gid,

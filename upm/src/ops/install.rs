@@ -298,8 +298,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let (user, user_created) = pkguser::add(root, &name, &cfg.ids)?;
     if user_created {
         p.note(&format!(
-            "created package user {name} (uid {}, gid {})",
-            user.uid, user.gid
+            "created package user {} (uid {}, gid {})",
+            user.name, user.uid, user.gid
         ));
     }
     setup::end_processes(root, &user)?;

@@ -153,7 +153,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         }
         if !opts.keep_user {
             setup::end_processes(root, &user)?;
-            user_removed = pkguser::remove(root, &pkg.name, &cfg.ids)?;
+            user_removed = pkguser::remove_user(root, &user, &cfg.ids)?;
             // Kept files must not pass to whichever package gets this uid next.
             for (path, action) in &out {
                 let host = on_host(root, path);

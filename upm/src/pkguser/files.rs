@@ -150,12 +150,21 @@ pub fn lock(root: &Path) -> io::Result<PwdLock> {
 }
 
 impl Table {
-    /// Drop the record named `name`; whether there was one.
-    pub fn remove(&mut self, name: &str) -> bool {
-        let before = self.lines.len();
-        self.lines.retain(
-            |l| !matches!(l, Line::Fields(f) if f.first().map(String::as_str) == Some(name)),
-        );
-        self.lines.len() != before
+    /// Drop the first record for which `pred` holds; whether there was one.
+    pub fn remove_first(&mut self, pred: impl Fn(&[String]) -> bool) -> bool {
+        let at = self
+            .lines
+            .iter()
+            .position(|l| matches!(l, Line::Fields(f) if pred(f)));
+        at.map(|i| self.lines.remove(i)).is_some()
+    }
+
+    /// Drop the last record named `name` (the one upm appended, if the file has two).
+    pub fn remove_last(&mut self, name: &str) -> bool {
+        let at = self
+            .lines
+            .iter()
+            .rposition(|l| matches!(l, Line::Fields(f) if f[0] == name));
+        at.map(|i| self.lines.remove(i)).is_some()
     }
 }

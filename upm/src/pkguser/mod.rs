@@ -2,6 +2,12 @@
 //! installed as, a member of the `install` group, with its home in `/usr/src/<package>`.
 //! This module edits the target root's passwd/group/shadow/gshadow itself, under the
 //! `.pwd.lock` lock and atomically, and never builds anything.
+//!
+//! A package whose name is already a user or group of the system (`sudo`, `man`, `mail`)
+//! gets a package user under another name, by the naming rule of `users.collision` (default:
+//! `users.prefix` in front, `pkg-sudo`), or is refused; upm never writes a second line for a
+//! name. Its passwd record's comment says which package it is for, so the pair is found again
+//! whatever the rule says later, and removal takes out exactly the lines upm wrote.
 
 mod files;
 pub mod installdir;
@@ -12,14 +18,48 @@ use files::Table;
 
 use crate::fsutil::NewFile;
 
-/// The id ranges and the install group, as DESIGN.md gives them.
+/// The package-user settings: the id range and the install group, as DESIGN.md gives them,
+/// and the naming rule for packages whose name the system already uses.
 #[derive(Debug, Clone)]
 pub struct Ids {
     pub install_group: String,
     pub install_gid: u32,
     pub first: u32,
     pub last: u32,
+    /// What to do when a package's name is already a user or group (`users.collision`).
+    pub collision: Collision,
+    /// Put in front of such a package's name to name its user (`users.prefix`).
+    pub prefix: String,
 }
+
+/// The naming rule for a package whose name is already a user or group of the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collision {
+    /// Name its package user `PREFIXNAME` (`pkg-sudo`).
+    Prefix,
+    /// Refuse to make a package user for it.
+    Refuse,
+}
+
+impl Collision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Collision::Prefix => "prefix",
+            Collision::Refuse => "refuse",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Collision> {
+        match s {
+            "prefix" => Some(Collision::Prefix),
+            "refuse" => Some(Collision::Refuse),
+            _ => None,
+        }
+    }
+}
+
+/// The default `users.prefix`.
+pub const DEFAULT_PREFIX: &str = "pkg-";
 
 impl Default for Ids {
     fn default() -> Self {
@@ -28,6 +68,8 @@ impl Default for Ids {
             install_gid: 9999,
             first: 10000,
             last: 19999,
+            collision: Collision::Prefix,
+            prefix: DEFAULT_PREFIX.into(),
         }
     }
 }
@@ -41,7 +83,10 @@ pub fn home(name: &str) -> PathBuf {
 /// A package user as the target root's passwd knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PkgUser {
+    /// The user's (and its group's) name: the package's, or by the naming rule (`pkg-sudo`).
     pub name: String,
+    /// The package it builds and installs.
+    pub package: String,
     pub uid: u32,
     pub gid: u32,
     /// The home directory as seen inside the root (`/usr/src/NAME`).
@@ -75,6 +120,27 @@ pub enum Error {
         gid: u32,
         holder: String,
     },
+    #[error(
+        "package {package}: its name is already {taken} on this system, and `users.collision` \
+         is \"refuse\" in etc/upm/upm.toml (upm never writes a second line for a name); set \
+         `users.collision = \"prefix\"` there to build it as user {suggest}, or rename the package"
+    )]
+    NameRefused {
+        package: String,
+        taken: String,
+        suggest: String,
+    },
+    #[error(
+        "package {package}: no free name for its package user ({tried}); set another \
+         `users.prefix` in etc/upm/upm.toml"
+    )]
+    NoFreeName { package: String, tried: String },
+    #[error(
+        "package {package}: its package user would be named {name:?}, which is not a valid user \
+         name (letters, digits, '_' and '-', starting with a letter, at most 32 characters); set \
+         a shorter `users.prefix` in etc/upm/upm.toml"
+    )]
+    BadName { package: String, name: String },
 }
 
 use crate::fsutil::io;
@@ -162,6 +228,127 @@ fn days_since_epoch() -> String {
         .unwrap_or_default()
 }
 
+/// The comment of the passwd record upm writes for a package's user.
+fn comment(package: &str) -> String {
+    format!("upm package user for {package}")
+}
+
+/// The package a passwd comment names, when upm wrote it.
+fn package_of(comment: &str) -> Option<&str> {
+    comment.strip_prefix("upm package user for ")
+}
+
+/// Whether `name` can be a Unix user and group name.
+fn valid_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Who holds a name a package user might get.
+enum Holder {
+    /// Nobody: the name is free.
+    Free,
+    /// The package's own user (made by upm, an earlier upm or by hand in the id range).
+    Mine(PkgUser),
+    /// Someone else: "group sudo (gid 27)".
+    Other(String),
+}
+
+/// How a package's user was found.
+enum Found {
+    Existing(PkgUser),
+    /// None yet; this is the name to give it.
+    New(String),
+}
+
+impl Accounts {
+    fn user(f: &[String], package: &str) -> PkgUser {
+        let uid = f[2].parse().unwrap_or(0);
+        PkgUser {
+            name: f[0].clone(),
+            package: package.into(),
+            uid,
+            gid: f[3].parse().unwrap_or(uid),
+            home: PathBuf::from(&f[5]),
+        }
+    }
+
+    fn holder(&self, name: &str, package: &str, ids: &Ids) -> Holder {
+        let in_range = |id: u32| (ids.first..=ids.last).contains(&id);
+        if let Some(f) = self.passwd.find(name) {
+            let uid: u32 = f[2].parse().unwrap_or(0);
+            return match package_of(&f[4]) {
+                _ if !in_range(uid) => Holder::Other(format!("user {name} (uid {uid})")),
+                Some(other) if other != package => Holder::Other(format!(
+                    "user {name} (uid {uid}), the package user of {other}"
+                )),
+                _ => Holder::Mine(Accounts::user(f, package)),
+            };
+        }
+        // A group of the name in the id range without its user is a package user's left
+        // behind; it is reused. Any other is the system's.
+        if let Some(g) = self
+            .group
+            .records()
+            .find(|g| g[0] == name && !g[2].parse().is_ok_and(in_range))
+        {
+            return Holder::Other(format!("group {name} (gid {})", g[2]));
+        }
+        if self.shadow.find(name).is_some() {
+            return Holder::Other(format!("user {name} (in etc/shadow only)"));
+        }
+        if self.gshadow.find(name).is_some() && self.group.find(name).is_none() {
+            return Holder::Other(format!("group {name} (in etc/gshadow only)"));
+        }
+        Holder::Free
+    }
+
+    /// The package's user, or the name to give it by the naming rule.
+    fn resolve(&self, package: &str, ids: &Ids) -> Result<Found, Error> {
+        let in_range = |id: u32| (ids.first..=ids.last).contains(&id);
+        // The user upm made for this package, whatever the rule named it.
+        if let Some(f) = self
+            .passwd
+            .records()
+            .find(|f| package_of(&f[4]) == Some(package) && f[2].parse().is_ok_and(in_range))
+        {
+            return Ok(Found::Existing(Accounts::user(f, package)));
+        }
+        let prefixed = format!("{}{package}", ids.prefix);
+        let mut names = vec![package.to_string()];
+        if ids.collision == Collision::Prefix {
+            names.push(prefixed.clone());
+        }
+        let mut taken = Vec::new();
+        for name in names {
+            match self.holder(&name, package, ids) {
+                Holder::Mine(u) => return Ok(Found::Existing(u)),
+                Holder::Free if valid_user_name(&name) => return Ok(Found::New(name)),
+                Holder::Free => {
+                    return Err(Error::BadName {
+                        package: package.into(),
+                        name,
+                    });
+                }
+                Holder::Other(what) => taken.push(what),
+            }
+        }
+        Err(match ids.collision {
+            Collision::Refuse => Error::NameRefused {
+                package: package.into(),
+                taken: taken.swap_remove(0),
+                suggest: prefixed,
+            },
+            Collision::Prefix => Error::NoFreeName {
+                package: package.into(),
+                tried: taken.join("; "),
+            },
+        })
+    }
+}
+
 /// The uid of an existing passwd record, which must be in the package-user range: upm never
 /// takes over or removes an ordinary user.
 fn package_uid(name: &str, record: &[String], ids: &Ids) -> Result<u32, Error> {
@@ -178,13 +365,15 @@ fn package_uid(name: &str, record: &[String], ids: &Ids) -> Result<u32, Error> {
 }
 
 impl PkgUser {
-    /// The package user a recorded package was installed as.
-    pub fn recorded(name: &str, uid: u32, gid: u32) -> PkgUser {
+    /// The package user a recorded package was installed as, from the database's row (which
+    /// keeps the ids, not the user's name: `name` is the package's here).
+    pub fn recorded(package: &str, uid: u32, gid: u32) -> PkgUser {
         PkgUser {
-            name: name.into(),
+            name: package.into(),
+            package: package.into(),
             uid,
             gid,
-            home: home(name),
+            home: home(package),
         }
     }
 }
@@ -201,28 +390,29 @@ pub fn ensure_install_group(root: &Path, ids: &Ids) -> Result<u32, Error> {
     Ok(gid)
 }
 
-/// Create the package user `name` in `root` (or return it if it exists): user and group of
-/// that name with the lowest id in range free as both uid and gid, member of the install
-/// group, home `/usr/src/NAME` owned by it. Returns the user and whether it was created.
-pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error> {
+/// The package user of `package` in `root`, if there is one.
+pub fn find(root: &Path, package: &str, ids: &Ids) -> Result<Option<PkgUser>, Error> {
+    match Accounts::read(root)?.resolve(package, ids) {
+        Ok(Found::Existing(u)) => Ok(Some(u)),
+        Ok(Found::New(_)) | Err(_) => Ok(None),
+    }
+}
+
+/// Create the package user of `package` in `root` (or return it if it exists): a user and
+/// group named after the package (or by the naming rule when the name is taken), with the
+/// lowest id in range free as both uid and gid, member of the install group, home
+/// `/usr/src/PACKAGE` owned by it. Returns the user and whether it was created.
+pub fn add(root: &Path, package: &str, ids: &Ids) -> Result<(PkgUser, bool), Error> {
     let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
     let mut acc = Accounts::read(root)?;
-    let home = home(name);
-    if let Some(f) = acc.passwd.find(name) {
-        let uid = package_uid(name, f, ids)?;
-        let user = PkgUser {
-            name: name.into(),
-            uid,
-            gid: f[3].parse().unwrap_or(uid),
-            home: PathBuf::from(&f[5]),
-        };
-        return Ok((user, false));
-    }
-    acc.ensure_install_group(ids)?;
-    let gid = match acc.group.find(name) {
-        Some(g) => g[2].parse().unwrap_or(0),
-        None => 0,
+    let name = match acc.resolve(package, ids)? {
+        Found::Existing(u) => return Ok((u, false)),
+        Found::New(name) => name,
     };
+    let home = home(package);
+    acc.ensure_install_group(ids)?;
+    // Only a group in the id range can be here (see `holder`): a package user's left behind.
+    let gid = acc.group.find(&name).and_then(|g| g[2].parse::<u32>().ok());
     let used: std::collections::HashSet<u32> = acc.passwd.ids(2).chain(acc.group.ids(2)).collect();
     let id = (ids.first..=ids.last)
         .find(|i| !used.contains(i))
@@ -230,39 +420,40 @@ pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error>
             first: ids.first,
             last: ids.last,
         })?;
-    let gid = if (ids.first..=ids.last).contains(&gid) {
-        gid
-    } else {
-        acc.group
-            .push(vec![name.into(), "x".into(), id.to_string(), String::new()]);
-        if acc.gshadow.exists {
-            acc.gshadow
-                .push(vec![name.into(), "!".into(), String::new(), String::new()]);
+    let gid = match gid {
+        Some(gid) => gid,
+        None => {
+            acc.group
+                .push(vec![name.clone(), "x".into(), id.to_string(), String::new()]);
+            if acc.gshadow.exists {
+                acc.gshadow
+                    .push(vec![name.clone(), "!".into(), String::new(), String::new()]);
+            }
+            id
         }
-        id
     };
     acc.passwd.push(vec![
-        name.into(),
+        name.clone(),
         "x".into(),
         id.to_string(),
         gid.to_string(),
-        format!("upm package user for {name}"),
+        comment(package),
         home.display().to_string(),
         "/bin/bash".into(),
     ]);
     if acc.shadow.exists {
         let mut f = vec![String::new(); 9];
-        f[0] = name.into();
+        f[0] = name.clone();
         f[1] = "!".into();
         f[2] = days_since_epoch();
         acc.shadow.push(f);
     }
     let install = ids.install_group.clone();
     if let Some(f) = acc.group.find_mut(&install) {
-        add_member(f, 3, name);
+        add_member(f, 3, &name);
     }
     if let Some(f) = acc.gshadow.find_mut(&install) {
-        add_member(f, 3, name);
+        add_member(f, 3, &name);
     }
     acc.write()?;
     let dir = crate::fsutil::on_host(root, &home);
@@ -275,7 +466,8 @@ pub fn add(root: &Path, name: &str, ids: &Ids) -> Result<(PkgUser, bool), Error>
     .map_err(|e| io(&dir)(e.into()))?;
     Ok((
         PkgUser {
-            name: name.into(),
+            name,
+            package: package.into(),
             uid: id,
             gid,
             home,
@@ -294,6 +486,7 @@ pub fn list(root: &Path, ids: &Ids) -> Result<Vec<PkgUser>, Error> {
             let uid: u32 = f[2].parse().ok()?;
             (ids.first..=ids.last).contains(&uid).then(|| PkgUser {
                 name: f[0].clone(),
+                package: package_of(&f[4]).unwrap_or(&f[0]).to_string(),
                 uid,
                 gid: f[3].parse().unwrap_or(uid),
                 home: PathBuf::from(&f[5]),
@@ -312,30 +505,43 @@ fn drop_member(f: &mut [String], idx: usize, name: &str) {
     f[idx] = members.join(",");
 }
 
-/// Remove the package user `name` (user, its own group, its membership of the install group)
-/// from `root`. Refuses a user outside the package range. Whether there was one to remove.
-pub fn remove(root: &Path, name: &str, ids: &Ids) -> Result<bool, Error> {
+/// Remove the package user of `package` from `root`; whether there was one to remove.
+pub fn remove(root: &Path, package: &str, ids: &Ids) -> Result<bool, Error> {
+    match find(root, package, ids)? {
+        Some(u) => remove_user(root, &u, ids),
+        None => Ok(false),
+    }
+}
+
+/// Remove a package user (found by its uid, which the database keeps): its passwd and shadow
+/// lines, its own group's lines (the group of its name and gid, never another group of the
+/// same name) and its membership of other groups — exactly the lines upm wrote. Refuses a
+/// user outside the package range. Whether there was one to remove.
+pub fn remove_user(root: &Path, user: &PkgUser, ids: &Ids) -> Result<bool, Error> {
     let _lock = files::lock(root).map_err(io(&root.join("etc/.pwd.lock")))?;
     let mut acc = Accounts::read(root)?;
-    let Some(f) = acc.passwd.find(name) else {
+    let Some(f) = acc
+        .passwd
+        .records()
+        .find(|f| f[2].parse() == Ok(user.uid))
+        .cloned()
+    else {
         return Ok(false);
     };
-    package_uid(name, f, ids)?;
-    acc.passwd.remove(name);
-    acc.shadow.remove(name);
-    let own_group = acc
-        .group
-        .find(name)
-        .and_then(|g| g[2].parse::<u32>().ok())
-        .is_some_and(|gid| (ids.first..=ids.last).contains(&gid));
-    if own_group {
-        acc.group.remove(name);
-        acc.gshadow.remove(name);
+    let name = f[0].clone();
+    package_uid(&name, &f, ids)?;
+    acc.passwd.remove_first(|r| r == f.as_slice());
+    acc.shadow.remove_last(&name);
+    let gid = user.gid.to_string();
+    if (ids.first..=ids.last).contains(&user.gid)
+        && acc.group.remove_first(|g| g[0] == name && g[2] == gid)
+    {
+        acc.gshadow.remove_last(&name);
     }
     for t in [&mut acc.group, &mut acc.gshadow] {
         for f in t.records_mut() {
             if f.len() == 4 {
-                drop_member(f, 3, name);
+                drop_member(f, 3, &name);
             }
         }
     }
@@ -394,5 +600,77 @@ impl Names {
             Ok(n) => Some(n),
             Err(_) => self.groups.iter().find(|g| g.0 == spec).map(|g| g.1),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts(passwd: &str, group: &str) -> (tempfile::TempDir, Accounts) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/passwd"), passwd).unwrap();
+        std::fs::write(d.path().join("etc/group"), group).unwrap();
+        let acc = Accounts::read(d.path()).unwrap();
+        (d, acc)
+    }
+
+    fn new_name(acc: &Accounts, package: &str, ids: &Ids) -> String {
+        match acc.resolve(package, ids).unwrap() {
+            Found::New(n) => n,
+            Found::Existing(u) => panic!("expected a new user, found {u:?}"),
+        }
+    }
+
+    #[test]
+    fn a_name_the_system_uses_gets_the_prefix_or_is_refused() {
+        let (_d, acc) = accounts(
+            "root:x:0:0:root:/root:/bin/bash\nmail:x:8:8:mail:/var/mail:/bin/false\n",
+            "root:x:0:\nsudo:x:27:\nmail:x:8:\n",
+        );
+        let ids = Ids::default();
+        assert_eq!(new_name(&acc, "zlib", &ids), "zlib");
+        assert_eq!(new_name(&acc, "sudo", &ids), "pkg-sudo");
+        assert_eq!(new_name(&acc, "mail", &ids), "pkg-mail");
+        let refuse = Ids {
+            collision: Collision::Refuse,
+            ..Ids::default()
+        };
+        let e = acc.resolve("sudo", &refuse).err().unwrap().to_string();
+        assert!(e.contains("group sudo (gid 27)") && e.contains("pkg-sudo"), "{e}");
+        let long = Ids {
+            prefix: "x".repeat(30),
+            ..Ids::default()
+        };
+        assert!(matches!(
+            acc.resolve("sudo", &long),
+            Err(Error::BadName { .. })
+        ));
+    }
+
+    #[test]
+    fn an_existing_package_user_is_found_by_its_comment_or_its_name() {
+        let (_d, acc) = accounts(
+            "pkg-sudo:x:10001:10001:upm package user for sudo:/usr/src/sudo:/bin/bash\n\
+             zlib:x:10002:10002:upm package user for zlib:/usr/src/zlib:/bin/bash\n\
+             byhand:x:10003:10003::/usr/src/byhand:/bin/bash\n\
+             pkg-x:x:10004:10004:upm package user for other:/usr/src/other:/bin/bash\n",
+            "sudo:x:27:\nx:x:50:\n",
+        );
+        let ids = Ids {
+            prefix: "p-".into(),
+            ..Ids::default()
+        };
+        for (package, user) in [("sudo", "pkg-sudo"), ("zlib", "zlib"), ("byhand", "byhand")] {
+            match acc.resolve(package, &ids).unwrap() {
+                Found::Existing(u) => assert_eq!((u.name.as_str(), u.package.as_str()), (user, package)),
+                Found::New(n) => panic!("{package}: new user {n}"),
+            }
+        }
+        // A name that is another package's user is not taken over.
+        let ids = Ids::default();
+        let e = acc.resolve("x", &ids).err().unwrap().to_string();
+        assert!(e.contains("the package user of other"), "{e}");
     }
 }
