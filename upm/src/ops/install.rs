@@ -186,6 +186,7 @@ impl Build<'_> {
                 cwd,
                 env,
                 log: &log,
+                shell: self.recipe.options.shell.as_deref(),
             },
             &self.progress,
         )

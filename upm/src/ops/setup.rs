@@ -151,6 +151,7 @@ pub fn run_root_command(root: &Path, script: &str, log: &Path) -> Result<bool, E
             cwd: Path::new("/"),
             env: &env,
             log,
+            shell: None,
         },
         &crate::runner::Progress::new(false, true),
     )?;

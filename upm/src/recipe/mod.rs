@@ -98,6 +98,9 @@ pub struct Options {
     pub jobs: Option<u32>,
     /// Whether a failing check phase stops the build (default: yes).
     pub check_fatal: bool,
+    /// The shell the phases run under (an absolute path inside the root); `None`: bash when
+    /// the root has `/bin/bash`, `sh` otherwise.
+    pub shell: Option<String>,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
         Options {
             jobs: None,
             check_fatal: true,
+            shell: None,
         }
     }
 }

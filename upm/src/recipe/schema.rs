@@ -57,6 +57,7 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("root.allow", Kind::List),
     ("options.jobs", Kind::Int),
     ("options.check_fatal", Kind::Bool),
+    ("options.shell", Kind::Str),
 ];
 
 /// Every key a recipe may set (besides `env.NAME` and anything under `vars.`).
@@ -188,6 +189,17 @@ impl Checker<'_> {
             );
         }
         Some(s.to_ascii_lowercase())
+    }
+}
+
+/// The shell `options.shell` names: `bash` and `sh` in `/bin`, or an absolute path.
+fn shell_path(s: &str) -> Option<String> {
+    match s {
+        "bash" | "sh" => Some(format!("/bin/{s}")),
+        _ if s.starts_with('/') && s.len() > 1 && !s.contains(char::is_whitespace) => {
+            Some(s.to_string())
+        }
+        _ => None,
     }
 }
 
@@ -364,6 +376,20 @@ pub fn typed(
     }
     if let Some(Value::Bool(b)) = c.entry("options.check_fatal").map(|e| &e.value) {
         options.check_fatal = *b;
+    }
+    if let Some(e) = c.entry("options.shell").cloned()
+        && let Value::Str(sh) = &e.value
+    {
+        match shell_path(sh) {
+            Some(p) => options.shell = Some(p),
+            None => c.err(
+                &e.loc,
+                format!(
+                    "`options.shell` must be \"bash\", \"sh\" or an absolute path to a shell, \
+                     found {sh:?}"
+                ),
+            ),
+        }
     }
 
     let recipe = Recipe {

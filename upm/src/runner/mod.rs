@@ -1,9 +1,11 @@
-//! Running a phase: `sh -e -c SCRIPT` as the package user (or root, for root commands) inside
-//! the target root, with stdin from /dev/null, a clean environment, and the output going to the
-//! phase's log file. On a terminal a progress line shows the phase, the time spent and the last
-//! line of the log; otherwise one plain line per phase. Each phase runs in a process group of
-//! its own, watched by a guard process ([`guard`]): when the phase ends, or upm dies, nothing
-//! it started is left running.
+//! Running a phase: `SHELL -e -c SCRIPT` as the package user (or root, for root commands)
+//! inside the target root, with stdin from /dev/null, a clean environment, and the output going
+//! to the phase's log file. The shell is bash when the root has `/bin/bash` (the books' commands
+//! are bash: brace expansion, `[[`), `/bin/sh` otherwise, or the one the recipe names. On a
+//! terminal a progress line shows the phase, the time spent and the last line of the log;
+//! otherwise one plain line per phase. Each phase runs in a process group of its own, watched
+//! by a guard process ([`guard`]): when the phase ends, or upm dies, nothing it started is left
+//! running.
 
 pub mod guard;
 mod missing;
@@ -34,6 +36,8 @@ pub struct Job<'a> {
     pub env: &'a [(String, String)],
     /// The log file, as this process opens it (on the host).
     pub log: &'a Path,
+    /// The shell to run the script with (a path inside the root); `None`: see [`shell`].
+    pub shell: Option<&'a str>,
 }
 
 /// How a job ended.
@@ -74,11 +78,23 @@ pub enum Error {
     },
 }
 
-/// The program every phase runs (`SHELL -e -c SCRIPT`), inside the root.
-const SHELL: &str = "/bin/sh";
+/// The shell a job runs under (`SHELL -e -c SCRIPT`), as a path inside its root: the job's
+/// own, else `/bin/bash` when the root has it, else `/bin/sh`.
+pub fn shell(root: &Path, wanted: Option<&str>) -> PathBuf {
+    match wanted {
+        Some(s) => PathBuf::from(s),
+        None if crate::fsutil::resolve_in_root(root, Path::new("/bin/bash"))
+            .is_some_and(|p| p.is_file()) =>
+        {
+            PathBuf::from("/bin/bash")
+        }
+        None => PathBuf::from("/bin/sh"),
+    }
+}
 
 /// Run a job to its end, showing progress.
 pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
+    let shell = shell(job.root, job.shell);
     // The package user's logs are its own files.
     let open = || {
         std::fs::OpenOptions::new()
@@ -93,7 +109,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
     }
     .map_err(io(job.log))?;
     let err_log = log.try_clone().map_err(io(job.log))?;
-    let mut cmd = Command::new(SHELL);
+    let mut cmd = Command::new(&shell);
     cmd.args(["-e", "-c", job.script])
         .env_clear()
         .envs(job.env.iter().map(|(k, v)| (k, v)))
@@ -110,7 +126,7 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
         source: std::io::Error::new(e.kind(), format!("its guard (/proc/self/exe): {e}")),
     })?;
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| start_failed(job, e))?;
+    let mut child = cmd.spawn().map_err(|e| start_failed(job, &shell, e))?;
     guard.started(child.id());
     let waited = progress.wait(&job.label, child.id(), job.log);
     // What the phase left in its group goes with it, while the group id is still its own.
@@ -137,10 +153,10 @@ pub fn run(job: &Job<'_>, progress: &Progress) -> Result<Ran, Error> {
 }
 
 /// The error for a phase that could not start: what is missing in the root, when that is why.
-fn start_failed(job: &Job<'_>, e: std::io::Error) -> Error {
+fn start_failed(job: &Job<'_>, shell: &Path, e: std::io::Error) -> Error {
     let missing = match e.raw_os_error() {
         Some(nix::libc::ENOENT | nix::libc::ENOTDIR | nix::libc::ELOOP) => {
-            missing::find(job.root, std::path::Path::new(SHELL), job.cwd)
+            missing::find(job.root, shell, job.cwd)
         }
         _ => None,
     };
@@ -150,7 +166,7 @@ fn start_failed(job: &Job<'_>, e: std::io::Error) -> Error {
             what,
             path,
             root: job.root.to_path_buf(),
-            program: SHELL.into(),
+            program: shell.to_path_buf(),
         },
         None => Error::Spawn {
             label: job.label.clone(),
