@@ -49,6 +49,8 @@ struct Step<'a> {
     arg: &'a str,
     #[serde(flatten)]
     path: JsonPath,
+    /// The step as the command it stands for, quoted as a shell reads it.
+    command: String,
     applied: bool,
     note: Option<&'a str>,
 }
@@ -100,6 +102,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     step: &s.step,
                     arg: &s.arg,
                     path: JsonPath::new(&s.path),
+                    command: upm::wrap::command(&s.step, &s.arg, &s.path),
                     applied: s.applied,
                     note: s.note.as_deref(),
                 })
@@ -129,9 +132,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             .map(|s| format!(" (in {s})"))
             .unwrap_or_default()
     ));
+    // The database keeps the ids; the name is the root's (`pkg-sudo` for sudo).
+    let user = upm::pkguser::Names::read(&ctx.root)
+        .ok()
+        .and_then(|n| n.user_name(k.uid).map(String::from))
+        .unwrap_or_else(|| k.name.clone());
     p.line(&format!(
-        "user:        {} (uid {}, gid {})",
-        k.name, k.uid, k.gid
+        "user:        {user} (uid {}, gid {})",
+        k.uid, k.gid
     ));
     p.line(&format!("files:       {}", files.len()));
     if let Some(r) = &k.recipe_path {
@@ -151,10 +159,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     }
     for s in &steps {
         p.line(&format!(
-            "root step:   {} {} {} ({})",
-            s.step,
-            s.arg,
-            quoted(&s.path),
+            "root step:   {} ({})",
+            upm::wrap::command(&s.step, &s.arg, &s.path),
             if s.applied {
                 "applied".to_string()
             } else {

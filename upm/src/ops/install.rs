@@ -563,10 +563,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     for r in &applied.rows {
         if !r.applied {
             p.warn(&format!(
-                "root step `{} {} {}` not applied: {}",
-                r.step,
-                r.arg,
-                quoted(&r.path),
+                "root step `{}` not applied: {}",
+                crate::wrap::command(&r.step, &r.arg, &r.path),
                 r.note.as_deref().unwrap_or("")
             ));
         }

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::envvars;
 use crate::fsutil::absolute;
+use crate::pathtext::quoted;
 
 /// The tools upm wraps.
 pub const NAMES: &[&str] = &[
@@ -39,6 +40,23 @@ pub const NAMES: &[&str] = &[
 
 /// Separates the arguments of a recorded `install-info` step.
 pub const ARG_SEP: char = '\u{1f}';
+
+/// A recorded root step as the command it stands for, its words quoted as a shell needs them:
+/// `install-info --info-dir=/usr/share/info /usr/share/info/x.info`, `chown -R root:root
+/// /usr/bin/su`. For messages and `upm info`.
+pub fn command(step: &str, arg: &str, path: &Path) -> String {
+    let mut words = vec![step.to_string()];
+    match step {
+        "ldconfig" => {}
+        // Its arguments hold the file already.
+        "install-info" => words.extend(arg.split(ARG_SEP).map(|w| quoted(w).to_string())),
+        _ => {
+            words.extend(arg.split_whitespace().map(|w| quoted(w).to_string()));
+            words.push(quoted(path).to_string());
+        }
+    }
+    words.join(" ")
+}
 
 /// A recorded root step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,10 +183,8 @@ fn record(steps: &[Step]) {
     let Some(file) = std::env::var_os(envvars::STEPS) else {
         for s in steps {
             eprintln!(
-                "upm wrapper: not recording root step {} {} {} (no {} set)",
-                s.step,
-                s.arg,
-                s.path.display(),
+                "upm wrapper: not recording root step `{}` (no {} set)",
+                command(&s.step, &s.arg, &s.path),
                 envvars::STEPS
             );
         }
@@ -392,6 +408,28 @@ mod tests {
         let mut data = s.line();
         data.extend(b"garbage\n");
         assert_eq!(Step::parse_all(&data), vec![s]);
+    }
+
+    #[test]
+    fn steps_show_as_quoted_commands() {
+        let args = ["--info-dir=/usr/share/info", "/usr/share/info/a b.info"];
+        assert_eq!(
+            command(
+                "install-info",
+                &args.join(&ARG_SEP.to_string()),
+                Path::new("/usr/share/info/a b.info")
+            ),
+            "install-info --info-dir=/usr/share/info '/usr/share/info/a b.info'"
+        );
+        assert_eq!(
+            command("chown", "-R root:root", Path::new("/usr/bin/su")),
+            "chown -R root:root /usr/bin/su"
+        );
+        assert_eq!(command("ldconfig", "", Path::new("/")), "ldconfig");
+        assert_eq!(
+            command("chgrp", "it's", Path::new("/a\nb")),
+            "chgrp 'it'\\''s' $'/a\\nb'"
+        );
     }
 
     #[test]
