@@ -2,7 +2,10 @@
 //!
 //! Each command runs in a new mount namespace where an overlay has the host `/` as its lower
 //! layer and the sandbox's own upper directory above it, with `/proc`, `/dev`, a tmpfs `/tmp`
-//! and chosen read-only binds, and `chroot`s into it. The host is never written. The upper
+//! and chosen read-only binds, and `chroot`s into it. What the command needs from the host's
+//! `/tmp` — the directory it is started in and its program (a checkout under `/tmp`) — is
+//! bound read-only over the tmpfs at the same place, and so are binds whose source or
+//! destination is under `/tmp`. The host is never written. The upper
 //! directory holds every change the commands made, which makes it the ground truth tests compare
 //! upm's manifests with, and what `upm sandbox` summarises. Commands run one after another share
 //! the upper directory (so state carries over); the namespace, and with it every mount, goes
@@ -37,7 +40,10 @@ pub enum Error {
         step: &'static str,
         source: io::Error,
     },
-    #[error("sandbox: cannot start {program}: {source}")]
+    /// A step of entering the sandbox, with the paths it was at.
+    #[error("sandbox: cannot {what}: {source}")]
+    Enter { what: String, source: io::Error },
+    #[error("sandbox: cannot start {program} (inside the sandbox): {source}")]
     Spawn { program: String, source: io::Error },
     #[error("sandbox: bad path {}: {why}", quoted(&path))]
     BadPath { path: PathBuf, why: &'static str },
@@ -87,9 +93,53 @@ pub struct Sandbox {
     dir: PathBuf,
     keep: bool,
     upper: PathBuf,
-    plan: Arc<ns::Plan>,
+    merged: PathBuf,
+    /// The plan without mount points and binds (`mounts` fills them in for each command).
+    plan: ns::Plan,
+    mounts: Mounts,
+    /// The directory commands start in (as this process sees it).
+    cwd: PathBuf,
     /// Mount points the sandbox had to create in the upper directory (not changes).
     own_paths: Vec<PathBuf>,
+}
+
+/// The read-only binds, with the mount points under `/tmp` they need (the tmpfs is empty, so
+/// the child makes them), as paths inside the sandbox.
+#[derive(Debug, Clone, Default)]
+struct Mounts {
+    /// Mount points to make in the tmpfs, parents first; whether a file.
+    points: Vec<(PathBuf, bool)>,
+    /// (host source, path inside the sandbox)
+    binds: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Mounts {
+    fn add(&mut self, src: &Path, dest: &Path) {
+        if let Ok(rest) = dest.strip_prefix("/tmp") {
+            let mut at = PathBuf::from("/tmp");
+            let n = rest.components().count();
+            for (i, c) in rest.components().enumerate() {
+                at.push(c);
+                let file = i + 1 == n && !src.is_dir();
+                if !self.points.iter().any(|(p, _)| *p == at) {
+                    self.points.push((at.clone(), file));
+                }
+            }
+        }
+        self.binds.push((src.to_path_buf(), dest.to_path_buf()));
+    }
+
+    /// Whether `p` is visible through a bind already.
+    fn covers(&self, p: &Path) -> bool {
+        self.binds.iter().any(|(_, d)| p.starts_with(d))
+    }
+}
+
+/// The entry of the host's `/tmp` holding `p` (`/tmp/upm` for `/tmp/upm/target/debug/upm`),
+/// if `p` is under `/tmp`.
+fn tmp_entry(p: &Path) -> Option<PathBuf> {
+    let first = p.strip_prefix("/tmp").ok()?.components().next()?;
+    Some(Path::new("/tmp").join(first))
 }
 
 fn cstring(p: &Path) -> Result<CString, Error> {
@@ -104,8 +154,8 @@ pub fn preflight() -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NeedsRoot);
     }
-    let fs =
-        std::fs::read_to_string("/proc/filesystems").map_err(io(Path::new("/proc/filesystems")))?;
+    let fs = std::fs::read_to_string("/proc/filesystems")
+        .map_err(io(Path::new("/proc/filesystems")))?;
     if !fs
         .lines()
         .any(|l| l.split_whitespace().last() == Some("overlay"))
@@ -154,20 +204,12 @@ impl Sandbox {
             }
         }
         let mut own_paths = Vec::new();
-        let mut binds = Vec::new();
-        let mut tmp_dirs = Vec::new();
+        let mut mounts = Mounts::default();
         for b in &opts.binds {
             let rel = b.dest.strip_prefix("/").unwrap_or(&b.dest);
-            if let Ok(in_tmp) = b.dest.strip_prefix("/tmp") {
-                // The sandbox's /tmp is a fresh tmpfs: the mount point is made in it.
-                let mut d = merged.join("tmp");
-                for c in in_tmp.components() {
-                    d.push(c);
-                    tmp_dirs.push(cstring(&d)?);
-                }
-            } else if std::fs::symlink_metadata(&b.dest).is_err() {
-                // A mount point missing on the host is made in the upper layer, and not
-                // reported.
+            // A mount point missing on the host is made in the upper layer, and not reported
+            // (under /tmp, the child makes it in the tmpfs).
+            if !b.dest.starts_with("/tmp") && std::fs::symlink_metadata(&b.dest).is_err() {
                 let mut created = PathBuf::from("/");
                 let mut first_new = None;
                 for c in rel.components() {
@@ -176,10 +218,18 @@ impl Sandbox {
                         first_new = Some(created.clone());
                     }
                 }
-                std::fs::create_dir_all(upper.join(rel)).map_err(io(&upper))?;
+                let point = upper.join(rel);
+                if b.src.is_dir() {
+                    std::fs::create_dir_all(&point).map_err(io(&point))?;
+                } else {
+                    if let Some(parent) = point.parent() {
+                        std::fs::create_dir_all(parent).map_err(io(parent))?;
+                    }
+                    std::fs::write(&point, b"").map_err(io(&point))?;
+                }
                 own_paths.extend(first_new);
             }
-            binds.push((cstring(&b.src)?, cstring(&merged.join(rel))?));
+            mounts.add(&b.src, &b.dest);
         }
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let opts_text = format!(
@@ -196,17 +246,88 @@ impl Sandbox {
             proc: cstring(&merged.join("proc"))?,
             dev: cstring(&merged.join("dev"))?,
             tmp: cstring(&merged.join("tmp"))?,
-            tmp_dirs,
-            binds,
+            points: Vec::new(),
+            binds: Vec::new(),
             cwd: cstring(&cwd)?,
         };
         Ok(Sandbox {
             dir,
             keep,
             upper,
-            plan: Arc::new(plan),
+            merged,
+            plan,
+            mounts,
+            cwd,
             own_paths,
         })
+    }
+
+    /// The mounts for `cmd`: the sandbox's binds, and what it needs from the host's `/tmp`
+    /// (the entry holding its working directory and the one holding its program), read-only.
+    fn mounts_for(&self, cmd: &Command) -> Mounts {
+        let mut m = Mounts::default();
+        let start = cmd.get_current_dir().unwrap_or(&self.cwd);
+        let program = Path::new(cmd.get_program());
+        let mut needed = vec![self.cwd.clone()];
+        if program.components().count() > 1 {
+            needed.push(start.join(program));
+        }
+        for p in needed {
+            let Ok(p) = std::fs::canonicalize(&p) else {
+                continue;
+            };
+            if let Some(entry) = tmp_entry(&p)
+                && !m.covers(&entry)
+                && !self.mounts.covers(&entry)
+            {
+                m.add(&entry, &entry);
+            }
+        }
+        // The sandbox's own binds last, so one inside such an entry is not hidden by it.
+        for (src, dest) in &self.mounts.binds {
+            m.add(src, dest);
+        }
+        m
+    }
+
+    /// The child's plan for these mounts.
+    fn plan(&self, m: &Mounts) -> Result<ns::Plan, Error> {
+        let inside = |p: &Path| self.merged.join(p.strip_prefix("/").unwrap_or(p));
+        let mut plan = self.plan.clone();
+        for (p, file) in &m.points {
+            plan.points.push((cstring(&inside(p))?, *file));
+        }
+        for (src, dest) in &m.binds {
+            plan.binds.push((cstring(src)?, cstring(&inside(dest))?));
+        }
+        Ok(plan)
+    }
+
+    /// What the child was doing when it failed, with its paths.
+    fn failed_step(&self, m: &Mounts, step: u8, i: usize) -> String {
+        let merged = quoted(&self.merged);
+        let bind = |i: usize| {
+            m.binds.get(i).map_or_else(String::new, |(src, dest)| {
+                format!("{} at {}", quoted(src), quoted(dest))
+            })
+        };
+        match step {
+            ns::STEP_OVERLAY => format!(
+                "mount the overlay on {merged} (upper directory {})",
+                quoted(&self.upper)
+            ),
+            ns::STEP_PROC => format!("mount /proc on {merged}/proc"),
+            ns::STEP_DEV => format!("bind /dev on {merged}/dev"),
+            ns::STEP_TMP => format!("mount a tmpfs on {merged}/tmp"),
+            ns::STEP_POINT => format!(
+                "make the mount point {} in the sandbox's /tmp",
+                m.points.get(i).map_or(String::new(), |p| quoted(&p.0).to_string())
+            ),
+            ns::STEP_BIND => format!("bind {} read-only", bind(i)),
+            ns::STEP_BIND_RO => format!("make the bind of {} read-only", bind(i)),
+            ns::STEP_CHROOT => format!("chroot into {merged}"),
+            n => format!("{} (sandbox {})", ns::step_name(n), quoted(&self.dir)),
+        }
     }
 
     /// The directory holding every change made inside the sandbox.
@@ -222,7 +343,9 @@ impl Sandbox {
     /// Start `cmd` inside the sandbox, as root, with the caller's environment and stdio.
     pub fn spawn(&self, mut cmd: Command) -> Result<Child, Error> {
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let report = ns::prepare(&mut cmd, self.plan.clone()).map_err(|source| Error::Setup {
+        let mounts = self.mounts_for(&cmd);
+        let plan = Arc::new(self.plan(&mounts)?);
+        let report = ns::prepare(&mut cmd, plan).map_err(|source| Error::Setup {
             step: "create a pipe",
             source,
         })?;
@@ -232,11 +355,9 @@ impl Sandbox {
             Ok(child) => Ok(child),
             Err(source) => match report.last_step() {
                 // Every step passed: the command itself could not be run.
-                ns::STEP_CHROOT if source.kind() == io::ErrorKind::NotFound => {
-                    Err(Error::Spawn { program, source })
-                }
-                n => Err(Error::Setup {
-                    step: ns::step_name(n),
+                (ns::STEP_EXEC, _) => Err(Error::Spawn { program, source }),
+                (step, i) => Err(Error::Enter {
+                    what: self.failed_step(&mounts, step, i),
                     source,
                 }),
             },
