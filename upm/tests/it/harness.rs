@@ -19,6 +19,23 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// The upstream source archives the tests build (`sources/` of the project's shared
+/// directory): `$UPM_SHARED/sources`, else `../shared/sources` beside the checkout.
+pub fn sources() -> PathBuf {
+    let shared = match std::env::var_os("UPM_SHARED") {
+        Some(d) => PathBuf::from(d),
+        None => repo().join("../shared"),
+    };
+    let p = shared.join("sources");
+    assert!(
+        p.join("SHA256SUMS").is_file(),
+        "the shared source archives are missing: expected {}/SHA256SUMS (put the project's \
+         shared directory beside the checkout, or set UPM_SHARED=DIR to it)",
+        p.display()
+    );
+    p.canonicalize().unwrap()
+}
+
 pub struct Cmd {
     cmd: Command,
     line: String,

@@ -209,3 +209,52 @@ fn refuses_without_root_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the sandbox needs root"), "{err}");
 }
+
+#[test]
+fn binds_and_programs_under_tmp_are_reachable_and_errors_name_their_paths() {
+    needs_root!();
+    // The sandbox's /tmp is its own tmpfs: a host directory under /tmp is bound over it.
+    let t = tempfile::Builder::new()
+        .prefix("upm-it-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let p = t.path().display().to_string();
+    std::fs::write(t.path().join("f"), "host\n").unwrap();
+    upm()
+        .args(["sandbox", "--bind", &p, "--bind"])
+        .arg(format!("{p}/f:/tmp/upm-it-new/g"))
+        .args(["--", "cat"])
+        .arg(format!("{p}/f"))
+        .arg("/tmp/upm-it-new/g")
+        .run()
+        .success()
+        .stdout_is("host\nhost\n");
+    // A checkout under /tmp: its program, started from there, is reachable inside.
+    std::fs::create_dir(t.path().join("bin")).unwrap();
+    // Copied by cp: a file this process had open for writing could be inherited by another
+    // test's fork and be "busy" when run.
+    let cp = Command::new("cp")
+        .arg(crate::harness::bin())
+        .arg(t.path().join("bin/upm"))
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let out = Command::new(t.path().join("bin/upm"))
+        .current_dir(t.path())
+        .args(["sandbox", "--", "./bin/upm", "--version"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("upm "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What cannot be set up names its paths (/proc hides a mount point made below it).
+    upm()
+        .args(["sandbox", "--bind"])
+        .arg(format!("{p}:/proc/upm-it-none"))
+        .args(["--", "true"])
+        .run()
+        .failure()
+        .stderr_has(&format!("cannot bind {p} at /proc/upm-it-none read-only"));
+}

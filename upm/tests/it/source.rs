@@ -7,20 +7,11 @@ use std::path::PathBuf;
 
 use upm::source;
 
-use crate::harness::{Dir, repo};
-
-fn sources() -> PathBuf {
-    repo().parent().unwrap().join("shared/sources")
-}
+use crate::harness::{Dir, repo, sources};
 
 #[test]
 fn every_recipe_source_verifies_and_unpacks() {
     let srcs = sources();
-    assert!(
-        srcs.is_dir(),
-        "{} is missing: the tests need ../shared beside the repository",
-        srcs.display()
-    );
     let root = nix::unistd::geteuid().is_root();
     let mut seen = 0;
     for e in std::fs::read_dir(repo().join("recipes")).unwrap() {
