@@ -49,6 +49,15 @@ impl<'a> User<'a> {
     }
 }
 
+/// " for package sudo" when the user is named otherwise (`pkg-sudo`).
+fn for_package(u: &PkgUser) -> String {
+    if u.name == u.package {
+        String::new()
+    } else {
+        format!(" for package {}", u.package)
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     match args.cmd {
@@ -66,17 +75,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     out.push(u);
                 } else if created {
                     p.line(&format!(
-                        "created package user {} for {} (uid {}, gid {}, home {})",
+                        "created package user {}{} (uid {}, gid {}, home {})",
                         u.name,
-                        u.package,
+                        for_package(&u),
                         u.uid,
                         u.gid,
                         quoted(&u.home)
                     ));
                 } else {
                     p.line(&format!(
-                        "package user {} for {} exists (uid {})",
-                        u.name, u.package, u.uid
+                        "package user {}{} exists (uid {})",
+                        u.name,
+                        for_package(&u),
+                        u.uid
                     ));
                 }
             }

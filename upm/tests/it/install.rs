@@ -645,7 +645,8 @@ fn install_info_in(root: &Root) -> bool {
     let script = "command -v install-info >/dev/null && exit 0\n\
                   echo 'install-info is missing: installing it in the sandbox with apt-get'\n\
                   apt-get install -y -q install-info || \
-                  { apt-get update -q && apt-get install -y -q install-info; }";
+                  { apt-get update -q && apt-get install -y -q install-info; }\n\
+                  command -v install-info >/dev/null";
     let mut cmd = Command::new("/bin/sh");
     cmd.args(["-c", script]);
     let out = root.sb.output(cmd).unwrap();

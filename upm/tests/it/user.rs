@@ -49,7 +49,9 @@ fn add_list_and_idempotence() {
     assert_eq!(j[0]["name"], "taken");
     assert_eq!(
         j[1],
-        serde_json::json!({"name": "zlib", "uid": 10002, "gid": 10002, "home": "/usr/src/zlib"})
+        serde_json::json!({
+            "package": "zlib", "name": "zlib", "uid": 10002, "gid": 10002, "home": "/usr/src/zlib"
+        })
     );
     assert_eq!(j[2]["uid"], 10003);
     let passwd = d.read("etc/passwd");
@@ -72,13 +74,25 @@ fn add_list_and_idempotence() {
         .success()
         .stdout_has("exists");
     assert_eq!(d.read("etc/passwd"), before);
+    // A name the system uses: refused when the settings say so, else prefixed.
+    d.write("etc/upm/upm.toml", "[users]\ncollision = \"refuse\"\n");
     upm()
         .arg("--root")
         .arg(d.path())
         .args(["user", "add", "root"])
         .run()
         .failure()
-        .stderr_has("not a package user");
+        .stderr_has("its name is already user root (uid 0)");
+    assert_eq!(d.read("etc/passwd"), before);
+    std::fs::remove_file(d.join("etc/upm/upm.toml")).unwrap();
+    upm()
+        .arg("--root")
+        .arg(d.path())
+        .args(["user", "add", "root"])
+        .run()
+        .success()
+        .stdout_has("created package user pkg-root for package root");
+    assert_eq!(d.read("etc/passwd").matches("\nroot:").count(), 1);
 }
 
 #[test]
