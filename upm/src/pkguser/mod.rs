@@ -423,8 +423,12 @@ pub fn add(root: &Path, package: &str, ids: &Ids) -> Result<(PkgUser, bool), Err
     let gid = match gid {
         Some(gid) => gid,
         None => {
-            acc.group
-                .push(vec![name.clone(), "x".into(), id.to_string(), String::new()]);
+            acc.group.push(vec![
+                name.clone(),
+                "x".into(),
+                id.to_string(),
+                String::new(),
+            ]);
             if acc.gshadow.exists {
                 acc.gshadow
                     .push(vec![name.clone(), "!".into(), String::new(), String::new()]);
@@ -638,7 +642,10 @@ mod tests {
             ..Ids::default()
         };
         let e = acc.resolve("sudo", &refuse).err().unwrap().to_string();
-        assert!(e.contains("group sudo (gid 27)") && e.contains("pkg-sudo"), "{e}");
+        assert!(
+            e.contains("group sudo (gid 27)") && e.contains("pkg-sudo"),
+            "{e}"
+        );
         let long = Ids {
             prefix: "x".repeat(30),
             ..Ids::default()
@@ -664,7 +671,9 @@ mod tests {
         };
         for (package, user) in [("sudo", "pkg-sudo"), ("zlib", "zlib"), ("byhand", "byhand")] {
             match acc.resolve(package, &ids).unwrap() {
-                Found::Existing(u) => assert_eq!((u.name.as_str(), u.package.as_str()), (user, package)),
+                Found::Existing(u) => {
+                    assert_eq!((u.name.as_str(), u.package.as_str()), (user, package))
+                }
                 Found::New(n) => panic!("{package}: new user {n}"),
             }
         }

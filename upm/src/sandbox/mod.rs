@@ -154,8 +154,8 @@ pub fn preflight() -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NeedsRoot);
     }
-    let fs = std::fs::read_to_string("/proc/filesystems")
-        .map_err(io(Path::new("/proc/filesystems")))?;
+    let fs =
+        std::fs::read_to_string("/proc/filesystems").map_err(io(Path::new("/proc/filesystems")))?;
     if !fs
         .lines()
         .any(|l| l.split_whitespace().last() == Some("overlay"))
@@ -321,7 +321,9 @@ impl Sandbox {
             ns::STEP_TMP => format!("mount a tmpfs on {merged}/tmp"),
             ns::STEP_POINT => format!(
                 "make the mount point {} in the sandbox's /tmp",
-                m.points.get(i).map_or(String::new(), |p| quoted(&p.0).to_string())
+                m.points
+                    .get(i)
+                    .map_or(String::new(), |p| quoted(&p.0).to_string())
             ),
             ns::STEP_BIND => format!("bind {} read-only", bind(i)),
             ns::STEP_BIND_RO => format!("make the bind of {} read-only", bind(i)),

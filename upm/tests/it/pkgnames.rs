@@ -53,7 +53,11 @@ fn a_package_named_like_a_system_group_gets_a_prefixed_user_and_removal_restores
         root.upm(["install".as_ref(), recipe.as_os_str()])
             .success()
             .stderr_has("created package user pkg-upmclash");
-        assert_eq!(group_lines(&root, "upmclash"), ["upmclash:x:4242:"], "round {round}");
+        assert_eq!(
+            group_lines(&root, "upmclash"),
+            ["upmclash:x:4242:"],
+            "round {round}"
+        );
         assert_eq!(group_lines(&root, "pkg-upmclash").len(), 1, "round {round}");
         let users = root.upm(["--json", "user", "list"]).success().json();
         let user = users
@@ -74,12 +78,22 @@ fn a_package_named_like_a_system_group_gets_a_prefixed_user_and_removal_restores
             .stdout_has("upmclash")
             .stdout_has("pkg-upmclash");
         root.upm(["remove", "upmclash"]).success();
-        assert_eq!(accounts(&root), before, "round {round}: the accounts changed");
+        assert_eq!(
+            accounts(&root),
+            before,
+            "round {round}: the accounts changed"
+        );
     }
 
     // Refused by the naming rule: nothing is written, nothing recorded.
-    root.upm(["tree", "set", "/etc/upm/upm.toml", "users.collision", "refuse"])
-        .success();
+    root.upm([
+        "tree",
+        "set",
+        "/etc/upm/upm.toml",
+        "users.collision",
+        "refuse",
+    ])
+    .success();
     root.upm(["install".as_ref(), recipe.as_os_str()])
         .failure()
         .stderr_has("its name is already group upmclash (gid 4242)")

@@ -24,8 +24,11 @@ fn phases_run_under_bash_and_options_shell_sh_makes_bash_syntax_fail() {
     needs_root!();
     let root = Root::new();
     let dir = Dir::shared();
-    root.upm(["install".as_ref(), bash_recipe(&dir, "bashy", "").as_os_str()])
-        .success();
+    root.upm([
+        "install".as_ref(),
+        bash_recipe(&dir, "bashy", "").as_os_str(),
+    ])
+    .success();
     for f in ["a", "b"] {
         let p = root.upper(&format!("usr/local/share/bashy/{f}"));
         assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("{f}\n"));
@@ -53,7 +56,7 @@ fn options_shell_must_name_a_shell() {
     upm().args(["recipe", "check"]).arg(&good).run().success();
     upm()
         .args(["--json", "recipe", "show"])
-        .arg(&bash_recipe(&dir, "withsh", "[options]\nshell = \"sh\"\n"))
+        .arg(bash_recipe(&dir, "withsh", "[options]\nshell = \"sh\"\n"))
         .run()
         .success()
         .stdout_has("\"shell\": \"/bin/sh\"");
