@@ -194,8 +194,8 @@ fn ids_come_from_the_roots_settings() {
     assert_eq!(
         j,
         serde_json::json!([
-            {"name": "zlib", "uid": 20000, "gid": 20000, "home": "/usr/src/zlib"},
-            {"name": "xz", "uid": 20001, "gid": 20001, "home": "/usr/src/xz"},
+            {"package": "zlib", "name": "zlib", "uid": 20000, "gid": 20000, "home": "/usr/src/zlib"},
+            {"package": "xz", "name": "xz", "uid": 20001, "gid": 20001, "home": "/usr/src/xz"},
         ])
     );
     assert!(d.read("etc/group").contains("install:x:7777:zlib,xz\n"));
