@@ -1,6 +1,7 @@
 //! upm's settings for one target root, read from `etc/upm/upm.toml` (a ctree, so `.ct` syntax
 //! works there too): the install group and the package-user id range, the install directories,
-//! which trees the watcher tracks during an install, and where source archives are looked for.
+//! which trees the watcher tracks during an install, the system files root tools keep (never a
+//! package's), and where source archives are looked for.
 //! A missing file means the defaults; `upm init` writes the defaults out so they can be edited.
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,21 @@ pub const DEFAULT_TRACK_EXCLUDE: &[&str] = &[
     "/etc/ld.so.cache",
 ];
 
+/// Files the system's root tools keep up to date for every package — the linker cache and its
+/// temporary file, the info `dir` files, shared caches: never claimed by a package, never left
+/// owned by one. A `*` matches within one path component.
+pub const DEFAULT_SYSTEM_FILES: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.cache~",
+    "/usr/share/info/dir",
+    "/usr/share/info/dir.old",
+    "/usr/local/share/info/dir",
+    "/usr/local/share/info/dir.old",
+    "/usr/share/icons/*/icon-theme.cache",
+    "/usr/share/glib-2.0/schemas/gschemas.compiled",
+    "/usr/share/mime/mime.cache",
+];
+
 pub const DEFAULT_SOURCE_DIRS: &[&str] = &["/sources"];
 
 /// Where `upm install NAME` looks for `NAME.toml` (or `NAME.ct`).
@@ -88,6 +104,8 @@ pub struct Config {
     pub install_dirs: Vec<PathBuf>,
     pub track_roots: Vec<PathBuf>,
     pub track_exclude: Vec<PathBuf>,
+    /// `install.system_files`: see [`DEFAULT_SYSTEM_FILES`].
+    pub system_files: Vec<PathBuf>,
     pub source_dirs: Vec<PathBuf>,
     pub recipe_dirs: Vec<PathBuf>,
 }
@@ -127,6 +145,7 @@ impl Config {
             install_dirs: paths(DEFAULT_INSTALL_DIRS),
             track_roots: paths(DEFAULT_TRACK_ROOTS),
             track_exclude: paths(DEFAULT_TRACK_EXCLUDE),
+            system_files: paths(DEFAULT_SYSTEM_FILES),
             source_dirs: paths(DEFAULT_SOURCE_DIRS),
             recipe_dirs: paths(DEFAULT_RECIPE_DIRS),
         }
@@ -217,6 +236,7 @@ impl Config {
         list("install.dirs", &mut c.install_dirs)?;
         list("track.roots", &mut c.track_roots)?;
         list("track.exclude", &mut c.track_exclude)?;
+        list("install.system_files", &mut c.system_files)?;
         list("sources.dirs", &mut c.source_dirs)?;
         list("recipes.dirs", &mut c.recipe_dirs)?;
         Ok(c)
@@ -238,7 +258,10 @@ impl Config {
              group = {}\n\
              gid = {}\n\
              # Directories many packages install into (`upm installdir add|remove` edits this).\n\
-             dirs = {}\n\n\
+             dirs = {}\n\
+             # Files root tools keep for every package (the linker cache, the info `dir` files):\n\
+             # never part of a package, given back to root when a package's tool wrote them.\n\
+             system_files = {}\n\n\
              [users]\n\
              # Package users get uids and gids from this range.\n\
              first = {}\n\
@@ -260,6 +283,7 @@ impl Config {
             quote(&self.ids.install_group),
             self.ids.install_gid,
             list(&self.install_dirs),
+            list(&self.system_files),
             self.ids.first,
             self.ids.last,
             quote(self.ids.collision.name()),
@@ -301,10 +325,47 @@ impl Config {
         Ok(())
     }
 
+    /// Whether `path` (inside the root) is a system file (`install.system_files`).
+    pub fn system_file(&self, path: &Path) -> bool {
+        self.system_files.iter().any(|pat| path_matches(pat, path))
+    }
+
     /// Whether `path` (inside the root) is under a tracked root and not excluded.
     pub fn tracked(&self, path: &Path) -> bool {
         self.track_roots.iter().any(|r| path.starts_with(r))
             && !self.track_exclude.iter().any(|x| path.starts_with(x))
+    }
+}
+
+/// Whether `path` matches `pattern` component by component, `*` standing for any run of
+/// characters within one component.
+fn path_matches(pattern: &Path, path: &Path) -> bool {
+    let (mut pat, mut p) = (pattern.components(), path.components());
+    loop {
+        match (pat.next(), p.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) => {
+                let (a, b) = (a.as_os_str().to_string_lossy(), b.as_os_str().to_string_lossy());
+                if !glob_component(&a, &b) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+fn glob_component(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            let Some(s) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=s.len())
+                .filter(|&i| s.is_char_boundary(i))
+                .any(|i| glob_component(rest, &s[i..]))
+        }
     }
 }
 
@@ -320,6 +381,7 @@ mod tests {
         let back = Config::load(dir.path()).unwrap();
         assert_eq!(back.install_dirs, c.install_dirs);
         assert_eq!(back.track_exclude, c.track_exclude);
+        assert_eq!(back.system_files, c.system_files);
         assert_eq!(back.ids.install_gid, 9999);
         let mut back = back;
         back.save_install_dirs(vec!["/usr/bin".into()]).unwrap();
@@ -329,6 +391,18 @@ mod tests {
             Config::load(dir.path()).unwrap().install_dirs,
             vec![PathBuf::from("/usr/bin")]
         );
+    }
+
+    #[test]
+    fn system_files_match_by_component() {
+        let c = Config::defaults(PathBuf::from("/x"));
+        assert!(c.system_file(Path::new("/etc/ld.so.cache~")));
+        assert!(c.system_file(Path::new("/usr/share/info/dir")));
+        assert!(c.system_file(Path::new("/usr/share/icons/hicolor/icon-theme.cache")));
+        assert!(!c.system_file(Path::new("/usr/share/icons/a/b/icon-theme.cache")));
+        assert!(!c.system_file(Path::new("/usr/share/info/dir/x")));
+        assert!(!c.system_file(Path::new("/etc/ld.so.conf")));
+        assert!(glob_component("*.cache", "x.cache") && !glob_component("a*b", "ac"));
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! the order of the data flow: [`config`] (a root's settings), [`ctree`] (the configuration
 //! language), [`recipe`] (the typed view of a recipe), [`pkguser`] (package users and install
 //! directories), [`source`] (archives), [`runner`] (phases as the package user), [`wrap`] (the
-//! wrappers in PATH during phases), [`watch`] (the inotify tree watcher, its own crate
-//! `upm-watch`), [`track`] (events to a manifest), [`manifest`], [`db`] (sqlite), [`ops`]
-//! (init, install, remove, recover, queries), and [`sandbox`] (the overlay sandbox used by
-//! tests and by `upm sandbox`). [`pathtext`] shows any file name unambiguously,
-//! [`fsutil::PathError`] is every filesystem error with its path.
+//! wrappers in PATH during phases), [`infodir`] (the shared info `dir` file), [`watch`] (the
+//! inotify tree watcher, its own crate `upm-watch`), [`track`] (events to a manifest),
+//! [`manifest`], [`db`] (sqlite), [`ops`] (init, install, remove, recover, queries), and
+//! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`). [`pathtext`] shows any
+//! file name unambiguously, [`fsutil::PathError`] is every filesystem error with its path.
 
 pub mod config;
 pub mod ctree;
@@ -18,6 +18,7 @@ pub mod ctx;
 pub mod db;
 pub mod envvars;
 pub mod fsutil;
+pub mod infodir;
 pub mod manifest;
 pub mod ops;
 pub mod pathtext;

@@ -25,7 +25,7 @@ use crate::track::{Claim, Collector, Touched};
 use crate::watch::Watcher;
 use crate::wrap::Step;
 
-use super::{Error, io, recover, rootsteps, setup};
+use super::{Error, guard, io, recover, rootsteps, setup};
 use crate::pathtext::quoted;
 
 pub struct Options {
@@ -468,6 +468,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         }
     }
     let mut reports = Vec::new();
+    // System files (the linker cache, the info dir file) are never a package's.
+    reports.extend(guard::system_files(ctx, &cfg, &user, &mut tracked)?);
     for (path, uid) in &tracked.foreign {
         let (owner, _) = setup::owner_of(&db, &names, path, *uid);
         let detail = format!("changed during the install, but belongs to {owner}; not claimed");
@@ -499,6 +501,10 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             }
             None => phase_failed(&b, stage, &ran),
         };
+        // No setuid/setgid file stays a package user's, even from a failed install.
+        let recorded = Step::parse_all(&std::fs::read(&steps_file).unwrap_or_default());
+        let allow = &recipe.root.allow;
+        reports.extend(guard::setid(ctx, &cfg.ids, allow, &recorded, &mut tracked.entries)?);
         let msg = err.to_string();
         let gone = vanished(
             root,
@@ -599,6 +605,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             None => gone.push(path.clone()),
         }
     }
+    // No setuid/setgid file stays a package user's: what no allowed root step made root's.
+    reports.extend(guard::setid(ctx, &cfg.ids, &recipe.root.allow, &recorded, &mut files)?);
     for e in files.iter().filter(|e| e.is_setid()) {
         let detail = format!(
             "installed {} (mode {:04o}, owner uid {})",

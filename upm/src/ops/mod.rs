@@ -8,6 +8,7 @@ pub mod install;
 pub mod query;
 pub mod recover;
 pub mod remove;
+mod guard;
 mod rootsteps;
 mod setup;
 

@@ -13,7 +13,7 @@ use crate::db::{Db, Lock, Outcome, ReportRow, State};
 use crate::manifest::{Entry, vanished};
 use crate::pkguser::PkgUser;
 
-use super::{Error, io, setup};
+use super::{Error, guard, io, setup};
 
 /// Record every interrupted install of the root. Call with the root lock held.
 pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
@@ -39,6 +39,14 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
                 files.push(e);
             }
         }
+        // What the killed install left: no system file claimed, no setuid file a package's.
+        let mut found = crate::track::Tracked {
+            entries: files,
+            ..Default::default()
+        };
+        let mut reports = guard::system_files(ctx, cfg, &user, &mut found)?;
+        let mut files = found.entries;
+        reports.extend(guard::setid(ctx, &cfg.ids, &[], &[], &mut files)?);
         // The phase running when it stopped: the last one started, for a build without a
         // recorded stage.
         let last_phase = db.phases(pkg.id)?.pop().map(|p| p.phase);
@@ -55,6 +63,11 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
              or `upm remove {}` to remove what it left",
             pkg.name, pkg.name, pkg.name
         ));
+        reports.push(ReportRow {
+            kind: "interrupted".into(),
+            path: None,
+            detail: detail.clone(),
+        });
         let kept: Vec<Entry> = db.files(pkg.id)?;
         let gone = vanished(&root, kept.iter().map(|e| e.path.as_path()), &files);
         db.record(
@@ -63,11 +76,7 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
                 files: &files,
                 gone: &gone,
                 steps: &[],
-                reports: &[ReportRow {
-                    kind: "interrupted".into(),
-                    path: None,
-                    detail: detail.clone(),
-                }],
+                reports: &reports,
                 state: State::Interrupted,
                 stage: Some(&stage),
                 error: Some(&detail),

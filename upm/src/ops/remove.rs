@@ -1,16 +1,18 @@
 //! `upm remove`: delete what a package installed — the files of its manifest that are still
 //! its own and unchanged — keeping changed files (reported), install directories and anything
 //! that is another package's; then the directories it created, once empty; then its record,
-//! in one transaction, and its package user and home unless asked to keep them.
+//! in one transaction, and its package user and home unless asked to keep them. First, the
+//! entries its info pages put into a shared info `dir` file are taken out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock};
 use crate::fsutil::FileKind;
 use crate::fsutil::on_host;
-use crate::manifest::Diff;
+use crate::infodir::{self, DirEntry};
+use crate::manifest::{Diff, Entry};
 use crate::pkguser::{self, PkgUser};
 
 use super::{Error, recover, setup};
@@ -65,6 +67,9 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
                 setup::run_root_command(root, &script, &log)?;
             }
         }
+        // Whatever `--delete` left (entries pointing to other files, pages registered past the
+        // wrapper): every entry the package's info files declare.
+        take_info_entries_out(ctx, &db, &pkg.name, &files)?;
     }
     let install_dirs: BTreeSet<&Path> = cfg.install_dirs.iter().map(PathBuf::as_path).collect();
     let mut out = Vec::new();
@@ -182,4 +187,59 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         paths: out,
         user_removed,
     })
+}
+
+/// Take out of each info `dir` file next to the package's info pages every entry those pages
+/// declare (`* pod2texi: (pod2texi)Invoking pod2texi.` in texinfo's `texinfo.info` too) and
+/// every entry pointing to one of them — except an entry pointing to another package's page.
+fn take_info_entries_out(
+    ctx: &Ctx,
+    db: &Db,
+    name: &str,
+    files: &[Entry],
+) -> Result<(), Error> {
+    let root = &ctx.root;
+    // dir file → (pages of this package there, entries they declare)
+    let mut dirs: BTreeMap<PathBuf, (BTreeSet<String>, Vec<DirEntry>)> = BTreeMap::new();
+    for e in files.iter().filter(|e| e.kind == FileKind::File) {
+        let (Some(parent), Some(file)) = (e.path.parent(), e.path.file_name()) else {
+            continue;
+        };
+        let file = file.to_string_lossy();
+        let page = infodir::strip_info_suffix(&file);
+        if page.len() == file.len() || !on_host(root, &parent.join("dir")).is_file() {
+            continue;
+        }
+        let slot = dirs.entry(parent.join("dir")).or_default();
+        slot.0.insert(page.to_string());
+        // A page that cannot be read any more still has its own entries taken out.
+        slot.1
+            .extend(infodir::declared_by(&on_host(root, &e.path)).unwrap_or_default());
+    }
+    for (dir, (pages, declared)) in dirs {
+        let folder = dir.parent().unwrap_or(Path::new("/"));
+        // Is `page` the page of another installed package?
+        let others = |page: &str| {
+            ["", ".info", ".info.gz", ".info.bz2", ".info.xz"]
+                .iter()
+                .any(|suffix| {
+                    db.owners(&folder.join(format!("{page}{suffix}")))
+                        .is_ok_and(|o| o.iter().any(|n| n != name))
+                })
+        };
+        let host = on_host(root, &dir);
+        let text = std::fs::read_to_string(&host).map_err(super::io(&host))?;
+        let (kept, removed) = infodir::remove_entries(&text, |e| {
+            pages.contains(&e.file) || (declared.iter().any(|d| d.same(e)) && !others(&e.file))
+        });
+        if removed > 0 {
+            crate::fsutil::write_atomic(&host, kept.as_bytes()).map_err(super::io(&host))?;
+            ctx.printer.note(&format!(
+                "took {removed} entr{} of {name} out of {}",
+                if removed == 1 { "y" } else { "ies" },
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }

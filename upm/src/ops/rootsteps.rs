@@ -1,6 +1,8 @@
-//! Applying the root steps the wrappers recorded during an install: chown, chgrp and mknod, on
-//! paths of this package's own manifest only, and only the kinds the recipe allows
-//! (`root.allow`). Each step becomes a row saying whether it was applied and why not.
+//! Applying the root steps the wrappers recorded during an install: chown, chgrp, setuid,
+//! setgid and mknod, on paths of this package's own manifest only, and only the kinds the
+//! recipe allows (`root.allow`). Each step becomes a row saying whether it was applied and why
+//! not. A setuid/setgid bit is kept only on a file a chown made root's; what is left owned by
+//! the package user loses it afterwards ([`super::guard::setid`]).
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -52,6 +54,7 @@ pub fn apply(
     };
     let allowed = |r: RootStep| allow.contains(&r);
     let mut ldconfig_seen = false;
+    let mut setid = Vec::new();
     for s in steps {
         let kind = RootStep::from_name(&s.step);
         let Some(kind) = kind else {
@@ -120,12 +123,27 @@ pub fn apply(
                     continue;
                 }
                 let mut failed = None;
+                let mut dropped = Vec::new();
                 for t in targets {
-                    if let Err(e) = chown_keeping_mode(&on_host(root, t), uid, gid, allow) {
-                        failed = Some(format!("{}: {e}", quoted(&t)));
+                    match chown_keeping_mode(&on_host(root, t), uid, gid, allow) {
+                        Ok(lost) => dropped.extend(lost.into_iter().map(|k| (k, t))),
+                        Err(e) => failed = Some(format!("{}: {e}", quoted(&t))),
                     }
                 }
                 out.rows.push(row(s, failed.is_none(), failed));
+                for (k, t) in dropped {
+                    out.rows.push(StepRow {
+                        step: k.name().into(),
+                        arg: String::new(),
+                        path: t.clone(),
+                        applied: false,
+                        note: Some(format!(
+                            "the bit was dropped when the file was given to {spec}: add \"{}\" \
+                             to root.allow to keep it",
+                            k.name()
+                        )),
+                    });
+                }
             }
             RootStep::Mknod => {
                 let host = on_host(root, &s.path);
@@ -159,20 +177,51 @@ pub fn apply(
                     ));
                 }
             }
-            RootStep::Setuid | RootStep::Setgid => out.rows.push(row(s, false, None)),
+            // After every chown: the bit goes on once the file is root's.
+            RootStep::Setuid | RootStep::Setgid => setid.push((s, kind)),
+        }
+    }
+    for (s, kind) in setid {
+        let res = if mine.contains(&s.path) {
+            set_bit(&on_host(root, &s.path), kind)
+        } else {
+            Err("not a path this package installed; left alone".into())
+        };
+        match res {
+            Ok(()) => out.rows.push(row(s, true, None)),
+            Err(e) => out.rows.push(row(s, false, Some(e))),
         }
     }
     out
 }
 
+/// Set the setuid or setgid bit of a regular file root owns (a chown step made it root's).
+fn set_bit(p: &Path, kind: RootStep) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).map_err(|e| e.to_string())?;
+    if !m.file_type().is_file() {
+        return Err("not a regular file; left alone".into());
+    }
+    if m.uid() != 0 {
+        return Err(format!(
+            "the file is uid {}'s, not root's (no chown to root was applied), so the bit is removed",
+            m.uid()
+        ));
+    }
+    let bit = if kind == RootStep::Setuid { 0o4000 } else { 0o2000 };
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode((m.mode() & 0o7777) | bit))
+        .map_err(|e| e.to_string())
+}
+
 /// chown a path (not following symlinks), then put back the setuid/setgid bits the kernel
-/// cleared, when the recipe allows them.
+/// cleared, when the recipe allows them. Returns the bits dropped because it does not.
 fn chown_keeping_mode(
     p: &Path,
     uid: Option<u32>,
     gid: Option<u32>,
     allow: &[RootStep],
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<RootStep>> {
+    let mut dropped = Vec::new();
     let before = std::fs::symlink_metadata(p)?;
     nix::unistd::fchownat(
         nix::fcntl::AT_FDCWD,
@@ -183,15 +232,15 @@ fn chown_keeping_mode(
     )?;
     if before.file_type().is_file() {
         let mut mode = before.permissions().mode() & 0o7777;
-        if !allow.contains(&RootStep::Setuid) {
-            mode &= !0o4000;
-        }
-        if !allow.contains(&RootStep::Setgid) {
-            mode &= !0o2000;
+        for (kind, bit) in [(RootStep::Setuid, 0o4000), (RootStep::Setgid, 0o2000)] {
+            if mode & bit != 0 && !allow.contains(&kind) {
+                mode &= !bit;
+                dropped.push(kind);
+            }
         }
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
     }
-    Ok(())
+    Ok(dropped)
 }
 
 /// Make a device node from a recorded spec: `c|b|p MAJOR MINOR [mode=MODE]`.

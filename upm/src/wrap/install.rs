@@ -1,11 +1,12 @@
 //! The `install` wrapper: GNU install's options read well enough to drop `-o`/`-g` (recorded as
 //! root steps instead) and to leave alone directories given to `install -d` that the package
-//! does not own, then the real `install` does the work.
+//! does not own, then the real `install` does the work. A setuid/setgid `-m` on files is
+//! recorded as a `setuid`/`setgid` step too.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{Step, absolute, foreign, record, run_real};
+use super::{Step, absolute, foreign, record, run_real, setid_bits};
 
 /// Short options that take a value.
 const SHORT_WITH_VALUE: &[u8] = b"gmoSt";
@@ -16,6 +17,7 @@ struct Parsed {
     pass: Vec<OsString>,
     owner: Option<String>,
     group: Option<String>,
+    mode: Option<String>,
     directory: bool,
     no_target: bool,
     target: Option<PathBuf>,
@@ -65,6 +67,9 @@ fn parse(args: Vec<OsString>) -> Parsed {
                     if name == "target-directory" {
                         p.target = value.as_ref().map(PathBuf::from);
                     }
+                    if name == "mode" {
+                        p.mode = value.clone();
+                    }
                     match (takes, value) {
                         (true, Some(v)) => p.pass.push(format!("--{name}={v}").into()),
                         _ => p.pass.push(a),
@@ -93,6 +98,9 @@ fn parse(args: Vec<OsString>) -> Parsed {
                     _ => {
                         if c == b't' {
                             p.target = Some(PathBuf::from(&value));
+                        }
+                        if c == b'm' {
+                            p.mode = Some(value.clone());
                         }
                         if kept.len() > 1 {
                             p.pass.push(std::mem::replace(&mut kept, "-".into()).into());
@@ -198,6 +206,22 @@ pub fn run(args: Vec<OsString>) -> i32 {
             .collect();
         record(&steps);
     }
+    if code == 0 && !p.directory {
+        let (uid, gid) = setid_bits(p.mode.as_deref().unwrap_or(""));
+        let mut steps = Vec::new();
+        for d in p.destinations() {
+            for (set, step) in [(uid, "setuid"), (gid, "setgid")] {
+                if set {
+                    steps.push(Step {
+                        step: step.into(),
+                        arg: p.mode.clone().unwrap_or_default(),
+                        path: absolute(&d),
+                    });
+                }
+            }
+        }
+        record(&steps);
+    }
     code
 }
 
@@ -217,6 +241,9 @@ mod tests {
         let pass: Vec<String> = p.pass.iter().map(|a| a.to_string_lossy().into()).collect();
         assert_eq!(pass, ["-v", "-m", "4755", "su", "/usr/bin/su"]);
         assert_eq!(p.destinations(), [PathBuf::from("/usr/bin/su")]);
+        assert_eq!(p.mode.as_deref(), Some("4755"));
+        assert_eq!(parse(args("-Dm2755 a b")).mode.as_deref(), Some("2755"));
+        assert_eq!(parse(args("--mode=u+s a b")).mode.as_deref(), Some("u+s"));
     }
 
     #[test]

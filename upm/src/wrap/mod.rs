@@ -8,6 +8,8 @@
 //! - `install -o/-g`, `chown` and `chgrp` install or leave the file as the package user's and
 //!   record a root step (`chown root:root /usr/bin/su`) that upm applies afterwards when the
 //!   recipe allows it;
+//! - `chmod u+s`/`chmod 4755` and `install -m 4755` on a file are run, and recorded as a
+//!   `setuid` (or `setgid`) step: upm keeps the bit only on a file a root step made root's;
 //! - `ldconfig`, `mknod` and `install-info` (which edits the info `dir` file every package
 //!   shares) are recorded, not run.
 //!
@@ -61,10 +63,10 @@ pub fn command(step: &str, arg: &str, path: &Path) -> String {
 /// A recorded root step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// `chown`, `chgrp`, `ldconfig` or `mknod`.
+    /// `chown`, `chgrp`, `setuid`, `setgid`, `ldconfig`, `mknod` or `install-info`.
     pub step: String,
-    /// The owner spec (`root:root`), group, or node spec (`c 4 64`); `-R ` in front means
-    /// recursive.
+    /// The owner spec (`root:root`), group, mode (`u+s`, `4755`) or node spec (`c 4 64`); `-R `
+    /// in front means recursive.
     pub arg: String,
     pub path: PathBuf,
 }
@@ -180,6 +182,9 @@ fn run_real(name: &str, args: &[OsString]) -> i32 {
 /// Append steps to the steps file. Without one (a wrapper run by hand), say what would have
 /// been recorded.
 fn record(steps: &[Step]) {
+    if steps.is_empty() {
+        return;
+    }
     let Some(file) = std::env::var_os(envvars::STEPS) else {
         for s in steps {
             eprintln!(
@@ -257,7 +262,83 @@ fn chmod(args: Vec<OsString>) -> i32 {
     if kept == 0 && !dropped.is_empty() {
         return 0;
     }
-    run_real("chmod", &out)
+    let code = run_real("chmod", &out);
+    if code == 0 {
+        record(&setid_steps(&out));
+    }
+    code
+}
+
+/// Which of the setuid and setgid bits a chmod-style mode (`4755`, `u+s`, `a=rx,g+s`) sets.
+pub fn setid_bits(mode: &str) -> (bool, bool) {
+    if !mode.is_empty() && mode.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+        let m = u32::from_str_radix(mode, 8).unwrap_or(0);
+        return (m & 0o4000 != 0, m & 0o2000 != 0);
+    }
+    let (mut uid, mut gid) = (false, false);
+    for clause in mode.split(',') {
+        let who_end = clause.find(['+', '-', '=']).unwrap_or(clause.len());
+        let who = &clause[..who_end];
+        let (u, g) = (
+            who.is_empty() || who.contains(['u', 'a']),
+            who.is_empty() || who.contains(['g', 'a']),
+        );
+        // `u+s-x`: each operator applies to the permissions that follow it.
+        let mut adding = false;
+        for c in clause[who_end..].chars() {
+            match c {
+                '+' | '=' => adding = true,
+                '-' => adding = false,
+                's' if adding => {
+                    uid |= u;
+                    gid |= g;
+                }
+                _ => {}
+            }
+        }
+    }
+    (uid, gid)
+}
+
+/// The `setuid`/`setgid` steps of a chmod command line (options, mode, paths) run by a
+/// package user: one per regular file whose bit it set. `-R` and `--reference` are left out.
+fn setid_steps(args: &[OsString]) -> Vec<Step> {
+    let mut mode: Option<String> = None;
+    let mut files = Vec::new();
+    let mut options_done = false;
+    for a in args {
+        let s = a.to_string_lossy();
+        if !options_done && s == "--" {
+            options_done = true;
+        } else if mode.is_none() {
+            if !options_done && (s == "-R" || s == "--recursive" || s.starts_with("--reference")) {
+                return Vec::new();
+            }
+            let is_option = !options_done
+                && s.starts_with('-')
+                && !s[1..].chars().all(|c| "rwxXstugo".contains(c));
+            if !is_option {
+                mode = Some(s.into_owned());
+            }
+        } else {
+            files.push(absolute(Path::new(a)));
+        }
+    }
+    let (uid, gid) = setid_bits(mode.as_deref().unwrap_or(""));
+    let arg = mode.unwrap_or_default();
+    let mut steps = Vec::new();
+    for path in files.into_iter().filter(|p| p.is_file()) {
+        for (set, name) in [(uid, "setuid"), (gid, "setgid")] {
+            if set {
+                steps.push(Step {
+                    step: name.into(),
+                    arg: arg.clone(),
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    steps
 }
 
 /// `chown`/`chgrp` as a package user: record the change as a root step, change nothing.
@@ -430,6 +511,43 @@ mod tests {
             command("chgrp", "it's", Path::new("/a\nb")),
             "chgrp 'it'\\''s' $'/a\\nb'"
         );
+    }
+
+    #[test]
+    fn setid_bits_of_modes() {
+        assert_eq!(setid_bits("4755"), (true, false));
+        assert_eq!(setid_bits("2711"), (false, true));
+        assert_eq!(setid_bits("6755"), (true, true));
+        assert_eq!(setid_bits("755"), (false, false));
+        assert_eq!(setid_bits("u+s"), (true, false));
+        assert_eq!(setid_bits("g+s"), (false, true));
+        assert_eq!(setid_bits("+s"), (true, true));
+        assert_eq!(setid_bits("a=rx,u+ws"), (true, false));
+        assert_eq!(setid_bits("a+s"), (true, true));
+        assert_eq!(setid_bits("u-s"), (false, false));
+        assert_eq!(setid_bits("go-w,u+s-x"), (true, false));
+    }
+
+    #[test]
+    fn chmod_records_setid_on_files_only() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("su");
+        std::fs::write(&f, "").unwrap();
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let fs = f.display().to_string();
+        let ds = d.path().display().to_string();
+        let steps = setid_steps(&args(&["-v", "4755", &fs, &ds]));
+        assert_eq!(
+            steps,
+            vec![Step {
+                step: "setuid".into(),
+                arg: "4755".into(),
+                path: f.clone()
+            }]
+        );
+        assert_eq!(setid_steps(&args(&["g+s", &fs]))[0].step, "setgid");
+        assert!(setid_steps(&args(&["-R", "u+s", &fs])).is_empty());
+        assert!(setid_steps(&args(&["755", &fs])).is_empty());
     }
 
     #[test]
