@@ -83,7 +83,7 @@ impl Root {
         self.sb.upper().join(p.trim_start_matches('/'))
     }
 
-    fn uid_of(&self, user: &str) -> u64 {
+    pub(crate) fn uid_of(&self, user: &str) -> u64 {
         let users = self.upm(["--json", "user", "list"]).success().json();
         users
             .as_array()
@@ -613,7 +613,7 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
 }
 
 /// A recipe installing an info page and registering it with install-info, as automake does.
-fn info_recipe(dir: &Dir, name: &str) -> PathBuf {
+pub(crate) fn info_recipe(dir: &Dir, name: &str) -> PathBuf {
     dir.write(
         &format!("{name}.info"),
         &format!(

@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod ctree;
 mod faults;
+mod holes;
 mod install;
 mod names;
 mod pkgnames;
