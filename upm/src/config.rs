@@ -345,7 +345,10 @@ fn path_matches(pattern: &Path, path: &Path) -> bool {
         match (pat.next(), p.next()) {
             (None, None) => return true,
             (Some(a), Some(b)) => {
-                let (a, b) = (a.as_os_str().to_string_lossy(), b.as_os_str().to_string_lossy());
+                let (a, b) = (
+                    a.as_os_str().to_string_lossy(),
+                    b.as_os_str().to_string_lossy(),
+                );
                 if !glob_component(&a, &b) {
                     return false;
                 }

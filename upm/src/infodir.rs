@@ -47,7 +47,10 @@ impl DirEntry {
     pub fn same(&self, other: &DirEntry) -> bool {
         self.name.eq_ignore_ascii_case(&other.name)
             && self.file == other.file
-            && self.node.split_whitespace().eq(other.node.split_whitespace())
+            && self
+                .node
+                .split_whitespace()
+                .eq(other.node.split_whitespace())
     }
 }
 
@@ -97,28 +100,52 @@ pub fn declared_by(path: &Path) -> std::io::Result<Vec<DirEntry>> {
 }
 
 /// `dir` with every entry `drop` says yes to taken out (its first line and the indented
-/// description lines that continue it); the text and how many entries went.
+/// description lines that continue it), and, as `install-info --delete` does, the heading of a
+/// section left empty; the text and how many entries went.
 pub fn remove_entries(dir: &str, drop: impl Fn(&DirEntry) -> bool) -> (String, usize) {
     let mut out = String::with_capacity(dir.len());
     let mut removed = 0;
     let mut skipping = false;
     let mut in_menu = false;
+    // The current section: where its heading starts in `out`, entries kept and removed.
+    let mut section: Option<(usize, usize, usize)> = None;
     for line in dir.split_inclusive('\n') {
         if skipping && line.starts_with([' ', '\t']) && !line.trim().is_empty() {
             continue;
         }
         skipping = false;
-        if line.starts_with("* Menu:") {
-            in_menu = true;
-        } else if in_menu
-            && let Some(e) = DirEntry::parse(line.trim_end_matches('\n'))
-            && drop(&e)
-        {
-            skipping = true;
-            removed += 1;
+        if !in_menu {
+            in_menu = line.starts_with("* Menu:");
+            out.push_str(line);
             continue;
         }
+        if let Some(e) = DirEntry::parse(line.trim_end_matches('\n')) {
+            let gone = drop(&e);
+            if let Some((_, kept, dropped)) = section.as_mut() {
+                *if gone { dropped } else { kept } += 1;
+            }
+            if gone {
+                skipping = true;
+                removed += 1;
+                continue;
+            }
+        } else if line.trim().is_empty() || !line.starts_with([' ', '\t']) {
+            // A blank line or a new heading ends the section; an emptied one goes, with the
+            // blank line after it.
+            if let Some((at, 0, 1..)) = section.take() {
+                out.truncate(at);
+                if line.trim().is_empty() {
+                    continue;
+                }
+            }
+            if !line.trim().is_empty() {
+                section = Some((out.len(), 0, 0));
+            }
+        }
         out.push_str(line);
+    }
+    if let Some((at, 0, 1..)) = section {
+        out.truncate(at);
     }
     (out, removed)
 }
@@ -174,7 +201,12 @@ mod tests {
         assert!(!text.contains("pod2texi") && !text.contains("Update info/dir"));
         assert!(!text.contains("(texinfo)"), "{text}");
         assert!(text.contains("* sed: (sed).                   Stream EDitor.\n"));
-        assert!(text.contains("* Menu:\n\nTexinfo documentation system\n\nOther\n"), "{text}");
+        assert!(text.contains("* Menu:\n\nOther\n"), "{text}");
+        let (text, _) = remove_entries(DIR, |e| e.file == "sed");
+        assert!(
+            text.ends_with("* Texinfo: (texinfo).           The GNU documentation format.\n\n"),
+            "{text:?}"
+        );
         let (same, n) = remove_entries(DIR, |_| false);
         assert_eq!((same.as_str(), n), (DIR, 0));
     }

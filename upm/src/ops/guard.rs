@@ -130,14 +130,13 @@ pub fn setid(
             _ => "setuid and setgid bits",
         };
         let detail = format!(
-            "{what} removed (mode {mode:04o} -> {left:04o}): the file belongs to uid {}, gid {}, \
-             a package's; {}",
+            "{what} removed (mode {mode:04o} -> {left:04o}): it would stay a package user's \
+             (uid {}, gid {}); {}",
             m.uid(),
             m.gid(),
             advice(allow, recorded, &e.path, bits)
         );
-        ctx.printer
-            .warn(&format!("{}: {detail}", e.path.display()));
+        ctx.printer.warn(&format!("{}: {detail}", e.path.display()));
         reports.push(ReportRow {
             kind: "setid-removed".into(),
             path: Some(e.path.clone()),
@@ -227,8 +226,7 @@ pub fn system_files(
             m.gid(),
             user.name
         );
-        ctx.printer
-            .warn(&format!("{}: {detail}", path.display()));
+        ctx.printer.warn(&format!("{}: {detail}", path.display()));
         reports.push(ReportRow {
             kind: "system-file".into(),
             path: Some(path),
@@ -282,13 +280,22 @@ mod tests {
             path: p.into(),
         }];
         let a = advice(&[], &chown, p, 0o4000);
-        assert!(a.starts_with("add \"chown\" and \"setuid\" to root.allow"), "{a}");
+        assert!(
+            a.starts_with("add \"chown\" and \"setuid\" to root.allow"),
+            "{a}"
+        );
         let a = advice(&[RootStep::Chown], &chown, p, 0o6000);
-        assert!(a.starts_with("add \"setuid\" and \"setgid\" to root.allow"), "{a}");
+        assert!(
+            a.starts_with("add \"setuid\" and \"setgid\" to root.allow"),
+            "{a}"
+        );
         let a = advice(&[RootStep::Chown, RootStep::Setuid], &[], p, 0o4000);
         assert!(a.contains("`chown root /usr/bin/su`"), "{a}");
         let a = advice(&[], &[], p, 0o4000);
-        assert!(a.contains("and add \"chown\" and \"setuid\" to root.allow"), "{a}");
+        assert!(
+            a.contains("and add \"chown\" and \"setuid\" to root.allow"),
+            "{a}"
+        );
     }
 
     #[test]

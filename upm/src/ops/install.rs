@@ -504,7 +504,13 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         // No setuid/setgid file stays a package user's, even from a failed install.
         let recorded = Step::parse_all(&std::fs::read(&steps_file).unwrap_or_default());
         let allow = &recipe.root.allow;
-        reports.extend(guard::setid(ctx, &cfg.ids, allow, &recorded, &mut tracked.entries)?);
+        reports.extend(guard::setid(
+            ctx,
+            &cfg.ids,
+            allow,
+            &recorded,
+            &mut tracked.entries,
+        )?);
         let msg = err.to_string();
         let gone = vanished(
             root,
@@ -606,7 +612,13 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         }
     }
     // No setuid/setgid file stays a package user's: what no allowed root step made root's.
-    reports.extend(guard::setid(ctx, &cfg.ids, &recipe.root.allow, &recorded, &mut files)?);
+    reports.extend(guard::setid(
+        ctx,
+        &cfg.ids,
+        &recipe.root.allow,
+        &recorded,
+        &mut files,
+    )?);
     for e in files.iter().filter(|e| e.is_setid()) {
         let detail = format!(
             "installed {} (mode {:04o}, owner uid {})",

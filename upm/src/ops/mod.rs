@@ -3,12 +3,12 @@
 //! queries. They tie the parts together — recipe, pkguser, source, runner, watch, track, db —
 //! and hold no parsing or printing of their own beyond what goes through the printer.
 
+mod guard;
 pub mod init;
 pub mod install;
 pub mod query;
 pub mod recover;
 pub mod remove;
-mod guard;
 mod rootsteps;
 mod setup;
 

@@ -192,12 +192,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
 /// Take out of each info `dir` file next to the package's info pages every entry those pages
 /// declare (`* pod2texi: (pod2texi)Invoking pod2texi.` in texinfo's `texinfo.info` too) and
 /// every entry pointing to one of them — except an entry pointing to another package's page.
-fn take_info_entries_out(
-    ctx: &Ctx,
-    db: &Db,
-    name: &str,
-    files: &[Entry],
-) -> Result<(), Error> {
+fn take_info_entries_out(ctx: &Ctx, db: &Db, name: &str, files: &[Entry]) -> Result<(), Error> {
     let root = &ctx.root;
     // dir file → (pages of this package there, entries they declare)
     let mut dirs: BTreeMap<PathBuf, (BTreeSet<String>, Vec<DirEntry>)> = BTreeMap::new();

@@ -208,9 +208,16 @@ fn set_bit(p: &Path, kind: RootStep) -> Result<(), String> {
             m.uid()
         ));
     }
-    let bit = if kind == RootStep::Setuid { 0o4000 } else { 0o2000 };
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode((m.mode() & 0o7777) | bit))
-        .map_err(|e| e.to_string())
+    let bit = if kind == RootStep::Setuid {
+        0o4000
+    } else {
+        0o2000
+    };
+    std::fs::set_permissions(
+        p,
+        std::fs::Permissions::from_mode((m.mode() & 0o7777) | bit),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// chown a path (not following symlinks), then put back the setuid/setgid bits the kernel

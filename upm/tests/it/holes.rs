@@ -105,7 +105,11 @@ fn with_chown_and_setuid_allowed_setid_files_end_root_owned() {
     for (name, mode) in [("setid-suid", 0o4755), ("setid-sgid", 0o2755)] {
         let path = format!("/usr/local/bin/{name}");
         let m = std::fs::metadata(root.upper(&path)).unwrap();
-        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, mode), "{path}");
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (0, 0, mode),
+            "{path}"
+        );
         let e = &files[&path];
         assert_eq!(
             (e["uid"].as_u64(), e["mode"].as_u64()),
@@ -122,7 +126,13 @@ fn with_chown_and_setuid_allowed_setid_files_end_root_owned() {
         .unwrap()
         .iter()
         .filter(|s| s["applied"] == true)
-        .map(|s| format!("{} {}", s["step"].as_str().unwrap(), s["path"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["step"].as_str().unwrap(),
+                s["path"].as_str().unwrap()
+            )
+        })
         .collect();
     for want in [
         "chown /usr/local/bin/setid-suid",
