@@ -535,7 +535,8 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
     needs_root!();
     let root = Root::new();
     let dir = Dir::shared();
-    // chmod and install -d on install directories, a setuid file of its own, a config file.
+    // chmod and install -d on install directories, a setuid file of its own (which loses its
+    // bit: nothing makes it root's), a config file.
     let recipe = script_recipe(
         &dir,
         "conf",
@@ -546,7 +547,10 @@ fn remove_keeps_changed_configuration_and_install_dir_tricks_work() {
     );
     root.upm(["install".as_ref(), recipe.as_os_str()])
         .success()
-        .stderr_has("/usr/local/bin/conf-helper: installed setuid");
+        .stderr_has("/usr/local/bin/conf-helper: setuid bit removed");
+    // Nothing made it root's: a setuid file of a package user's would be a hole.
+    let helper = std::fs::metadata(root.upper("usr/local/bin/conf-helper")).unwrap();
+    assert_eq!(helper.mode() & 0o7777, 0o755);
     let m = std::fs::metadata(root.upper("usr/local/bin")).unwrap();
     assert_eq!(
         m.mode() & 0o7777,
