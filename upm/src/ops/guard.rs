@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid};
 
-use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::db::ReportRow;
 use crate::fsutil::on_host;
@@ -100,11 +99,11 @@ fn advice(allow: &[RootStep], recorded: &[Step], path: &Path, bits: u32) -> Stri
 /// a `setid-removed` report.
 pub fn setid(
     ctx: &Ctx,
-    ids: &Ids,
     allow: &[RootStep],
     recorded: &[Step],
     files: &mut [Entry],
 ) -> Result<Vec<ReportRow>, Error> {
+    let ids = &ctx.cfg.ids;
     let mut reports = Vec::new();
     for e in files.iter_mut().filter(|e| e.is_setid()) {
         let host = on_host(&ctx.root, &e.path);
@@ -153,7 +152,7 @@ fn linker_cache(p: &Path) -> bool {
         .is_some_and(|n| n.starts_with("ld.so.cache"))
 }
 
-/// Take the system files (`cfg.system_files`) out of what an install tracked — its entries
+/// Take the system files (`install.system_files` of `ctx.cfg`) out of what an install tracked — its entries
 /// and the foreign paths it reports — and give back to root each one left owned by a package
 /// user (or a package's or the install group), as `user`'s install may have left it: a temporary file (`ld.so.cache~`, a name ending in `~`) is
 /// deleted; any other becomes `root:root`, mode 0644 (0755 for a directory). When the linker
@@ -163,10 +162,10 @@ fn linker_cache(p: &Path) -> bool {
 /// `system-file` report.
 pub fn system_files(
     ctx: &Ctx,
-    cfg: &Config,
     user: &PkgUser,
     tracked: &mut Tracked,
 ) -> Result<Vec<ReportRow>, Error> {
+    let cfg = &ctx.cfg;
     // The listed paths are checked on disk too: a tool run past the wrappers may have written
     // one the watcher does not follow (`/etc/ld.so.cache` is excluded from tracking).
     let mut paths: Vec<PathBuf> = cfg

@@ -469,7 +469,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     }
     let mut reports = Vec::new();
     // System files (the linker cache, the info dir file) are never a package's.
-    reports.extend(guard::system_files(ctx, &cfg, &user, &mut tracked)?);
+    reports.extend(guard::system_files(ctx, &user, &mut tracked)?);
     for (path, uid) in &tracked.foreign {
         let (owner, _) = setup::owner_of(&db, &names, path, *uid);
         let detail = format!("changed during the install, but belongs to {owner}; not claimed");
@@ -504,13 +504,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         // No setuid/setgid file stays a package user's, even from a failed install.
         let recorded = Step::parse_all(&std::fs::read(&steps_file).unwrap_or_default());
         let allow = &recipe.root.allow;
-        reports.extend(guard::setid(
-            ctx,
-            &cfg.ids,
-            allow,
-            &recorded,
-            &mut tracked.entries,
-        )?);
+        reports.extend(guard::setid(ctx, allow, &recorded, &mut tracked.entries)?);
         let msg = err.to_string();
         let gone = vanished(
             root,
@@ -612,13 +606,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         }
     }
     // No setuid/setgid file stays a package user's: what no allowed root step made root's.
-    reports.extend(guard::setid(
-        ctx,
-        &cfg.ids,
-        &recipe.root.allow,
-        &recorded,
-        &mut files,
-    )?);
+    let allow = &recipe.root.allow;
+    reports.extend(guard::setid(ctx, allow, &recorded, &mut files)?);
     for e in files.iter().filter(|e| e.is_setid()) {
         let detail = format!(
             "installed {} (mode {:04o}, owner uid {})",

@@ -44,9 +44,9 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
             entries: files,
             ..Default::default()
         };
-        let mut reports = guard::system_files(ctx, cfg, &user, &mut found)?;
+        let mut reports = guard::system_files(ctx, &user, &mut found)?;
         let mut files = found.entries;
-        reports.extend(guard::setid(ctx, &cfg.ids, &[], &[], &mut files)?);
+        reports.extend(guard::setid(ctx, &[], &[], &mut files)?);
         // The phase running when it stopped: the last one started, for a build without a
         // recorded stage.
         let last_phase = db.phases(pkg.id)?.pop().map(|p| p.phase);
