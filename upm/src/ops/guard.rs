@@ -18,6 +18,7 @@ use crate::ctx::Ctx;
 use crate::db::ReportRow;
 use crate::fsutil::on_host;
 use crate::manifest::Entry;
+use crate::pathtext::quoted;
 use crate::pkguser::{Ids, PkgUser};
 use crate::recipe::RootStep;
 use crate::track::Tracked;
@@ -80,13 +81,13 @@ fn advice(allow: &[RootStep], recorded: &[Step], path: &Path, bits: u32) -> Stri
         (Some(add), false) => format!(
             "to install it as root's, have the install give it to root (`chown root {p}` or \
              `install -o root`, recorded as a root step) and {add}",
-            p = path.display()
+            p = quoted(path)
         ),
         (None, true) => "the recorded chown did not make it root's (see the root steps)".into(),
         (None, false) => format!(
             "nothing in the install gave it to root: have it run `chown root {}` (or \
              `install -o root`), recorded as a root step",
-            path.display()
+            quoted(path)
         ),
     }
 }
@@ -112,7 +113,7 @@ pub fn setid(
             Ok(m) if m.file_type().is_file() => m,
             Ok(_) => continue,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(io(&host)(err)),
+            Err(err) => return Err(io(&host)(err).into()),
         };
         let mode = m.mode() & 0o7777;
         let bits = bits_to_remove(ids, mode, m.uid(), m.gid());
@@ -135,7 +136,7 @@ pub fn setid(
             m.gid(),
             advice(allow, recorded, &e.path, bits)
         );
-        ctx.printer.warn(&format!("{}: {detail}", e.path.display()));
+        ctx.printer.warn(&format!("{}: {detail}", quoted(&e.path)));
         reports.push(ReportRow {
             kind: "setid-removed".into(),
             path: Some(e.path.clone()),
@@ -192,7 +193,7 @@ pub fn system_files(
         let m = match std::fs::symlink_metadata(&host) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&host)(e)),
+            Err(e) => return Err(io(&host)(e).into()),
         };
         if !package_uid(&cfg.ids, m.uid()) && !package_gid(&cfg.ids, m.gid()) {
             continue;
@@ -225,7 +226,7 @@ pub fn system_files(
             m.gid(),
             user.name
         );
-        ctx.printer.warn(&format!("{}: {detail}", path.display()));
+        ctx.printer.warn(&format!("{}: {detail}", quoted(&path)));
         reports.push(ReportRow {
             kind: "system-file".into(),
             path: Some(path),
@@ -242,7 +243,7 @@ pub fn system_files(
         if !setup::run_root_command(&ctx.root, "ldconfig", &log)? {
             ctx.printer.warn(&format!(
                 "ldconfig (run as root to rebuild the linker cache) failed; see {}",
-                log.display()
+                quoted(&log)
             ));
         }
     }

@@ -13,6 +13,7 @@ use crate::fsutil::FileKind;
 use crate::fsutil::on_host;
 use crate::infodir::{self, DirEntry};
 use crate::manifest::{Diff, Entry};
+use crate::pathtext::quoted;
 use crate::pkguser::{self, PkgUser};
 
 use super::{Error, recover, setup};
@@ -232,7 +233,7 @@ fn take_info_entries_out(ctx: &Ctx, db: &Db, name: &str, files: &[Entry]) -> Res
             ctx.printer.note(&format!(
                 "took {removed} entr{} of {name} out of {}",
                 if removed == 1 { "y" } else { "ies" },
-                dir.display()
+                quoted(&dir)
             ));
         }
     }
