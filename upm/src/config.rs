@@ -91,6 +91,34 @@ pub const DEFAULT_SYSTEM_FILES: &[&str] = &[
     "/usr/share/mime/mime.cache",
 ];
 
+/// Shared trees: an existing or new directory matching one of these (`*` matches within one
+/// path component) becomes an install directory when a package needs to write into it, and
+/// `upm init` makes the existing ones install directories.
+pub const DEFAULT_INSTALL_PATTERNS: &[&str] = &[
+    "/usr/share/locale/*",
+    "/usr/share/locale/*/LC_MESSAGES",
+    "/usr/share/man/*",
+    "/usr/share/man/*/man*",
+    "/usr/local/share/locale/*",
+    "/usr/local/share/locale/*/LC_MESSAGES",
+    "/usr/local/share/man/*",
+    "/usr/local/share/man/*/man*",
+    "/usr/lib/pkgconfig",
+    "/usr/share/pkgconfig",
+    "/usr/share/aclocal",
+    "/usr/share/icons/hicolor/*/*",
+];
+
+/// Whether an install may take over existing files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Files no installed package owns (temporary tools, a distribution's files) may be
+    /// replaced; they are kept for `upm remove --restore`.
+    Unowned,
+    /// Nothing existing is replaced: such an install is refused before it writes anything.
+    None,
+}
+
 pub const DEFAULT_SOURCE_DIRS: &[&str] = &["/sources"];
 
 /// Where `upm install NAME` looks for `NAME.toml` (or `NAME.ct`).
@@ -102,6 +130,12 @@ pub struct Config {
     pub path: PathBuf,
     pub ids: Ids,
     pub install_dirs: Vec<PathBuf>,
+    /// Patterns of shared directories (see [`DEFAULT_INSTALL_PATTERNS`]).
+    pub install_patterns: Vec<String>,
+    /// `install.replace`: whether an install may take over files no package owns.
+    pub replace: Replace,
+    /// `install.keep_replaced`: keep what an install replaced under `var/lib/upm/replaced`.
+    pub keep_replaced: bool,
     pub track_roots: Vec<PathBuf>,
     pub track_exclude: Vec<PathBuf>,
     /// `install.system_files`: see [`DEFAULT_SYSTEM_FILES`].
@@ -143,6 +177,12 @@ impl Config {
             path,
             ids: Ids::default(),
             install_dirs: paths(DEFAULT_INSTALL_DIRS),
+            install_patterns: DEFAULT_INSTALL_PATTERNS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            replace: Replace::Unowned,
+            keep_replaced: true,
             track_roots: paths(DEFAULT_TRACK_ROOTS),
             track_exclude: paths(DEFAULT_TRACK_EXCLUDE),
             system_files: paths(DEFAULT_SYSTEM_FILES),
@@ -234,6 +274,34 @@ impl Config {
             }
         }
         list("install.dirs", &mut c.install_dirs)?;
+        let mut patterns: Vec<PathBuf> = Vec::new();
+        list("install.patterns", &mut patterns)?;
+        if get("install.patterns").is_some() {
+            c.install_patterns = patterns.iter().map(|p| p.display().to_string()).collect();
+        }
+        match get("install.replace") {
+            None => {}
+            Some(Value::Str(s)) if s == "unowned" => c.replace = Replace::Unowned,
+            Some(Value::Str(s)) if s == "none" => c.replace = Replace::None,
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "install.replace",
+                    want: "\"unowned\" or \"none\"",
+                });
+            }
+        }
+        match get("install.keep_replaced") {
+            None => {}
+            Some(Value::Bool(b)) => c.keep_replaced = *b,
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "install.keep_replaced",
+                    want: "true or false",
+                });
+            }
+        }
         list("track.roots", &mut c.track_roots)?;
         list("track.exclude", &mut c.track_exclude)?;
         list("install.system_files", &mut c.system_files)?;
@@ -261,7 +329,14 @@ impl Config {
              dirs = {}\n\
              # Files root tools keep for every package (the linker cache, the info `dir` files):\n\
              # never part of a package, given back to root when a package's tool wrote them.\n\
-             system_files = {}\n\n\
+             system_files = {}\n\
+             # Shared trees (`*` matches within one path component): matching directories become\n\
+             # install directories when a package needs to write into them.\n\
+             patterns = {}\n\
+             # \"unowned\": an install may replace files no package owns (the temporary tools, a\n\
+             # distribution's files), keeping them for `upm remove --restore`; \"none\": never.\n\
+             replace = {}\n\
+             keep_replaced = {}\n\n\
              [users]\n\
              # Package users get uids and gids from this range.\n\
              first = {}\n\
@@ -284,6 +359,19 @@ impl Config {
             self.ids.install_gid,
             list(&self.install_dirs),
             list(&self.system_files),
+            {
+                let items: Vec<String> = self
+                    .install_patterns
+                    .iter()
+                    .map(|p| format!("    {},", quote(p)))
+                    .collect();
+                format!("[\n{}\n]", items.join("\n"))
+            },
+            quote(match self.replace {
+                Replace::Unowned => "unowned",
+                Replace::None => "none",
+            }),
+            self.keep_replaced,
             self.ids.first,
             self.ids.last,
             quote(self.ids.collision.name()),
@@ -327,7 +415,16 @@ impl Config {
 
     /// Whether `path` (inside the root) is a system file (`install.system_files`).
     pub fn system_file(&self, path: &Path) -> bool {
-        self.system_files.iter().any(|pat| path_matches(pat, path))
+        self.system_files
+            .iter()
+            .any(|pat| pattern_matches(&pat.to_string_lossy(), path))
+    }
+
+    /// Whether `dir` (inside the root) matches one of the shared-tree patterns.
+    pub fn shared_tree(&self, dir: &Path) -> bool {
+        self.install_patterns
+            .iter()
+            .any(|p| pattern_matches(p, dir))
     }
 
     /// Whether `path` (inside the root) is under a tracked root and not excluded.
@@ -337,43 +434,88 @@ impl Config {
     }
 }
 
-/// Whether `path` matches `pattern` component by component, `*` standing for any run of
-/// characters within one component.
-fn path_matches(pattern: &Path, path: &Path) -> bool {
-    let (mut pat, mut p) = (pattern.components(), path.components());
-    loop {
-        match (pat.next(), p.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) => {
-                let (a, b) = (
-                    a.as_os_str().to_string_lossy(),
-                    b.as_os_str().to_string_lossy(),
-                );
-                if !glob_component(&a, &b) {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-    }
+/// Whether `path` matches `pattern` component by component; `*` in a component matches any
+/// run of characters within it.
+pub fn pattern_matches(pattern: &str, path: &Path) -> bool {
+    let pat: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    let comps: Vec<String> = path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    pat.len() == comps.len() && pat.iter().zip(&comps).all(|(p, c)| glob(p, c))
 }
 
-fn glob_component(pat: &str, s: &str) -> bool {
+/// The existing directories of `root` (paths inside it) that match `pattern`.
+pub fn pattern_dirs(root: &Path, pattern: &str) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::from("/")];
+    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &found {
+            if !comp.contains('*') {
+                next.push(dir.join(comp));
+                continue;
+            }
+            let Ok(rd) = std::fs::read_dir(crate::fsutil::on_host(root, dir)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if let Some(name) = e.file_name().to_str()
+                    && glob(comp, name)
+                {
+                    next.push(dir.join(name));
+                }
+            }
+        }
+        found = next;
+    }
+    found.retain(|d| {
+        std::fs::symlink_metadata(crate::fsutil::on_host(root, d)).is_ok_and(|m| m.is_dir())
+    });
+    found.sort();
+    found
+}
+
+/// `*`-only wildcard match of one component.
+fn glob(pat: &str, s: &str) -> bool {
     match pat.split_once('*') {
         None => pat == s,
         Some((head, rest)) => {
-            let Some(s) = s.strip_prefix(head) else {
+            let Some(tail) = s.strip_prefix(head) else {
                 return false;
             };
-            (0..=s.len())
-                .filter(|&i| s.is_char_boundary(i))
-                .any(|i| glob_component(rest, &s[i..]))
+            (0..=tail.len())
+                .filter(|i| tail.is_char_boundary(*i))
+                .any(|i| glob(rest, &tail[i..]))
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn patterns_match_within_components() {
+        use super::pattern_matches as m;
+        let p = |s: &str| std::path::PathBuf::from(s);
+        assert!(m(
+            "/usr/share/locale/*/LC_MESSAGES",
+            &p("/usr/share/locale/de/LC_MESSAGES")
+        ));
+        assert!(!m(
+            "/usr/share/locale/*/LC_MESSAGES",
+            &p("/usr/share/locale/de")
+        ));
+        assert!(m("/usr/share/man/*/man*", &p("/usr/share/man/fr/man1")));
+        assert!(!m("/usr/share/man/*/man*", &p("/usr/share/man/fr/cat1")));
+        assert!(m("/usr/lib/pkgconfig", &p("/usr/lib/pkgconfig")));
+        assert!(!m(
+            "/usr/share/locale/*",
+            &p("/usr/share/locale/de/LC_MESSAGES")
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -33,4 +33,5 @@ pub mod sys;
 pub mod track;
 /// The tree watcher, a crate of its own (`upm-watch`) so mirrord uses it without upm.
 pub use upm_watch as watch;
+pub mod trial;
 pub mod wrap;

@@ -5,7 +5,10 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    if let Some(code) = upm::wrap::dispatch().or_else(upm::runner::guard::dispatch) {
+    if let Some(code) = upm::trial::dispatch()
+        .or_else(upm::wrap::dispatch)
+        .or_else(upm::runner::guard::dispatch)
+    {
         return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     cli::main()

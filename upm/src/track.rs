@@ -50,6 +50,31 @@ pub struct Tracked {
     pub deleted: Vec<PathBuf>,
 }
 
+impl Tracked {
+    /// Merge what root's commands made into a package user's install. Root changing this
+    /// package's own files (now, or in `earlier` attempts) is no news; changing anyone else's
+    /// is reported; what appeared is the package's.
+    pub fn merge_root<'a>(&mut self, root: Tracked, earlier: impl Iterator<Item = &'a Path>) {
+        let own: BTreeSet<PathBuf> = self
+            .entries
+            .iter()
+            .map(|e| e.path.clone())
+            .chain(earlier.map(Path::to_path_buf))
+            .collect();
+        let foreign: Vec<(PathBuf, u32)> = root
+            .foreign
+            .into_iter()
+            .filter(|(p, _)| !own.contains(p))
+            .collect();
+        self.foreign.extend(foreign);
+        for e in root.entries {
+            if !self.entries.iter().any(|m| m.path == e.path) {
+                self.entries.push(e);
+            }
+        }
+    }
+}
+
 impl Touched {
     /// Fold one watcher event (host paths under `root`) into the set.
     pub fn add(&mut self, root: &Path, event: &Event) {
@@ -222,6 +247,43 @@ mod tests {
 
     fn p(s: &str) -> PathBuf {
         PathBuf::from(s)
+    }
+
+    fn entry(path: &str) -> Entry {
+        Entry {
+            path: p(path),
+            kind: crate::fsutil::FileKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+            sha256: None,
+            target: None,
+            shared: false,
+        }
+    }
+
+    #[test]
+    fn root_changes_merge_into_the_package_users() {
+        let mut mine = Tracked {
+            entries: vec![entry("/usr/bin/a")],
+            ..Tracked::default()
+        };
+        let root = Tracked {
+            entries: vec![entry("/usr/bin/a"), entry("/etc/new.conf")],
+            foreign: vec![
+                (p("/usr/bin/a"), 0),
+                (p("/usr/bin/old"), 0),
+                (p("/etc/x"), 0),
+            ],
+            deleted: vec![],
+        };
+        mine.merge_root(root, [Path::new("/usr/bin/old")].into_iter());
+        let paths: Vec<&Path> = mine.entries.iter().map(|e| e.path.as_path()).collect();
+        assert_eq!(paths, [Path::new("/usr/bin/a"), Path::new("/etc/new.conf")]);
+        // Its own files (now or from an earlier attempt) are no news; another's is.
+        assert_eq!(mine.foreign, vec![(p("/etc/x"), 0)]);
     }
 
     #[test]

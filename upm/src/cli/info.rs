@@ -32,6 +32,24 @@ struct Info<'a> {
     phases: Vec<Phase<'a>>,
     root_steps: Vec<Step<'a>>,
     reports: Vec<Report<'a>>,
+    /// Files no package owned that the install took over.
+    replaced: Vec<Replaced>,
+}
+
+#[derive(Serialize)]
+struct Replaced {
+    #[serde(flatten)]
+    path: JsonPath,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uid: u32,
+    gid: u32,
+    /// The original's mode, in octal.
+    mode: String,
+    /// Where the original is kept (inside the root), if it is.
+    kept: Option<String>,
+    /// `replaced`, or `held` while the install that took it over has not finished.
+    state: &'static str,
 }
 
 #[derive(Serialize)]
@@ -72,6 +90,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let phases = db.phases(k.id)?;
     let steps = db.root_steps(k.id)?;
     let reports = db.reports(k.id)?;
+    let replaced = db.replaced(k.id)?;
     if p.json_mode() {
         p.json(&Info {
             name: &k.name,
@@ -114,6 +133,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     path: r.path.as_deref().map(pathtext::text),
                     path_bytes: r.path.as_deref().and_then(pathtext::bytes),
                     detail: &r.detail,
+                })
+                .collect(),
+            replaced: replaced
+                .iter()
+                .map(|r| Replaced {
+                    path: JsonPath::new(&r.path),
+                    kind: r.kind.name(),
+                    uid: r.uid,
+                    gid: r.gid,
+                    mode: format!("{:04o}", r.mode),
+                    kept: r.kept.as_deref().map(pathtext::text),
+                    state: if r.replaced { "replaced" } else { "held" },
                 })
                 .collect(),
         });
@@ -177,6 +208,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 .map(|x| format!("{}: ", quoted(x)))
                 .unwrap_or_default(),
             r.detail
+        ));
+    }
+    for r in &replaced {
+        p.line(&format!(
+            "replaced:    {} (was uid {} gid {} mode {:04o}{}{})",
+            quoted(&r.path),
+            r.uid,
+            r.gid,
+            r.mode,
+            r.kept
+                .as_ref()
+                .map(|k| format!("; original kept as {}", quoted(k)))
+                .unwrap_or_default(),
+            if r.replaced {
+                ""
+            } else {
+                "; held by an unfinished install"
+            }
         ));
     }
     Ok(ExitCode::SUCCESS)

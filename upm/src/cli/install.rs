@@ -7,6 +7,7 @@ use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::install::{self, Options};
 use upm::pathtext;
+use upm::pathtext::JsonPath;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +28,9 @@ pub struct Args {
     /// Keep the build tree in /usr/src/PKG/build.
     #[arg(long)]
     keep_build: bool,
+    /// Leave a failed install's files in place (for debugging) instead of undoing it.
+    #[arg(long)]
+    keep_failed: bool,
     /// Set a recipe key before it is resolved, e.g. `--set vars.prefix=/usr/local`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -43,7 +47,22 @@ struct Installed<'a> {
     root_steps_applied: usize,
     root_steps_skipped: usize,
     reports: Vec<Report<'a>>,
+    /// Files no package owned that it replaced (kept for `upm remove --restore`).
+    replaced: Vec<JsonPath>,
     seconds: f64,
+    timings: Timings,
+}
+
+/// Where the time went, in milliseconds.
+#[derive(Serialize)]
+struct Timings {
+    /// Unpacking and the phases before the install phase.
+    build_ms: u64,
+    /// The install phase's trial run.
+    trial_ms: u64,
+    /// From the trial's start to the last database write (takeover, watcher, install phase,
+    /// hashing, root steps, recording).
+    install_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -76,6 +95,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             jobs: args.jobs,
             no_check: args.no_check,
             keep_build: args.keep_build,
+            keep_failed: args.keep_failed,
         },
     )?;
     let applied = done.steps.iter().filter(|s| s.applied).count();
@@ -101,7 +121,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     detail: &r.detail,
                 })
                 .collect(),
+            replaced: done.replaced.iter().map(|p| JsonPath::new(p)).collect(),
             seconds: done.seconds,
+            timings: Timings {
+                build_ms: done.timings.build_ms,
+                trial_ms: done.timings.trial_ms,
+                install_ms: done.timings.install_ms,
+            },
         });
     } else {
         let dirs = done

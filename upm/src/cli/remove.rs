@@ -17,6 +17,10 @@ pub struct Args {
     /// Keep the package user and its home (/usr/src/PKG) with its logs.
     #[arg(long)]
     keep_user: bool,
+    /// Put back the files the package replaced that no package owned (the temporary tools, a
+    /// distribution's files), kept under /var/lib/upm/replaced since its install.
+    #[arg(long)]
+    restore: bool,
 }
 
 /// The removal in `--json` output.
@@ -47,6 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             name: args.name,
             dry_run: args.dry_run,
             keep_user: args.keep_user,
+            restore: args.restore,
         },
     )?;
     if p.json_mode() {
@@ -61,6 +66,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     let (action, reason) = match a {
                         Action::Removed => ("removed", None),
                         Action::Missing => ("missing", None),
+                        Action::Restored => ("restored", None),
                         Action::Kept(w) => ("kept", Some(w.as_str())),
                     };
                     PathDone {
@@ -84,6 +90,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             Action::Removed => {}
             Action::Missing => p.note(&format!("{}: already gone", quoted(path))),
             Action::Kept(why) => p.line(&format!("kept {}: {why}", quoted(path))),
+            Action::Restored if args.dry_run => {
+                p.line(&format!("would put back the original {}", quoted(path)))
+            }
+            Action::Restored => p.line(&format!("put back the original {}", quoted(path))),
+        }
+    }
+    for (path, kept) in &done.not_restored {
+        match kept {
+            Some(k) => p.note(&format!(
+                "{}: the original it replaced stays in {} (`--restore` puts originals back)",
+                quoted(path),
+                quoted(k)
+            )),
+            None => p.note(&format!(
+                "{}: the original it replaced was not kept (install.keep_replaced = false)",
+                quoted(path)
+            )),
         }
     }
     if args.dry_run {

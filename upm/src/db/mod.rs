@@ -9,6 +9,7 @@
 //! records what it left on disk.
 
 mod lock;
+mod replaced;
 mod schema;
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use lock::Lock;
+pub use replaced::ReplacedRow;
 
 use crate::fsutil::FileKind;
 use crate::manifest::Entry;

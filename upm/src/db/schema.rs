@@ -63,4 +63,20 @@ pub const MIGRATIONS: &[&str] = &[
         detail      TEXT NOT NULL
     );
     "#,
+    // 2: files an install took over from no package (temporary tools, a distribution's files):
+    // their original owner and mode, and where the original is kept for restore. `held` while
+    // the install runs, `replaced` once it replaced them.
+    r#"
+    CREATE TABLE replaced (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        type        TEXT NOT NULL,
+        uid         INTEGER NOT NULL,
+        gid         INTEGER NOT NULL,
+        mode        INTEGER NOT NULL,
+        kept        BLOB,
+        state       TEXT NOT NULL,
+        PRIMARY KEY (package_id, path)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -2,6 +2,7 @@
 //! the install directories (root:install 1775), the settings file, the database and
 //! `/usr/src`. Every step is idempotent.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -40,6 +41,26 @@ pub fn init(ctx: &Ctx) -> Result<Initialized, Error> {
     let src = on_host(root, Path::new("/usr/src"));
     std::fs::create_dir_all(&src).map_err(io(&src))?;
     let mut db = Db::open(root, true)?;
+    // The shared trees that already exist (every /usr/share/locale/*/LC_MESSAGES of the base
+    // system): those root owns, no package does, and whose mode is not stricter than 0755.
+    for pattern in &cfg.install_patterns {
+        for d in crate::config::pattern_dirs(root, pattern) {
+            let host = on_host(root, &d);
+            let Ok(m) = std::fs::symlink_metadata(&host) else {
+                continue;
+            };
+            let state = installdir::state(root, &d, gid);
+            if m.uid() != 0
+                || m.mode() & 0o755 != 0o755
+                || state == installdir::State::Ok
+                || !db.owners(&d)?.is_empty()
+            {
+                continue;
+            }
+            installdir::make(&host, gid)?;
+            dirs.push((d, state));
+        }
+    }
     super::recover::recover(ctx, &mut db)?;
     super::setup::wrappers(root)?;
     Ok(Initialized {

@@ -2,18 +2,24 @@
 //! what its install left on disk.
 //!
 //! Resolve the recipe → take the root lock → create the package user → find, verify and unpack
-//! the source as that user → run the phases as that user (wrappers first in PATH) → watch the
-//! install phase (and the recipe's root commands) → apply the recorded root steps the recipe
-//! allows → store the manifest, phases, steps and reports in one transaction.
+//! the source as that user → build: run the phases before the install as that user (wrappers
+//! first in PATH) → trial: run the install phase in a throwaway overlay to learn what it will
+//! write, refusing a conflict with another package before anything is written → take over:
+//! make the directories it needs writable and hand it the files no package owns that it
+//! replaces → install: run the install phase (and the recipe's root commands) watched →
+//! record: give back what it did not replace, apply the recorded root steps the recipe allows,
+//! store the manifest, phases, steps and reports in one transaction. A failed install is
+//! undone: what it wrote is removed and what it replaced put back (`--keep-failed` keeps it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::Config;
 use crate::ctree::{Key, Value};
 use crate::ctx::Ctx;
-use crate::db::{Db, Lock, NewInstall, Outcome, ReportRow, State, StepRow};
+use crate::db::{Db, Lock, NewInstall, Outcome, ReplacedRow, ReportRow, State, StepRow};
 use crate::fsutil::FileKind;
 use crate::fsutil::{in_root, on_host};
 use crate::manifest::{Entry, vanished};
@@ -22,10 +28,11 @@ use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
 use crate::source;
 use crate::track::{Claim, Collector, Touched};
+use crate::trial;
 use crate::watch::Watcher;
 use crate::wrap::Step;
 
-use super::{Error, guard, io, recover, rootsteps, setup};
+use super::{Error, guard, io, recover, rootsteps, setup, takeover};
 use crate::pathtext::quoted;
 
 pub struct Options {
@@ -40,6 +47,8 @@ pub struct Options {
     pub jobs: Option<u32>,
     pub no_check: bool,
     pub keep_build: bool,
+    /// Leave a failed install's files in place (recorded as `failed`) instead of undoing it.
+    pub keep_failed: bool,
 }
 
 /// What an install did.
@@ -52,7 +61,23 @@ pub struct Installed {
     pub files: Vec<Entry>,
     pub steps: Vec<StepRow>,
     pub reports: Vec<ReportRow>,
+    /// Files no package owned that the install replaced (kept for `upm remove --restore`).
+    pub replaced: Vec<PathBuf>,
     pub seconds: f64,
+    pub timings: Timings,
+}
+
+/// Where an install's time went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Unpacking and the phases before the install phase.
+    pub build_ms: u64,
+    /// The trial run of the install phase.
+    pub trial_ms: u64,
+    /// Everything from the start of the trial to the last database write: the trial, the
+    /// takeover, the watcher's set-up, the install phase, collecting its events, hashing the
+    /// manifest, the root steps and recording.
+    pub install_ms: u64,
 }
 
 /// Find a recipe: a path to a file, or a name looked up in the configured recipe directories
@@ -81,36 +106,23 @@ pub fn find_recipe(ctx: &Ctx, cfg: &Config, spec: &str) -> Result<PathBuf, Error
     })
 }
 
-/// Paths in a log's last lines that exist and belong to someone other than `uid`: the file a
-/// refused install tried to replace.
+/// The paths a log's error lines say the kernel refused ("Permission denied", "Operation not
+/// permitted") that exist and belong to someone other than `uid`: the files a refused install
+/// tried to replace. A quoted path in such a line is taken before a bare one; the program
+/// name that starts a line, and upm's own wrappers, never are.
 fn refused_paths(db: &Db, root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
-    use std::os::unix::fs::MetadataExt;
     let mut out: Vec<(PathBuf, u32, bool)> = Vec::new();
-    for line in runner::tail(log, 30).iter().rev() {
-        let cleaned: String = line
-            .chars()
-            .map(|c| {
-                if "'\"`‘’“”()".contains(c) {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect();
-        for (i, word) in cleaned.split_whitespace().enumerate() {
-            // "/bin/sh: 3: cannot create ...": the leading program name is not the victim.
-            if i == 0 && word.ends_with(':') {
+    for line in runner::tail(log, 200).iter().rev() {
+        if !(line.contains("Permission denied") || line.contains("Operation not permitted")) {
+            continue;
+        }
+        for p in error_paths(line) {
+            if p.starts_with(setup::WRAP_DIR) || out.iter().any(|(q, ..)| *q == p) {
                 continue;
             }
-            let word = word.trim_end_matches([':', ',', ';', '.']);
-            if !word.starts_with('/') || word.len() < 2 {
-                continue;
-            }
-            let p = PathBuf::from(word);
             if let Ok(m) = std::fs::symlink_metadata(on_host(root, &p))
                 && m.uid() != uid
                 && !m.is_dir()
-                && !out.iter().any(|(q, ..)| *q == p)
             {
                 let known = db.owners(&p).is_ok_and(|o| !o.is_empty());
                 out.push((p, m.uid(), known));
@@ -120,6 +132,36 @@ fn refused_paths(db: &Db, root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u3
     // A file some package installed is the likeliest victim.
     out.sort_by_key(|(_, _, known)| !known);
     out.into_iter().map(|(p, u, _)| (p, u)).collect()
+}
+
+/// Absolute paths in an error line: quoted ones first, then bare words (not the first word
+/// when it names the program, as in `/bin/sh: 3: cannot create /x: Permission denied`).
+fn error_paths(line: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let quotes = [('\'', '\''), ('‘', '’'), ('"', '"'), ('`', '\'')];
+    for (open, close) in quotes {
+        let mut rest = line;
+        while let Some(i) = rest.find(open) {
+            let after = &rest[i + open.len_utf8()..];
+            let Some(j) = after.find(close) else { break };
+            if after[..j].starts_with('/') {
+                out.push(PathBuf::from(&after[..j]));
+            }
+            rest = &after[j + close.len_utf8()..];
+        }
+    }
+    if out.is_empty() {
+        for (i, word) in line.split_whitespace().enumerate() {
+            if i == 0 && word.ends_with(':') {
+                continue;
+            }
+            let word = word.trim_end_matches([':', ',', ';', '.']);
+            if word.starts_with('/') && word.len() > 1 {
+                out.push(PathBuf::from(word));
+            }
+        }
+    }
+    out
 }
 
 /// Remove a directory tree as root (the old build tree), if it is there.
@@ -262,7 +304,7 @@ fn locate(
     Ok(Some(archive))
 }
 
-/// Install a package. See the module documentation for the steps.
+/// Install a package. See the module documentation for the stages.
 pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let started = Instant::now();
     let p = &ctx.printer;
@@ -304,7 +346,6 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         ));
     }
     setup::end_processes(root, &user)?;
-    let home = on_host(root, &user.home);
     let id = db.begin(&NewInstall {
         name: &name,
         version: &recipe.package.version,
@@ -314,333 +355,48 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         recipe_path: &path.display().to_string(),
         recipe: &tree.to_ct(),
     })?;
-    let b = Build {
-        ctx,
-        cfg: &cfg,
-        recipe: &recipe,
-        user: &user,
-        id,
-        home: home.clone(),
-        progress: Progress::new(p.stderr_is_tty(), p.json_mode()),
+    let home = on_host(root, &user.home);
+    let mut job = Install {
+        b: Build {
+            ctx,
+            cfg: &cfg,
+            recipe: &recipe,
+            user: &user,
+            id,
+            home: home.clone(),
+            progress: Progress::new(p.stderr_is_tty(), p.json_mode()),
+        },
+        db,
+        opts,
+        earlier,
+        env: Vec::new(),
+        workdir: PathBuf::new(),
+        steps_file: home.join(".upm/steps"),
+        reports: Vec::new(),
+        steps: Vec::new(),
+        held: Vec::new(),
+        prints: BTreeMap::new(),
+        timings: Timings::default(),
     };
-    let fail = |db: &Db, stage: &str, e: Error| -> Error {
-        let _ = db.set_state(id, State::Failed, Some(stage), Some(&e.to_string()));
-        e
-    };
-
-    // The home's bookkeeping: logs, the steps file; a fresh build tree.
-    for d in [home.join("logs"), home.join(".upm")] {
-        clear(&d)?;
-        b.user_dir(&d)?;
-    }
-    let steps_file = home.join(".upm/steps");
-    as_fs_user(user.uid, user.gid, || std::fs::write(&steps_file, b"")).map_err(io(&steps_file))?;
-    setup::wrappers(root)?;
-    let workdir = match b.unpack(archive.as_deref()) {
+    job.prepare_home()?;
+    job.workdir = match job.b.unpack(archive.as_deref()) {
         Ok(w) => w,
         Err(e) if existing.is_none() => {
             // A refused archive on a first install leaves the root as it was.
-            db.delete(id)?;
+            job.db.delete(id)?;
             if user_created {
                 pkguser::remove(root, &name, &cfg.ids)?;
                 clear(&home)?;
             }
             return Err(e);
         }
-        Err(e) => return Err(fail(&db, "unpack", e)),
+        Err(e) => return Err(job.fail("unpack", e)),
     };
-
-    let jobs = opts
-        .jobs
-        .or(recipe.options.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    let env = setup::environment(&user, jobs, &recipe.env);
-    let rules = setup::watch_rules(root, &cfg);
-    let mut touched = Touched::default();
-    let mut root_touched = Touched::default();
-    // The package user can only change directories it may write: the install phase watches
-    // those (install directories, its own) — a few hundred watches set up in a blink, and no
-    // watch at all while it compiles, so the kernel's per-access cost of watches stays out of
-    // the build. The root commands, which may write anywhere, get the whole trees watched.
-    let mut user_rules = rules.clone();
-    user_rules.writer = Some(crate::watch::Writer {
-        uid: user.uid,
-        gids: vec![user.gid, cfg.ids.install_gid],
-    });
-    let since = crate::db::now();
-    // Finding those directories walks the trees: done while the package builds.
-    let scan_rules = user_rules.clone();
-    let mut scan = Some(std::thread::spawn(move || {
-        crate::watch::writable_dirs(&scan_rules)
-    }));
-    let mut install_failed: Option<(&str, runner::Ran)> = None;
-
-    for (phase, script) in &recipe.phases {
-        if script.trim().is_empty() {
-            continue;
-        }
-        if *phase == Phase::Check && opts.no_check {
-            p.note(&format!("{name}: check skipped (--no-check)"));
-            continue;
-        }
-        if *phase != Phase::Install {
-            let ran = b.phase(&db, phase.name(), script, b.identity(), &workdir, &env)?;
-            if ran.success() {
-                continue;
-            }
-            if *phase == Phase::Check && !recipe.options.check_fatal {
-                p.warn(&format!(
-                    "{name}: the check phase failed (status {}); going on, as options.check_fatal is false",
-                    ran.status
-                ));
-                continue;
-            }
-            return Err(fail(
-                &db,
-                phase.name(),
-                phase_failed(&b, phase.name(), &ran),
-            ));
-        }
-        db.set_state(id, State::Installing, Some("install"), None)?;
-        let dirs = match scan.take().map(|t| t.join()) {
-            Some(Ok(dirs)) => dirs,
-            _ => crate::watch::writable_dirs(&user_rules),
-        };
-        let w = Watcher::with_dirs(user_rules.clone(), &dirs).map_err(Error::Watch)?;
-        let c = Collector::start_with(root, w).map_err(Error::Watch)?;
-        let ran = b.phase(&db, "install", script, b.identity(), &workdir, &env);
-        touched = c.finish().map_err(Error::Watch)?;
-        let ran = ran?;
-        if !ran.success() {
-            install_failed = Some(("install", ran));
-        }
-    }
-    if install_failed.is_none()
-        && let Some(cmds) = recipe
-            .root
-            .commands
-            .as_deref()
-            .filter(|c| !c.trim().is_empty())
-    {
-        db.set_state(id, State::Installing, Some("root"), None)?;
-        let c = Collector::start(root, rules.clone()).map_err(Error::Watch)?;
-        let root_id = Identity {
-            uid: 0,
-            gid: 0,
-            groups: [0],
-        };
-        let ran = b.phase(&db, "root", cmds, root_id, &workdir, &env);
-        root_touched = c.finish().map_err(Error::Watch)?;
-        let ran = ran?;
-        if !ran.success() {
-            install_failed = Some(("root", ran));
-        }
-    }
-    let inside = setup::inside_rules(&cfg);
-    if touched.rescan || root_touched.rescan {
-        p.warn("the watcher lost events (kernel queue overflow); rescanning the tracked trees");
-        touched.rescan(root, &inside, since);
-    }
-
-    let names = Names::read(root)?;
-    let mut tracked = touched
-        .manifest(root, Claim::Owners(&[user.uid]))
-        .map_err(io(root))?;
-    let root_tracked = root_touched
-        .manifest(root, Claim::Appeared)
-        .map_err(io(root))?;
-    // Root changing this package's own files is no news; changing anyone else's is.
-    let own: BTreeSet<PathBuf> = tracked
-        .entries
-        .iter()
-        .map(|e| e.path.clone())
-        .chain(earlier.iter().map(|e| e.path.clone()))
-        .collect();
-    tracked.foreign.extend(
-        root_tracked
-            .foreign
-            .into_iter()
-            .filter(|(p, _)| !own.contains(p)),
-    );
-    for e in root_tracked.entries {
-        if !tracked.entries.iter().any(|m| m.path == e.path) {
-            tracked.entries.push(e);
-        }
-    }
-    let mut reports = Vec::new();
-    // System files (the linker cache, the info dir file) are never a package's.
-    reports.extend(guard::system_files(ctx, &user, &mut tracked)?);
-    for (path, uid) in &tracked.foreign {
-        let (owner, _) = setup::owner_of(&db, &names, path, *uid);
-        let detail = format!("changed during the install, but belongs to {owner}; not claimed");
-        p.warn(&format!("{}: {detail}", quoted(&path)));
-        reports.push(ReportRow {
-            kind: "foreign".into(),
-            path: Some(path.clone()),
-            detail,
-        });
-    }
-    let earlier_paths: BTreeSet<PathBuf> = earlier.iter().map(|e| e.path.clone()).collect();
-
-    if let Some((stage, ran)) = install_failed {
-        let log = b.log(stage);
-        let err = match refused_paths(&db, root, &log, user.uid).into_iter().next() {
-            Some((path, uid)) => {
-                let (owner, owner_short) = setup::owner_of(&db, &names, &path, uid);
-                reports.push(ReportRow {
-                    kind: "conflict".into(),
-                    path: Some(path.clone()),
-                    detail: format!("the install tried to replace it; it belongs to {owner}"),
-                });
-                Error::Conflict {
-                    name: name.clone(),
-                    path: path.display().to_string(),
-                    owner,
-                    owner_short,
-                }
-            }
-            None => phase_failed(&b, stage, &ran),
-        };
-        // No setuid/setgid file stays a package user's, even from a failed install.
-        let recorded = Step::parse_all(&std::fs::read(&steps_file).unwrap_or_default());
-        let allow = &recipe.root.allow;
-        reports.extend(guard::setid(ctx, allow, &recorded, &mut tracked.entries)?);
-        let msg = err.to_string();
-        let gone = vanished(
-            root,
-            earlier_paths.iter().map(PathBuf::as_path),
-            &tracked.entries,
-        );
-        db.record(
-            id,
-            &Outcome {
-                files: &tracked.entries,
-                gone: &gone,
-                steps: &[],
-                reports: &reports,
-                state: State::Failed,
-                stage: Some(stage),
-                error: Some(&msg),
-            },
-        )?;
-        return Err(err);
-    }
-
-    // What was tracked is stored before root steps change owners, so a upm killed from here
-    // on leaves the whole manifest behind (recovery finds the rest by owner).
-    db.record(
-        id,
-        &Outcome {
-            files: &tracked.entries,
-            gone: &[],
-            steps: &[],
-            reports: &reports,
-            state: State::Installing,
-            stage: Some("root steps"),
-            error: None,
-        },
-    )?;
-
-    // Directories the package made become install directories, so later packages can add to
-    // a new /usr/share/locale/xx/LC_MESSAGES or /usr/lib/pkgconfig.
-    let mut steps = Vec::new();
-    for e in tracked.entries.iter_mut() {
-        if e.kind == FileKind::Dir && e.uid == user.uid {
-            let host = on_host(root, &e.path);
-            installdir::make(&host, cfg.ids.install_gid)?;
-            e.shared = true;
-            steps.push(StepRow {
-                step: "installdir".into(),
-                arg: format!("root:{} {:o}", cfg.ids.install_group, installdir::MODE),
-                path: e.path.clone(),
-                applied: true,
-                note: None,
-            });
-        }
-    }
-    let recorded = Step::parse_all(&std::fs::read(&steps_file).unwrap_or_default());
-    let mine: BTreeSet<PathBuf> = tracked
-        .entries
-        .iter()
-        .map(|e| e.path.clone())
-        .chain(earlier_paths.iter().cloned())
-        .collect();
-    let applied = rootsteps::apply(root, &recipe.root.allow, &recorded, &mine, &names);
-    for r in &applied.rows {
-        if !r.applied {
-            p.warn(&format!(
-                "root step `{}` not applied: {}",
-                crate::wrap::command(&r.step, &r.arg, &r.path),
-                r.note.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    steps.extend(applied.rows);
-    if applied.ldconfig {
-        run_as_root(&b, &db, &env, "ldconfig", "ldconfig")?;
-    }
-    for args in &applied.install_info {
-        let script = format!("install-info {}", setup::sh_quote_all(args));
-        run_as_root(&b, &db, &env, "install-info", &script)?;
-    }
-
-    // The final state of every path, after the root steps, merged with an earlier attempt's.
-    let mut final_paths = mine;
-    final_paths.extend(applied.created);
-    let shared: BTreeSet<PathBuf> = tracked
-        .entries
-        .iter()
-        .chain(&earlier)
-        .filter(|e| e.shared)
-        .map(|e| e.path.clone())
-        .collect();
-    let mut files = Vec::new();
-    let mut gone = Vec::new();
-    for path in &final_paths {
-        match Entry::read(root, path).map_err(io(path))? {
-            Some(mut e) => {
-                e.shared = shared.contains(path);
-                files.push(e);
-            }
-            None => gone.push(path.clone()),
-        }
-    }
-    // No setuid/setgid file stays a package user's: what no allowed root step made root's.
-    let allow = &recipe.root.allow;
-    reports.extend(guard::setid(ctx, allow, &recorded, &mut files)?);
-    for e in files.iter().filter(|e| e.is_setid()) {
-        let detail = format!(
-            "installed {} (mode {:04o}, owner uid {})",
-            if e.mode & 0o4000 != 0 {
-                "setuid"
-            } else {
-                "setgid"
-            },
-            e.mode,
-            e.uid
-        );
-        p.warn(&format!("{}: {detail}", quoted(&e.path)));
-        reports.push(ReportRow {
-            kind: "setuid".into(),
-            path: Some(e.path.clone()),
-            detail,
-        });
-    }
-    db.record(
-        id,
-        &Outcome {
-            files: &files,
-            gone: &gone,
-            steps: &steps,
-            reports: &reports,
-            state: State::Installed,
-            stage: None,
-            error: None,
-        },
-    )?;
+    let (files, replaced) = job.run()?;
     if !opts.keep_build {
         clear(&home.join("build"))?;
     }
+    let (steps, reports, timings) = (job.steps, job.reports, job.timings);
     Ok(Installed {
         name,
         version: recipe.package.version.clone(),
@@ -649,11 +405,762 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         files,
         steps,
         reports,
+        replaced,
         seconds: started.elapsed().as_secs_f64(),
+        timings,
     })
 }
 
+/// One install under way: what its stages share.
+struct Install<'a> {
+    b: Build<'a>,
+    db: Db,
+    opts: &'a Options,
+    /// The manifest an earlier, failed or interrupted attempt recorded.
+    earlier: Vec<Entry>,
+    env: Vec<(String, String)>,
+    /// The unpacked source, inside the root.
+    workdir: PathBuf,
+    /// Where the wrappers record root steps (on the host).
+    steps_file: PathBuf,
+    reports: Vec<ReportRow>,
+    steps: Vec<StepRow>,
+    /// Paths taken over from no package, and their identity right after the takeover.
+    held: Vec<ReplacedRow>,
+    prints: BTreeMap<PathBuf, (u64, i128)>,
+    timings: Timings,
+}
+
+/// How the watched install phase and the root commands ended.
+struct Ran {
+    tracked: crate::track::Tracked,
+    failed: Option<(&'static str, runner::Ran)>,
+}
+
+impl Install<'_> {
+    fn root(&self) -> &Path {
+        &self.b.ctx.root
+    }
+
+    fn name(&self) -> &str {
+        &self.b.recipe.package.name
+    }
+
+    /// Record the install as failed at `stage` and hand the error on.
+    fn fail(&self, stage: &str, e: Error) -> Error {
+        let _ = self
+            .db
+            .set_state(self.b.id, State::Failed, Some(stage), Some(&e.to_string()));
+        e
+    }
+
+    /// The home's bookkeeping: fresh logs and steps file, the wrappers, the environment.
+    fn prepare_home(&mut self) -> Result<(), Error> {
+        for d in [self.b.home.join("logs"), self.b.home.join(".upm")] {
+            clear(&d)?;
+            self.b.user_dir(&d)?;
+        }
+        let (uid, gid) = (self.b.user.uid, self.b.user.gid);
+        let f = &self.steps_file;
+        as_fs_user(uid, gid, || std::fs::write(f, b"")).map_err(io(f))?;
+        setup::wrappers(self.root())?;
+        let jobs = self
+            .opts
+            .jobs
+            .or(self.b.recipe.options.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+        self.env = setup::environment(self.b.user, jobs, &self.b.recipe.env);
+        Ok(())
+    }
+
+    /// The stages after unpacking: build, trial, take over, install, then record. Returns the
+    /// final manifest and the paths replaced.
+    fn run(&mut self) -> Result<(Vec<Entry>, Vec<PathBuf>), Error> {
+        // Finding the directories the package user can write walks the trees: done while the
+        // package builds.
+        let user_rules = self.user_rules();
+        let scan_rules = user_rules.clone();
+        let scan = std::thread::spawn(move || crate::watch::writable_dirs(&scan_rules));
+        let built = Instant::now();
+        let script = self.build()?;
+        self.timings.build_ms = built.elapsed().as_millis() as u64;
+        let installing = Instant::now();
+        let plan = match self.trial(&script) {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.fail("trial", e)),
+        };
+        let opened = self
+            .take_over(&plan)
+            .map_err(|e| self.fail("take over", e))?;
+        let mut dirs = scan
+            .join()
+            .unwrap_or_else(|_| crate::watch::writable_dirs(&user_rules));
+        dirs.extend(opened);
+        let ran = self.install_phase(&script, user_rules, &dirs)?;
+        let mut tracked = ran.tracked;
+        // System files (the linker cache, the info dir file) are never a package's.
+        let system = guard::system_files(self.b.ctx, self.b.user, &mut tracked)?;
+        self.reports.extend(system);
+        self.report_foreign(&tracked)?;
+        let failed = match ran.failed {
+            Some((stage, ran)) => Some(self.failure(stage, &ran)),
+            None => self.refused(&plan, &tracked).err().map(|e| ("install", e)),
+        };
+        if let Some((stage, err)) = failed {
+            return Err(self.give_up(stage, err, &tracked));
+        }
+        self.record_tracked(&tracked)?;
+        let replaced = self.settle_takeovers()?;
+        let files = self.root_steps_and_record(tracked.entries)?;
+        self.timings.install_ms = installing.elapsed().as_millis() as u64;
+        Ok((files, replaced))
+    }
+
+    /// The watch rules of the install phase: the directories the package user can write.
+    fn user_rules(&self) -> crate::watch::Rules {
+        let mut rules = setup::watch_rules(self.root(), self.b.cfg);
+        rules.writer = Some(crate::watch::Writer {
+            uid: self.b.user.uid,
+            gids: vec![self.b.user.gid, self.b.cfg.ids.install_gid],
+        });
+        rules
+    }
+
+    /// Run the phases before the install phase; returns the install phase's script.
+    fn build(&mut self) -> Result<String, Error> {
+        let p = &self.b.ctx.printer;
+        let name = self.name().to_string();
+        let mut install = String::new();
+        for (phase, script) in &self.b.recipe.phases {
+            if script.trim().is_empty() {
+                continue;
+            }
+            if *phase == Phase::Install {
+                install = script.clone();
+                continue;
+            }
+            if *phase == Phase::Check && self.opts.no_check {
+                p.note(&format!("{name}: check skipped (--no-check)"));
+                continue;
+            }
+            let ran = self.b.phase(
+                &self.db,
+                phase.name(),
+                script,
+                self.b.identity(),
+                &self.workdir,
+                &self.env,
+            )?;
+            if ran.success() {
+                continue;
+            }
+            if *phase == Phase::Check && !self.b.recipe.options.check_fatal {
+                p.warn(&format!(
+                    "{name}: the check phase failed (status {}); going on, as options.check_fatal is false",
+                    ran.status
+                ));
+                continue;
+            }
+            return Err(self.fail(phase.name(), phase_failed(&self.b, phase.name(), &ran)));
+        }
+        Ok(install)
+    }
+
+    /// Run the install phase once in a throwaway overlay and decide from what it wrote what
+    /// the real install may replace, before anything is written.
+    fn trial(&mut self, script: &str) -> Result<takeover::Plan, Error> {
+        let root = self.b.ctx.root.clone();
+        let b = &self.b;
+        self.db
+            .set_state(b.id, State::Building, Some("trial"), None)?;
+        let seq = self.db.phase_started(b.id, TRIAL, script, &b.user.name)?;
+        let stage = on_host(&root, Path::new(TRIAL_DIR)).join(&b.recipe.package.name);
+        let log = b.log(TRIAL);
+        let t = match trial::run(&trial::Spec {
+            root: &root,
+            stage: &stage,
+            cwd: &self.workdir,
+            who: trial::Identity {
+                uid: b.user.uid,
+                gid: b.user.gid,
+                group: b.cfg.ids.install_gid,
+            },
+            shell: &runner::shell(&root, b.recipe.options.shell.as_deref()),
+            script,
+            env: &self.env,
+            log: &log,
+        }) {
+            Ok(t) => t,
+            Err(e @ trial::Error::Unavailable(_)) => {
+                // Without a trial the install still runs, undone if it fails; what it cannot
+                // take over the kernel refuses, and that fails the install.
+                self.b.ctx.printer.warn(&format!(
+                    "{e}; installing without one: files no package owns cannot be taken over"
+                ));
+                self.db.phase_finished(b.id, seq, 0, 0)?;
+                return Ok(takeover::Plan::default());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.b.progress.done(
+            &format!("{} {TRIAL}", b.recipe.package.name),
+            &runner::Ran {
+                status: t.status,
+                duration: t.duration,
+            },
+        );
+        self.db
+            .phase_finished(b.id, seq, t.status, t.duration.as_millis() as i64)?;
+        self.timings.trial_ms = t.duration.as_millis() as u64;
+        if t.status != 0 {
+            let ran = runner::Ran {
+                status: t.status,
+                duration: t.duration,
+            };
+            return Err(phase_failed(b, TRIAL, &ran));
+        }
+        let names = Names::read(&root)?;
+        let me = takeover::Installer {
+            name: &b.recipe.package.name,
+            uid: b.user.uid,
+            gid: b.user.gid,
+            install_gid: b.cfg.ids.install_gid,
+        };
+        takeover::plan(&root, b.cfg, &self.db, &names, &me, &t)
+    }
+
+    /// Open the directories the install needs and take over the files it replaces. Returns the
+    /// directories opened (host paths), which the watcher must add.
+    fn take_over(&mut self, plan: &takeover::Plan) -> Result<Vec<PathBuf>, Error> {
+        let root = self.b.ctx.root.clone();
+        let cfg = self.b.cfg;
+        let mut opened = Vec::new();
+        for (dir, in_manifest) in &plan.open_dirs {
+            let host = on_host(&root, dir);
+            let before = std::fs::symlink_metadata(&host).map_err(io(&host))?;
+            installdir::make(&host, cfg.ids.install_gid)?;
+            if *in_manifest {
+                self.db.mark_shared(dir)?;
+            }
+            self.b.ctx.printer.note(&format!(
+                "{}: made an install directory ({} writes into it)",
+                dir.display(),
+                self.name()
+            ));
+            self.steps.push(StepRow {
+                step: "installdir".into(),
+                arg: format!("root:{} {:o}", cfg.ids.install_group, installdir::MODE),
+                path: dir.clone(),
+                applied: true,
+                note: Some(format!(
+                    "was uid {} gid {} mode {:04o}",
+                    before.uid(),
+                    before.gid(),
+                    before.mode() & 0o7777
+                )),
+            });
+            opened.push(host);
+        }
+        if !plan.take.is_empty() {
+            self.db.hold(self.b.id, &plan.take)?;
+            takeover::take(&root, &plan.take, self.b.user.uid, self.b.user.gid)?;
+            self.prints = takeover::fingerprints(&root, &plan.take);
+            self.held = plan.take.clone();
+        }
+        Ok(opened)
+    }
+
+    /// The install phase as the package user, watched, then the recipe's root commands
+    /// watched over the whole trees.
+    fn install_phase(
+        &mut self,
+        script: &str,
+        user_rules: crate::watch::Rules,
+        dirs: &[PathBuf],
+    ) -> Result<Ran, Error> {
+        let root = self.b.ctx.root.clone();
+        let id = self.b.id;
+        let mut touched = Touched::default();
+        let mut root_touched = Touched::default();
+        let mut failed = None;
+        let since = crate::db::now();
+        if !script.trim().is_empty() {
+            self.db
+                .set_state(id, State::Installing, Some("install"), None)?;
+            let w = Watcher::with_dirs(user_rules, dirs).map_err(Error::Watch)?;
+            let c = Collector::start_with(&root, w).map_err(Error::Watch)?;
+            let ran = self.b.phase(
+                &self.db,
+                "install",
+                script,
+                self.b.identity(),
+                &self.workdir,
+                &self.env,
+            );
+            touched = c.finish().map_err(Error::Watch)?;
+            let ran = ran?;
+            if !ran.success() {
+                failed = Some(("install", ran));
+            }
+        }
+        if failed.is_none()
+            && let Some(cmds) = self
+                .b
+                .recipe
+                .root
+                .commands
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+        {
+            self.db
+                .set_state(id, State::Installing, Some("root"), None)?;
+            let rules = setup::watch_rules(&root, self.b.cfg);
+            let c = Collector::start(&root, rules).map_err(Error::Watch)?;
+            let ran = self
+                .b
+                .phase(&self.db, "root", cmds, ROOT_ID, &self.workdir, &self.env);
+            root_touched = c.finish().map_err(Error::Watch)?;
+            let ran = ran?;
+            if !ran.success() {
+                failed = Some(("root", ran));
+            }
+        }
+        let tracked = self.merge(touched, root_touched, since)?;
+        Ok(Ran { tracked, failed })
+    }
+
+    /// One manifest from the package user's and root's tracked paths; after lost events, with
+    /// what a rescan by change time finds.
+    fn merge(
+        &self,
+        mut touched: Touched,
+        root_touched: Touched,
+        since: i64,
+    ) -> Result<crate::track::Tracked, Error> {
+        let root = self.root();
+        if touched.rescan || root_touched.rescan {
+            self.b.ctx.printer.warn(
+                "the watcher lost events (kernel queue overflow); rescanning the tracked trees",
+            );
+            touched.rescan(root, &setup::inside_rules(self.b.cfg), since);
+        }
+        let mut tracked = touched
+            .manifest(root, Claim::Owners(&[self.b.user.uid]))
+            .map_err(io(root))?;
+        let root_tracked = root_touched
+            .manifest(root, Claim::Appeared)
+            .map_err(io(root))?;
+        tracked.merge_root(root_tracked, self.earlier.iter().map(|e| e.path.as_path()));
+        Ok(tracked)
+    }
+
+    /// Report the paths changed during the install that are someone else's (never claimed).
+    fn report_foreign(&mut self, tracked: &crate::track::Tracked) -> Result<(), Error> {
+        let names = Names::read(self.root())?;
+        for (path, uid) in &tracked.foreign {
+            let (owner, _) = setup::owner_of(&self.db, &names, path, *uid);
+            let detail = format!("changed during the install, but belongs to {owner}; not claimed");
+            self.b
+                .ctx
+                .printer
+                .warn(&format!("{}: {detail}", quoted(path)));
+            self.reports.push(ReportRow {
+                kind: "foreign".into(),
+                path: Some(path.clone()),
+                detail,
+            });
+        }
+        Ok(())
+    }
+
+    /// The error for a failed install phase or root commands: the refused file when a log
+    /// names one, else the phase's log.
+    fn failure(&mut self, stage: &'static str, ran: &runner::Ran) -> (&'static str, Error) {
+        let root = self.b.ctx.root.clone();
+        let log = self.b.log(stage);
+        let names = Names::read(&root).unwrap_or_default();
+        let err = match refused_paths(&self.db, &root, &log, self.b.user.uid)
+            .into_iter()
+            .next()
+        {
+            Some((path, uid)) => self.conflict(&names, path, uid),
+            None => phase_failed(&self.b, stage, ran),
+        };
+        (stage, err)
+    }
+
+    fn conflict(&mut self, names: &Names, path: PathBuf, uid: u32) -> Error {
+        let (owner, _) = setup::owner_of(&self.db, names, &path, uid);
+        // Advice only when sure: another package's file.
+        let advice = match self
+            .db
+            .owners(&path)
+            .ok()
+            .and_then(|o| o.into_iter().next())
+        {
+            Some(pkg) => format!(
+                ". Remove {pkg} first (`upm remove {pkg}`), or change {}'s recipe not to install that file",
+                self.name()
+            ),
+            None => String::new(),
+        };
+        self.reports.push(ReportRow {
+            kind: "conflict".into(),
+            path: Some(path.clone()),
+            detail: format!("the install tried to replace it; it belongs to {owner}"),
+        });
+        Error::Conflict {
+            name: self.name().to_string(),
+            path: path.display().to_string(),
+            owner,
+            advice,
+        }
+    }
+
+    /// A write the kernel refused fails the install even when the script hid it: a file the
+    /// trial wrote must now be the package user's.
+    fn refused(
+        &mut self,
+        plan: &takeover::Plan,
+        tracked: &crate::track::Tracked,
+    ) -> Result<(), Error> {
+        let root = self.b.ctx.root.clone();
+        let mine: BTreeSet<&Path> = tracked.entries.iter().map(|e| e.path.as_path()).collect();
+        for p in &plan.writes {
+            if mine.contains(p.as_path()) {
+                continue;
+            }
+            let Ok(m) = std::fs::symlink_metadata(on_host(&root, p)) else {
+                continue;
+            };
+            if m.uid() != self.b.user.uid {
+                let names = Names::read(&root)?;
+                return Err(self.conflict(&names, p.clone(), m.uid()));
+            }
+        }
+        // What the trial could not see (a write only the real run made) the tools' own error
+        // lines name.
+        let log = self.b.log("install");
+        if let Some((path, uid)) = refused_paths(&self.db, &root, &log, self.b.user.uid)
+            .into_iter()
+            .next()
+        {
+            let names = Names::read(&root)?;
+            return Err(self.conflict(&names, path, uid));
+        }
+        Ok(())
+    }
+
+    /// The install failed: unless `--keep-failed`, remove what it wrote and put back what it
+    /// replaced, so the root is as it was; record the failure either way.
+    fn give_up(&mut self, stage: &str, err: Error, tracked: &crate::track::Tracked) -> Error {
+        let root = self.b.ctx.root.clone();
+        let msg = err.to_string();
+        let written: Vec<PathBuf> = tracked.entries.iter().map(|e| e.path.clone()).collect();
+        let result = if self.opts.keep_failed {
+            // What it took over but left alone goes back; the rest stays held, so `upm
+            // remove` puts it back.
+            if let Err(e) = self.give_back_untouched() {
+                self.b.ctx.printer.warn(&format!("{e}"));
+            }
+            // No setuid/setgid file stays a package user's, even from a failed install.
+            let mut files = tracked.entries.clone();
+            let recorded = Step::parse_all(&std::fs::read(&self.steps_file).unwrap_or_default());
+            match guard::setid(self.b.ctx, &self.b.recipe.root.allow, &recorded, &mut files) {
+                Ok(reports) => self.reports.extend(reports),
+                Err(e) => self.b.ctx.printer.warn(&format!("{e}")),
+            }
+            let gone = vanished(&root, self.earlier.iter().map(|e| e.path.as_path()), &files);
+            self.db.record(
+                self.b.id,
+                &Outcome {
+                    files: &files,
+                    gone: &gone,
+                    steps: &[],
+                    reports: &self.reports,
+                    state: State::Failed,
+                    stage: Some(stage),
+                    error: Some(&msg),
+                },
+            )
+        } else {
+            let undone = undo(&root, &tracked.entries)
+                .and_then(|()| takeover::restore(&root, &self.held).map(|_| ()));
+            if let Err(e) = undone {
+                self.b
+                    .ctx
+                    .printer
+                    .warn(&format!("could not undo all of the failed install: {e}"));
+            } else {
+                self.b.ctx.printer.note(&format!(
+                    "{}: the failed install was undone ({} paths removed, {} originals put back; \
+                     --keep-failed keeps a failed install's files)",
+                    self.name(),
+                    written.len(),
+                    self.held.len()
+                ));
+                let _ = self.db.forget_replaced(self.b.id);
+            }
+            self.db.record(
+                self.b.id,
+                &Outcome {
+                    files: &[],
+                    gone: &written,
+                    steps: &[],
+                    reports: &self.reports,
+                    state: State::Failed,
+                    stage: Some(stage),
+                    error: Some(&msg),
+                },
+            )
+        };
+        if let Err(e) = result {
+            self.b
+                .ctx
+                .printer
+                .warn(&format!("could not record the failed install: {e}"));
+        }
+        err
+    }
+
+    /// What was tracked is stored before root steps change owners, so a upm killed from here
+    /// on leaves the whole manifest behind (recovery finds the rest by owner).
+    fn record_tracked(&mut self, tracked: &crate::track::Tracked) -> Result<(), Error> {
+        self.db.record(
+            self.b.id,
+            &Outcome {
+                files: &tracked.entries,
+                gone: &[],
+                steps: &[],
+                reports: &self.reports,
+                state: State::Installing,
+                stage: Some("root steps"),
+                error: None,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Put back the originals of taken-over files the install never wrote.
+    fn give_back_untouched(&mut self) -> Result<Vec<PathBuf>, Error> {
+        let root = self.b.ctx.root.clone();
+        let prints = &self.prints;
+        let untouched = |p: &Path| {
+            std::fs::symlink_metadata(on_host(&root, p))
+                .is_ok_and(|m| prints.get(p) == Some(&takeover::fingerprint(&m)))
+        };
+        let given_back = takeover::settle(&root, &self.held, untouched)?;
+        self.db.give_back(self.b.id, &given_back)?;
+        Ok(given_back)
+    }
+
+    /// Give back the taken-over files the install did not replace; returns those it did.
+    fn settle_takeovers(&mut self) -> Result<Vec<PathBuf>, Error> {
+        if self.held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keep = self.b.cfg.keep_replaced;
+        let given_back = self.give_back_untouched()?;
+        self.db.settle(self.b.id, &given_back, keep)?;
+        if !keep {
+            let rest: Vec<ReplacedRow> = self
+                .held
+                .iter()
+                .filter(|r| !given_back.contains(&r.path))
+                .cloned()
+                .collect();
+            takeover::drop_kept(self.b.ctx.root.as_path(), &rest);
+        }
+        let replaced: Vec<PathBuf> = self
+            .held
+            .iter()
+            .map(|r| r.path.clone())
+            .filter(|p| !given_back.contains(p))
+            .collect();
+        if !replaced.is_empty() {
+            self.b.ctx.printer.note(&format!(
+                "{}: replaced {} file(s) no package owned{} (`upm info {}` lists them)",
+                self.name(),
+                replaced.len(),
+                if keep {
+                    format!(", originals kept under {}", takeover::KEEP_DIR)
+                } else {
+                    String::new()
+                },
+                self.name()
+            ));
+        }
+        Ok(replaced)
+    }
+
+    /// Make shared directories the package created install directories, apply the recorded
+    /// root steps, read every path's final state and record it all.
+    fn root_steps_and_record(&mut self, mut entries: Vec<Entry>) -> Result<Vec<Entry>, Error> {
+        let root = self.b.ctx.root.clone();
+        let cfg = self.b.cfg;
+        let uid = self.b.user.uid;
+        // A directory the package made in a shared tree (a new
+        // /usr/share/locale/xx/LC_MESSAGES) becomes an install directory, so later packages
+        // can add to it; any other keeps the mode the package gave it.
+        for e in entries.iter_mut() {
+            if e.kind == FileKind::Dir
+                && e.uid == uid
+                && cfg.shared_tree(&e.path)
+                && e.mode & 0o755 == 0o755
+            {
+                installdir::make(&on_host(&root, &e.path), cfg.ids.install_gid)?;
+                e.shared = true;
+                self.steps.push(StepRow {
+                    step: "installdir".into(),
+                    arg: format!("root:{} {:o}", cfg.ids.install_group, installdir::MODE),
+                    path: e.path.clone(),
+                    applied: true,
+                    note: None,
+                });
+            }
+        }
+        let names = Names::read(&root)?;
+        let recorded = Step::parse_all(&std::fs::read(&self.steps_file).unwrap_or_default());
+        let mine: BTreeSet<PathBuf> = entries
+            .iter()
+            .chain(&self.earlier)
+            .map(|e| e.path.clone())
+            .collect();
+        let applied = rootsteps::apply(&root, &self.b.recipe.root.allow, &recorded, &mine, &names);
+        for r in applied.rows.iter().filter(|r| !r.applied) {
+            self.b.ctx.printer.warn(&format!(
+                "root step `{}` not applied: {}",
+                crate::wrap::command(&r.step, &r.arg, &r.path),
+                r.note.as_deref().unwrap_or("")
+            ));
+        }
+        self.steps.extend(applied.rows);
+        if applied.ldconfig {
+            run_as_root(&self.b, &self.db, &self.env, "ldconfig", "ldconfig")?;
+        }
+        for args in &applied.install_info {
+            let script = format!("install-info {}", setup::sh_quote_all(args));
+            run_as_root(&self.b, &self.db, &self.env, "install-info", &script)?;
+        }
+        let mut final_paths = mine;
+        final_paths.extend(applied.created);
+        let mut files = self.final_manifest(&final_paths, &entries)?;
+        // No setuid/setgid file stays a package user's: what no allowed root step made root's.
+        let allow = &self.b.recipe.root.allow;
+        let setid = guard::setid(self.b.ctx, allow, &recorded, &mut files)?;
+        self.reports.extend(setid);
+        let gone: Vec<PathBuf> = final_paths
+            .iter()
+            .filter(|p| !files.iter().any(|e| &e.path == *p))
+            .cloned()
+            .collect();
+        self.report_setid(&files);
+        self.db.record(
+            self.b.id,
+            &Outcome {
+                files: &files,
+                gone: &gone,
+                steps: &self.steps,
+                reports: &self.reports,
+                state: State::Installed,
+                stage: None,
+                error: None,
+            },
+        )?;
+        Ok(files)
+    }
+
+    /// The final state of every path, after the root steps, merged with an earlier attempt's.
+    fn final_manifest(
+        &self,
+        paths: &BTreeSet<PathBuf>,
+        entries: &[Entry],
+    ) -> Result<Vec<Entry>, Error> {
+        let root = self.root();
+        let shared: BTreeSet<&Path> = entries
+            .iter()
+            .chain(&self.earlier)
+            .filter(|e| e.shared)
+            .map(|e| e.path.as_path())
+            .collect();
+        let mut files = Vec::new();
+        for path in paths {
+            if let Some(mut e) = Entry::read(root, path).map_err(io(path))? {
+                e.shared = shared.contains(path.as_path());
+                files.push(e);
+            }
+        }
+        Ok(files)
+    }
+
+    fn report_setid(&mut self, files: &[Entry]) {
+        for e in files.iter().filter(|e| e.is_setid()) {
+            let detail = format!(
+                "installed {} (mode {:04o}, owner uid {})",
+                if e.mode & 0o4000 != 0 {
+                    "setuid"
+                } else {
+                    "setgid"
+                },
+                e.mode,
+                e.uid
+            );
+            self.b
+                .ctx
+                .printer
+                .warn(&format!("{}: {detail}", quoted(&e.path)));
+            self.reports.push(ReportRow {
+                kind: "setuid".into(),
+                path: Some(e.path.clone()),
+                detail,
+            });
+        }
+    }
+}
+
+/// The trial run's phase name (its log is `logs/install-trial.log`).
+const TRIAL: &str = "install-trial";
+/// Where trial runs mount their scratch space, inside the root (excluded from tracking).
+const TRIAL_DIR: &str = "/var/lib/upm/trial";
+
+const ROOT_ID: Identity = Identity {
+    uid: 0,
+    gid: 0,
+    groups: [0],
+};
+
+/// Remove what a failed install wrote: files and links, then the directories it made, deepest
+/// first (only when empty).
+pub(super) fn undo(root: &Path, written: &[Entry]) -> Result<(), Error> {
+    for e in written.iter().filter(|e| e.kind != FileKind::Dir) {
+        let host = on_host(root, &e.path);
+        match std::fs::remove_file(&host) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io(&host)(err).into()),
+        }
+    }
+    let mut dirs: Vec<&Entry> = written.iter().filter(|e| e.kind == FileKind::Dir).collect();
+    dirs.sort_by_key(|e| std::cmp::Reverse(e.path.components().count()));
+    for e in dirs {
+        let _ = std::fs::remove_dir(on_host(root, &e.path));
+    }
+    Ok(())
+}
+
 fn phase_failed(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {
+    let mut e = phase_failed_in(b, phase, ran);
+    if let Error::PhaseFailed { phase: p, .. } = &mut e
+        && p == TRIAL
+    {
+        // Say it the way a user knows it: their install phase failed (in its trial run, the
+        // log says, so before anything was installed).
+        *p = "install".into();
+    }
+    e
+}
+
+fn phase_failed_in(b: &Build<'_>, phase: &str, ran: &runner::Ran) -> Error {
     let log = b.log(phase);
     let tail = runner::tail(&log, 12)
         .iter()
@@ -693,4 +1200,27 @@ fn run_as_root(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_name_the_refused_file_not_the_program() {
+        assert_eq!(
+            error_paths("/bin/sh: 3: cannot create /usr/bin/tree: Permission denied"),
+            vec![PathBuf::from("/usr/bin/tree")]
+        );
+        assert_eq!(
+            error_paths("install: cannot remove '/usr/bin/tree': Operation not permitted"),
+            vec![PathBuf::from("/usr/bin/tree")]
+        );
+        assert_eq!(
+            error_paths(
+                "/bin/bash ./libtool --mode=install /var/lib/upm/wrap/install -c ‘/usr/lib/x.so’: Permission denied"
+            ),
+            vec![PathBuf::from("/usr/lib/x.so")]
+        );
+    }
 }

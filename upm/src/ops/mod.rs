@@ -11,6 +11,7 @@ pub mod recover;
 pub mod remove;
 mod rootsteps;
 mod setup;
+pub mod takeover;
 
 use crate::pathtext::quoted;
 use std::path::PathBuf;
@@ -32,6 +33,45 @@ pub enum Error {
     Run(#[from] crate::runner::Error),
     #[error(transparent)]
     Io(#[from] crate::fsutil::PathError),
+    #[error(transparent)]
+    Trial(#[from] crate::trial::Error),
+    #[error(
+        "cannot install {name}: it would replace {path}, which belongs to {owner}; nothing was \
+         changed. Remove {owner_short} first, or change {name}'s recipe not to install that file"
+    )]
+    WouldReplace {
+        name: String,
+        path: String,
+        owner: String,
+        owner_short: String,
+    },
+    #[error(
+        "cannot install {name}: it would replace {path} (uid {uid}), which no package owns, and \
+         install.replace is \"none\" in {settings}; nothing was changed. Set it to \"unowned\" to \
+         let packages take over such files (the originals are kept for `upm remove --restore`)"
+    )]
+    WouldReplaceUnowned {
+        name: String,
+        path: String,
+        uid: u32,
+        settings: String,
+    },
+    #[error(
+        "cannot install {name}: it would replace {path}, a {kind}, which upm does not take over; nothing was changed"
+    )]
+    CannotTakeOver {
+        name: String,
+        path: String,
+        kind: &'static str,
+    },
+    #[error(
+        "cannot install {name}: it writes into {dir}, which its package user cannot write: {why}; nothing was changed"
+    )]
+    DirNotWritable {
+        name: String,
+        dir: String,
+        why: String,
+    },
     #[error("cannot watch the install: {0}{hint}", hint = watch_hint(.0))]
     Watch(#[from] crate::watch::Error),
     #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
@@ -49,15 +89,15 @@ pub enum Error {
         tail: String,
     },
     #[error(
-        "cannot replace {path}: it belongs to {owner}; the install of {name} stopped and {path} is \
-         intact. Remove {owner_short} first, or change {name}'s recipe not to install that file; \
-         `upm remove {name}` removes what {name} installed so far"
+        "cannot replace {path}: it belongs to {owner}; the install of {name} stopped and was \
+         undone, and {path} is intact{advice}"
     )]
     Conflict {
         name: String,
         path: String,
         owner: String,
-        owner_short: String,
+        /// What to do, when upm is sure (". Remove …"), else empty.
+        advice: String,
     },
     #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| quoted(p).to_string()).collect::<Vec<_>>().join(", "))]
     NoRecipe {

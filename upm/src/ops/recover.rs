@@ -1,10 +1,12 @@
 //! Recovering from a killed upm. An install row still `building` or `installing` while this
 //! process holds the root lock was left by a upm that died (`kill -9`, a power cut). Its stray
-//! build processes are ended, and what it installed is found the package-users way — every
-//! path under the tracked trees owned by its package user — and recorded, so `upm remove`
-//! can clean it up and `upm install` can build it again. Every command that opens a root's
-//! database does this first ([`settle`] for the queries, [`recover`] under the lock for the
-//! commands that change the root), so whatever command runs next says so.
+//! build processes are ended, and what it wrote is found the package-users way — every path
+//! under the tracked trees owned by its package user — and removed, and the files it had taken
+//! over are put back, so an install is all or nothing even when killed: the row stays as
+//! `interrupted` (with what happened), `upm install` builds it again, `upm remove` forgets it.
+//! Every command that opens a root's database does this first ([`settle`] for the queries,
+//! [`recover`] under the lock for the commands that change the root), so whatever command runs
+//! next says so.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -13,7 +15,7 @@ use crate::db::{Db, Lock, Outcome, ReportRow, State};
 use crate::manifest::{Entry, vanished};
 use crate::pkguser::PkgUser;
 
-use super::{Error, guard, io, setup};
+use super::{Error, guard, io, setup, takeover};
 
 /// Record every interrupted install of the root. Call with the root lock held.
 pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
@@ -47,6 +49,17 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
         let mut reports = guard::system_files(ctx, &user, &mut found)?;
         let mut files = found.entries;
         reports.extend(guard::setid(ctx, &[], &[], &mut files)?);
+        // All or nothing: what the killed install wrote goes, what it took over comes back
+        // (renamed over the package user's copy in one step).
+        let held = db.replaced(pkg.id)?;
+        let taken: std::collections::BTreeSet<&std::path::Path> =
+            held.iter().map(|r| r.path.as_path()).collect();
+        files.retain(|e| !taken.contains(e.path.as_path()));
+        super::install::undo(&root, &files)?;
+        let restored = takeover::restore(&root, &held)?;
+        db.forget_replaced(pkg.id)?;
+        let removed = files.len();
+        files.clear();
         // The phase running when it stopped: the last one started, for a build without a
         // recorded stage.
         let last_phase = db.phases(pkg.id)?.pop().map(|p| p.phase);
@@ -54,13 +67,14 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
             .or(last_phase)
             .unwrap_or_else(|| pkg.state.name().into());
         let detail = format!(
-            "upm (pid {}) stopped during the {stage} phase; {} path(s) it left were found by owner",
+            "upm (pid {}) stopped during the {stage} phase; the {removed} path(s) it had written \
+             were removed and {} original(s) it had taken over put back",
             pkg.pid.unwrap_or(0),
-            files.len()
+            restored.len()
         );
         ctx.printer.warn(&format!(
             "the install of {} was interrupted: {detail}; run `upm install {}` to build it again \
-             or `upm remove {}` to remove what it left",
+             or `upm remove {}` to forget it",
             pkg.name, pkg.name, pkg.name
         ));
         reports.push(ReportRow {

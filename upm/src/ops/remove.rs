@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::ctx::Ctx;
-use crate::db::{Db, Lock};
+use crate::db::{Db, Lock, ReplacedRow};
 use crate::fsutil::FileKind;
 use crate::fsutil::on_host;
 use crate::infodir::{self, DirEntry};
@@ -26,6 +26,8 @@ pub enum Action {
     Kept(String),
     /// Already gone before the removal.
     Missing,
+    /// The file it had replaced (one no package owned) was put back in its place.
+    Restored,
 }
 
 #[derive(Debug)]
@@ -33,12 +35,18 @@ pub struct Removed {
     pub name: String,
     pub paths: Vec<(PathBuf, Action)>,
     pub user_removed: bool,
+    /// Files it replaced whose originals were not put back (without `--restore`): where each
+    /// original is kept, if it is.
+    pub not_restored: Vec<(PathBuf, Option<PathBuf>)>,
 }
 
 pub struct Options {
     pub name: String,
     pub dry_run: bool,
     pub keep_user: bool,
+    /// Put back the files the package replaced that no package owned (kept under
+    /// `var/lib/upm/replaced`).
+    pub restore: bool,
 }
 
 pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
@@ -72,6 +80,13 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         // wrapper): every entry the package's info files declare.
         take_info_entries_out(ctx, &db, &pkg.name, &files)?;
     }
+    // Originals of what an unfinished install took over always come back; those a finished
+    // one replaced, with --restore.
+    let (restore, not_restored): (Vec<ReplacedRow>, Vec<ReplacedRow>) = db
+        .replaced(pkg.id)?
+        .into_iter()
+        .partition(|r| !r.replaced || opts.restore);
+    let restoring: BTreeSet<&Path> = restore.iter().map(|r| r.path.as_path()).collect();
     let install_dirs: BTreeSet<&Path> = cfg.install_dirs.iter().map(PathBuf::as_path).collect();
     let mut out = Vec::new();
     let mut dirs = Vec::new();
@@ -105,11 +120,36 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         } else {
             Action::Removed
         };
+        let action = match action {
+            // Renamed over it in one step below: the path is never empty.
+            Action::Removed | Action::Missing if restoring.contains(e.path.as_path()) => {
+                Action::Restored
+            }
+            a => a,
+        };
         if action == Action::Removed && !opts.dry_run {
             let host = on_host(root, &e.path);
             std::fs::remove_file(&host).map_err(super::io(&host))?;
         }
         out.push((e.path.clone(), action));
+    }
+    let restored: BTreeSet<PathBuf> = out
+        .iter()
+        .filter(|(_, a)| *a == Action::Restored)
+        .map(|(p, _)| p.clone())
+        .collect();
+    let to_restore: Vec<ReplacedRow> = restore
+        .iter()
+        .filter(|r| restored.contains(&r.path) || !files.iter().any(|e| e.path == r.path))
+        .cloned()
+        .collect();
+    for r in &to_restore {
+        if !restored.contains(&r.path) {
+            out.push((r.path.clone(), Action::Restored));
+        }
+    }
+    if !opts.dry_run {
+        super::takeover::restore(root, &to_restore)?;
     }
     for e in dirs {
         let host = on_host(root, &e.path);
@@ -187,6 +227,7 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         name: pkg.name,
         paths: out,
         user_removed,
+        not_restored: not_restored.into_iter().map(|r| (r.path, r.kept)).collect(),
     })
 }
 

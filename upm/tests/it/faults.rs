@@ -20,7 +20,8 @@ fn hanging_recipe(dir: &Dir, name: &str, phase: &str, ready: &str) -> std::path:
         (
             "true".to_string(),
             format!(
-                "install -d /usr/local/share/{name}\necho a > /usr/local/share/{name}/a\n{hang}"
+                "install -d /usr/local/share/{name}\necho a > /usr/local/share/{name}/a\n\
+                 if [ -z \"$UPM_TRIAL\" ]; then\n{hang}\nfi"
             ),
         )
     };

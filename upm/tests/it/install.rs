@@ -63,7 +63,7 @@ impl Root {
     }
 
     /// Every change the upper directory holds, but upm's bookkeeping: path → what changed.
-    fn state(&self) -> BTreeMap<String, String> {
+    pub(crate) fn state(&self) -> BTreeMap<String, String> {
         self.sb
             .changes()
             .unwrap()
@@ -108,7 +108,7 @@ pub(crate) fn succeeds(sb: &Sandbox, cmd: Command) -> String {
     text
 }
 
-fn paths(files: &serde_json::Value) -> BTreeSet<String> {
+pub(crate) fn paths(files: &serde_json::Value) -> BTreeSet<String> {
     files
         .as_array()
         .unwrap()
@@ -246,9 +246,11 @@ fn a_package_replacing_anothers_file_is_stopped_and_cleaned_up() {
         "install -d /usr/local/share/clash\necho mine > /usr/local/share/clash/ok\n\
          echo hijack > /usr/local/bin/tree",
     );
-    root.install(&clash)
-        .failure()
-        .stderr_has("cannot replace /usr/local/bin/tree: it belongs to package tree");
+    // The trial run finds the conflict before anything is written.
+    root.install(&clash).failure().stderr_has(
+        "cannot install clash: it would replace /usr/local/bin/tree, which belongs to package tree",
+    );
+    assert!(!root.upper("usr/local/share/clash").exists());
     assert_eq!(
         std::fs::read(root.upper("usr/local/bin/tree")).unwrap(),
         tree_bin,
@@ -264,9 +266,23 @@ fn a_package_replacing_anothers_file_is_stopped_and_cleaned_up() {
         "{list}"
     );
     let files = paths(&root.upm(["--json", "files", "clash"]).success().json());
-    assert!(files.contains("/usr/local/share/clash/ok"), "{files:?}");
+    assert!(files.is_empty(), "{files:?}");
     root.upm(["remove", "clash"]).success();
-    assert!(!root.upper("usr/local/share/clash").exists());
+    root.upm(["check", "tree"]).success();
+
+    // A refused write the script hides (`cmd || true`) is a failure all the same, and what
+    // the install wrote before it is undone. Here the trial cannot see the clash: the file
+    // is written only in the real run.
+    let hidden = script_recipe(
+        &dir,
+        "hidden",
+        "install -d /usr/local/share/hidden\necho mine > /usr/local/share/hidden/ok\n\
+         if [ -z \"$UPM_TRIAL\" ]; then echo hijack > /usr/local/bin/tree || true; fi",
+    );
+    root.install(&hidden)
+        .failure()
+        .stderr_has("/usr/local/bin/tree: it belongs to package tree");
+    assert!(!root.upper("usr/local/share/hidden").exists());
     root.upm(["check", "tree"]).success();
 }
 
@@ -282,7 +298,7 @@ fn a_killed_install_is_reported_recovered_resumed_and_removed() {
         "slow",
         &format!(
             "install -d /usr/local/share/slow\necho a > /usr/local/share/slow/a\n\
-             if [ ! -e $HOME/.second ]; then touch $HOME/.second; touch {ready}; sleep 100000; fi\n\
+             if [ -z \"$UPM_TRIAL\" ] && [ ! -e $HOME/.second ]; then touch $HOME/.second; touch {ready}; sleep 100000; fi\n\
              echo b > /usr/local/share/slow/b",
             ready = "/var/tmp/upm-slow-ready"
         ),
@@ -443,9 +459,11 @@ fn wrappers_record_root_steps_and_new_directories_are_shared() {
             .clone()
     };
     assert_eq!(get("/usr/local/bin/upm-demo")["uid"], 0);
+    // A directory the package made outside the shared trees keeps the mode it gave it...
     let doc = get("/usr/local/share/doc/upm-demo");
-    assert_eq!(doc["mode"], 0o1775);
-    assert_eq!(doc["gid"], 9999);
+    assert_eq!(doc["mode"], 0o755);
+    let demo_uid = root.uid_of("upm-demo");
+    assert_eq!(doc["uid"], demo_uid);
     let info = root.upm(["--json", "info", "upm-demo"]).success().json();
     let steps: Vec<String> = info["root_steps"]
         .as_array()
@@ -471,7 +489,14 @@ fn wrappers_record_root_steps_and_new_directories_are_shared() {
     );
     root.upm(["install".as_ref(), other.as_os_str()])
         .success()
-        .stderr_has("not allowed by the recipe");
+        .stderr_has("not allowed by the recipe")
+        .stderr_has("/usr/local/share/doc/upm-demo: made an install directory");
+    // ...until a second package needs to write into it: then it is an install directory.
+    let doc = std::fs::metadata(root.upper("usr/local/share/doc/upm-demo")).unwrap();
+    assert_eq!(
+        (doc.uid(), doc.gid(), doc.mode() & 0o7777),
+        (0, 9999, 0o1775)
+    );
     let owners = root
         .upm([
             "--json",

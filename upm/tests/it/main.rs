@@ -14,4 +14,5 @@ mod recipe;
 mod sandbox;
 mod shell;
 mod source;
+mod takeover;
 mod user;
