@@ -92,35 +92,20 @@ impl Db {
     }
 
     /// The install ended: drop the rows of paths given back, mark the rest replaced; when
-    /// the originals are not kept, forget where they were.
+    /// the originals are not kept, forget where they were. (Killed half-way, rows left `held`
+    /// are put back by recovery, which is what an unfinished install gets.)
     pub fn settle(&mut self, id: i64, given_back: &[PathBuf], keep: bool) -> Result<(), Error> {
-        let path = self.path.clone();
-        let sql = |source| Error::Sql {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        {
-            let mut del = tx
-                .prepare_cached("DELETE FROM replaced WHERE package_id = ?1 AND path = ?2")
-                .map_err(sql)?;
-            for p in given_back {
-                del.execute(params![id, blob(p)]).map_err(sql)?;
-            }
-        }
-        tx.execute(
-            "UPDATE replaced SET state = 'replaced' WHERE package_id = ?1",
-            [id],
-        )
-        .map_err(sql)?;
-        if !keep {
-            tx.execute(
-                "UPDATE replaced SET kept = NULL WHERE package_id = ?1",
+        self.give_back(id, given_back)?;
+        let kept = if keep { "kept" } else { "NULL" };
+        self.conn
+            .execute(
+                &format!(
+                    "UPDATE replaced SET state = 'replaced', kept = {kept} WHERE package_id = ?1"
+                ),
                 [id],
             )
-            .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)
+            .map(|_| ())
+            .map_err(self.sql())
     }
 
     /// Forget every taken-over path of a package (they were put back).

@@ -110,14 +110,19 @@ pub fn find_recipe(ctx: &Ctx, cfg: &Config, spec: &str) -> Result<PathBuf, Error
 /// permitted") that exist and belong to someone other than `uid`: the files a refused install
 /// tried to replace. A quoted path in such a line is taken before a bare one; the program
 /// name that starts a line, and upm's own wrappers, never are.
-fn refused_paths(db: &Db, root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
+fn refused_paths(db: &Db, cfg: &Config, root: &Path, log: &Path, uid: u32) -> Vec<(PathBuf, u32)> {
     let mut out: Vec<(PathBuf, u32, bool)> = Vec::new();
     for line in runner::tail(log, 200).iter().rev() {
         if !(line.contains("Permission denied") || line.contains("Operation not permitted")) {
             continue;
         }
         for p in error_paths(line) {
-            if p.starts_with(setup::WRAP_DIR) || out.iter().any(|(q, ..)| *q == p) {
+            // upm's wrappers, and the system's own files (a Makefile's ldconfig failing on the
+            // linker cache), are never the refused file of a package.
+            if p.starts_with(setup::WRAP_DIR)
+                || cfg.system_file(&p)
+                || out.iter().any(|(q, ..)| *q == p)
+            {
                 continue;
             }
             if let Ok(m) = std::fs::symlink_metadata(on_host(root, &p))
@@ -779,7 +784,7 @@ impl Install<'_> {
         let root = self.b.ctx.root.clone();
         let log = self.b.log(stage);
         let names = Names::read(&root).unwrap_or_default();
-        let err = match refused_paths(&self.db, &root, &log, self.b.user.uid)
+        let err = match refused_paths(&self.db, self.b.cfg, &root, &log, self.b.user.uid)
             .into_iter()
             .next()
         {
@@ -827,7 +832,7 @@ impl Install<'_> {
         let root = self.b.ctx.root.clone();
         let mine: BTreeSet<&Path> = tracked.entries.iter().map(|e| e.path.as_path()).collect();
         for p in &plan.writes {
-            if mine.contains(p.as_path()) {
+            if mine.contains(p.as_path()) || self.b.cfg.system_file(p) {
                 continue;
             }
             let Ok(m) = std::fs::symlink_metadata(on_host(&root, p)) else {
@@ -841,7 +846,7 @@ impl Install<'_> {
         // What the trial could not see (a write only the real run made) the tools' own error
         // lines name.
         let log = self.b.log("install");
-        if let Some((path, uid)) = refused_paths(&self.db, &root, &log, self.b.user.uid)
+        if let Some((path, uid)) = refused_paths(&self.db, self.b.cfg, &root, &log, self.b.user.uid)
             .into_iter()
             .next()
         {

@@ -151,11 +151,23 @@ fn a_failed_install_leaves_no_setid_file_a_package_users() {
     let recipe = script_recipe(
         &dir,
         "setidfail",
-        "install -m 4755 /bin/true /usr/local/bin/setidfail\nfalse",
+        "install -m 4755 /bin/true /usr/local/bin/setidfail\n[ -n \"$UPM_TRIAL\" ] || false",
     );
+    // Undone: the file is gone.
     root.upm(["install".as_ref(), recipe.as_os_str()])
         .failure()
-        .stderr_has("setuid bit removed");
+        .stderr_has("the failed install was undone");
+    assert!(!root.upper("usr/local/bin/setidfail").exists());
+    assert_eq!(package_setid_files(&root), vec![]);
+    root.upm(["remove", "setidfail"]).success();
+    // Kept for debugging: the file stays, without its bit.
+    root.upm([
+        "install".as_ref(),
+        recipe.as_os_str(),
+        "--keep-failed".as_ref(),
+    ])
+    .failure()
+    .stderr_has("setuid bit removed");
     assert_eq!(package_setid_files(&root), vec![]);
     if let Some(e) = files(&root, "setidfail").get("/usr/local/bin/setidfail") {
         assert_eq!(e["mode"].as_u64().unwrap() & 0o6000, 0, "{e}");
