@@ -72,6 +72,18 @@ pub enum Error {
         dir: String,
         why: String,
     },
+    #[error(
+        "cannot install {name}: it writes {path}, outside the trees upm tracks, into {dir}, which its \
+         package user cannot write; nothing was changed. Add the tree to track.roots in {settings} \
+         (upm then records the path and makes {dir} an install directory), or change the recipe \
+         not to write there"
+    )]
+    UntrackedWrite {
+        name: String,
+        path: String,
+        dir: String,
+        settings: String,
+    },
     #[error("cannot watch the install: {0}{hint}", hint = watch_hint(.0))]
     Watch(#[from] crate::watch::Error),
     #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]

@@ -141,8 +141,49 @@ pub fn plan(
             replaced: false,
         });
     }
+    untracked_writes(root, cfg, me, trial)?;
     out.open_dirs = dirs_to_open(root, cfg, db, me, &parents)?;
     Ok(out)
+}
+
+/// A path the trial made outside every tracked tree (sudo's `/run/sudo`) is neither recorded
+/// nor given a directory: when the package user cannot write where it goes, the real install
+/// would fail half-way, so refuse before anything is written. (The excluded parts of the
+/// tracked trees, `/var/log` and the like, are left to the install.)
+fn untracked_writes(
+    root: &Path,
+    cfg: &Config,
+    me: &Installer<'_>,
+    trial: &Trial,
+) -> Result<(), Error> {
+    let writer = Writer {
+        uid: me.uid,
+        gids: vec![me.gid, me.install_gid],
+    };
+    for (path, kind) in &trial.paths {
+        if cfg.track_roots.iter().any(|r| path.starts_with(r)) {
+            continue;
+        }
+        let existing = std::fs::symlink_metadata(on_host(root, path)).ok();
+        if matches!((kind, &existing), (Upper::Dir, Some(m)) if m.is_dir())
+            || matches!((kind, &existing), (Upper::Whiteout, None))
+        {
+            continue;
+        }
+        let Some(dir) = path.parent() else { continue };
+        let Ok(m) = std::fs::symlink_metadata(on_host(root, dir)) else {
+            continue; // made by the install itself: its parent is listed too
+        };
+        if m.is_dir() && !writer.can_write(&m) {
+            return Err(Error::UntrackedWrite {
+                name: me.name.into(),
+                path: path.display().to_string(),
+                dir: dir.display().to_string(),
+                settings: cfg.path.display().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Which existing directories among `dirs` the package user cannot write and may be given.

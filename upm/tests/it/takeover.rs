@@ -288,3 +288,38 @@ fn with_replace_none_an_unowned_file_is_refused_before_anything_is_written() {
         .stderr_has("install.replace is \"none\"");
     assert_eq!(root.state(), clean);
 }
+
+#[test]
+fn a_write_outside_the_tracked_trees_is_refused_before_anything_is_written() {
+    needs_root!();
+    let root = Root::new();
+    // sudo's `make install` makes /run/sudo: a root-owned 0755 directory outside track.roots.
+    sh(&root, "mkdir -p /upm-fx-run; chmod 755 /upm-fx-run");
+    let clean = root.state();
+    let dir = Dir::shared();
+    let recipe = script_recipe(
+        &dir,
+        "fxrun",
+        "echo a > /usr/local/share/upm-fx-run\ninstall -d -m 711 /upm-fx-run/fxrun",
+    );
+    root.upm(["install".as_ref(), recipe.as_os_str()])
+        .failure()
+        .stderr_has("it writes /upm-fx-run/fxrun, outside the trees upm tracks, into /upm-fx-run")
+        .stderr_has("Add the tree to track.roots");
+    assert_eq!(root.state(), clean);
+
+    // Tracked, it installs: the directory is recorded and keeps its mode.
+    root.upm([
+        "tree",
+        "set",
+        "/etc/upm/upm.toml",
+        "track.roots",
+        r#"["/usr", "/etc", "/opt", "/var", "/srv", "/upm-fx-run"]"#,
+    ])
+    .success();
+    root.upm(["install".as_ref(), recipe.as_os_str()]).success();
+    let files = paths(&root.upm(["--json", "files", "fxrun"]).success().json());
+    assert!(files.contains("/upm-fx-run/fxrun"), "{files:?}");
+    let m = std::fs::metadata(root.upper("upm-fx-run/fxrun")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o711);
+}
