@@ -61,8 +61,22 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         name: opts.name.clone(),
     })?;
     let files = db.files(pkg.id)?;
-    // Take the package's info pages out of the shared `dir` file while they still exist.
+    // Originals of what an unfinished install took over always come back; those a finished
+    // one replaced, with --restore.
+    let (restore, not_restored): (Vec<ReplacedRow>, Vec<ReplacedRow>) = db
+        .replaced(pkg.id)?
+        .into_iter()
+        .partition(|r| !r.replaced || opts.restore);
+    let restoring: BTreeSet<&Path> = restore.iter().map(|r| r.path.as_path()).collect();
+    // Take the package's info pages out of the shared `dir` file while they still exist —
+    // except the entries of a page that stays (a distribution's `diffutils.info.gz` beside
+    // the package's `diffutils.info`, an original put back).
     if !opts.dry_run {
+        let stays = Stays {
+            root,
+            mine: files.iter().map(|e| e.path.as_path()).collect(),
+            restoring: &restoring,
+        };
         for s in db.root_steps(pkg.id)? {
             if s.step == "install-info" && s.applied {
                 let mut args: Vec<String> = s
@@ -70,6 +84,9 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
                     .split(crate::wrap::ARG_SEP)
                     .map(String::from)
                     .collect();
+                if args.iter().any(|a| stays.file(Path::new(a))) {
+                    continue;
+                }
                 args.insert(0, "--delete".into());
                 let log = root.join("var/lib/upm/remove.log");
                 let script = format!("install-info {}", setup::sh_quote_all(&args));
@@ -78,15 +95,8 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
         }
         // Whatever `--delete` left (entries pointing to other files, pages registered past the
         // wrapper): every entry the package's info files declare.
-        take_info_entries_out(ctx, &db, &pkg.name, &files)?;
+        take_info_entries_out(ctx, &db, &pkg.name, &files, &stays)?;
     }
-    // Originals of what an unfinished install took over always come back; those a finished
-    // one replaced, with --restore.
-    let (restore, not_restored): (Vec<ReplacedRow>, Vec<ReplacedRow>) = db
-        .replaced(pkg.id)?
-        .into_iter()
-        .partition(|r| !r.replaced || opts.restore);
-    let restoring: BTreeSet<&Path> = restore.iter().map(|r| r.path.as_path()).collect();
     let install_dirs: BTreeSet<&Path> = cfg.install_dirs.iter().map(PathBuf::as_path).collect();
     let mut out = Vec::new();
     let mut dirs = Vec::new();
@@ -231,10 +241,57 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
     })
 }
 
+/// Which info pages stay after the removal.
+struct Stays<'a> {
+    root: &'a Path,
+    /// The package's paths (they go).
+    mine: BTreeSet<&'a Path>,
+    /// Originals put back.
+    restoring: &'a BTreeSet<&'a Path>,
+}
+
+impl Stays<'_> {
+    /// Whether a page named `page` (`diffutils`) stays in `folder`: an original put back, or a
+    /// file there that is not the package's.
+    fn page(&self, folder: &Path, page: &str) -> bool {
+        [
+            "",
+            ".info",
+            ".info.gz",
+            ".info.bz2",
+            ".info.xz",
+            ".info.zst",
+        ]
+        .iter()
+        .map(|suffix| folder.join(format!("{page}{suffix}")))
+        .any(|p| {
+            self.restoring.contains(p.as_path())
+                || (!self.mine.contains(p.as_path())
+                    && std::fs::symlink_metadata(on_host(self.root, &p)).is_ok())
+        })
+    }
+
+    /// Whether `arg` of an install-info step is an info file whose page stays.
+    fn file(&self, arg: &Path) -> bool {
+        let (Some(folder), Some(file)) = (arg.parent(), arg.file_name()) else {
+            return false;
+        };
+        let file = file.to_string_lossy();
+        let page = infodir::strip_info_suffix(&file);
+        arg.is_absolute() && page.len() < file.len() && self.page(folder, page)
+    }
+}
+
 /// Take out of each info `dir` file next to the package's info pages every entry those pages
 /// declare (`* pod2texi: (pod2texi)Invoking pod2texi.` in texinfo's `texinfo.info` too) and
 /// every entry pointing to one of them — except an entry pointing to another package's page.
-fn take_info_entries_out(ctx: &Ctx, db: &Db, name: &str, files: &[Entry]) -> Result<(), Error> {
+fn take_info_entries_out(
+    ctx: &Ctx,
+    db: &Db,
+    name: &str,
+    files: &[Entry],
+    stays: &Stays<'_>,
+) -> Result<(), Error> {
     let root = &ctx.root;
     // dir file → (pages of this package there, entries they declare)
     let mut dirs: BTreeMap<PathBuf, (BTreeSet<String>, Vec<DirEntry>)> = BTreeMap::new();
@@ -267,7 +324,8 @@ fn take_info_entries_out(ctx: &Ctx, db: &Db, name: &str, files: &[Entry]) -> Res
         let host = on_host(root, &dir);
         let text = std::fs::read_to_string(&host).map_err(super::io(&host))?;
         let (kept, removed) = infodir::remove_entries(&text, |e| {
-            pages.contains(&e.file) || (declared.iter().any(|d| d.same(e)) && !others(&e.file))
+            (pages.contains(&e.file) || (declared.iter().any(|d| d.same(e)) && !others(&e.file)))
+                && !stays.page(folder, &e.file)
         });
         if removed > 0 {
             crate::fsutil::write_atomic(&host, kept.as_bytes()).map_err(super::io(&host))?;

@@ -735,6 +735,37 @@ fn info_pages_of_several_packages_share_the_dir_file() {
 }
 
 #[test]
+fn removing_a_package_keeps_the_entries_of_a_distributions_page_of_the_same_name() {
+    needs_root!();
+    let root = Root::new();
+    if !install_info_in(&root) {
+        return;
+    }
+    let dir = Dir::shared();
+    let recipe = info_recipe(&dir, "infod");
+    // The distribution's compressed page of the same manual, registered as its packages do.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-ec",
+        &format!(
+            "mkdir -p /usr/local/share/info\n\
+             gzip -c {d}/infod.info > /usr/local/share/info/infod.info.gz\n\
+             install-info --info-dir=/usr/local/share/info /usr/local/share/info/infod.info.gz",
+            d = dir.path().display()
+        ),
+    ]);
+    succeeds(&root.sb, cmd);
+    let dirfile = root.upper("usr/local/share/info/dir");
+    let before = std::fs::read_to_string(&dirfile).unwrap();
+    assert!(before.contains("* infod:"), "{before}");
+    root.upm(["install".as_ref(), recipe.as_os_str()]).success();
+    root.upm(["remove", "infod", "--restore"]).success();
+    // The distribution's page is still there, and so are its entries.
+    assert!(root.upper("usr/local/share/info/infod.info.gz").exists());
+    assert_eq!(std::fs::read_to_string(&dirfile).unwrap(), before);
+}
+
+#[test]
 fn install_into_another_root_runs_the_build_chrooted_there() {
     needs_root!();
     // Inside the sandbox, a second overlay of the system at /mnt/lfs plays the LFS partition:
