@@ -75,6 +75,33 @@ impl Tracked {
     }
 }
 
+impl Tracked {
+    /// Claim the files the package user made during its install phase (`made`) that the
+    /// recipe's root commands (`by_root`) then gave to someone else — sudo's `chown root:root
+    /// /etc/sudoers` after its Makefile's `cp -p`: they are still the package's, not someone
+    /// else's file it changed.
+    pub fn claim_given(
+        &mut self,
+        root: &Path,
+        made: &Touched,
+        by_root: &Touched,
+    ) -> std::io::Result<()> {
+        let given: Vec<PathBuf> = self
+            .foreign
+            .iter()
+            .filter(|(p, _)| made.appeared.contains(p) && by_root.changed.contains(p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in given {
+            if let Some(e) = Entry::read(root, &p)? {
+                self.entries.push(e);
+            }
+            self.foreign.retain(|(q, _)| *q != p);
+        }
+        Ok(())
+    }
+}
+
 impl Touched {
     /// Fold one watcher event (host paths under `root`) into the set.
     pub fn add(&mut self, root: &Path, event: &Event) {
@@ -363,5 +390,30 @@ mod tests {
         t.appeared.insert(p("/usr/bin/a"));
         let m = t.manifest(d.path(), Claim::Appeared).unwrap();
         assert_eq!(m.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_file_made_then_given_away_by_the_root_commands_stays_the_packages() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/sudoers"), "x").unwrap();
+        std::fs::write(d.path().join("etc/other"), "x").unwrap();
+        let owner = nix::unistd::geteuid().as_raw();
+        // The package user (another uid) made both; root's commands changed only one.
+        let mut made = Touched::default();
+        for f in ["/etc/sudoers", "/etc/other"] {
+            made.changed.insert(p(f));
+            made.appeared.insert(p(f));
+        }
+        let mut by_root = Touched::default();
+        by_root.changed.insert(p("/etc/sudoers"));
+        let mut m = made
+            .manifest(d.path(), Claim::Owners(&[owner + 1]))
+            .unwrap();
+        assert_eq!(m.foreign.len(), 2);
+        m.claim_given(d.path(), &made, &by_root).unwrap();
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.entries[0].path, p("/etc/sudoers"));
+        assert_eq!(m.foreign, vec![(p("/etc/other"), owner)]);
     }
 }

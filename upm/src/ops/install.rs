@@ -752,6 +752,9 @@ impl Install<'_> {
         let mut tracked = touched
             .manifest(root, Claim::Owners(&[self.b.user.uid]))
             .map_err(io(root))?;
+        tracked
+            .claim_given(root, &touched, &root_touched)
+            .map_err(io(root))?;
         let root_tracked = root_touched
             .manifest(root, Claim::Appeared)
             .map_err(io(root))?;

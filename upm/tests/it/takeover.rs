@@ -323,3 +323,26 @@ fn a_write_outside_the_tracked_trees_is_refused_before_anything_is_written() {
     let m = std::fs::metadata(root.upper("upm-fx-run/fxrun")).unwrap();
     assert_eq!(m.mode() & 0o7777, 0o711);
 }
+
+#[test]
+fn a_file_the_root_commands_give_to_root_stays_the_packages() {
+    needs_root!();
+    let root = Root::new();
+    let dir = Dir::shared();
+    // As sudo's: the Makefile copies a config file with `cp -p`, and the recipe's root
+    // commands give it to root (as the book's `make install` as root would have).
+    let recipe = dir.write(
+        "fxgiven.toml",
+        "[package]\nname = \"fxgiven\"\nversion = \"1\"\n\n[phases]\ninstall = '''\n\
+         install -m 440 /dev/null /etc/upm-fx-given.dist\n\
+         cp -p /etc/upm-fx-given.dist /etc/upm-fx-given\n'''\n\n\
+         [root]\ncommands = \"chown root:root /etc/upm-fx-given\"\n",
+    );
+    root.upm(["install".as_ref(), recipe.as_os_str()]).success();
+    let files = paths(&root.upm(["--json", "files", "fxgiven"]).success().json());
+    assert!(files.contains("/etc/upm-fx-given"), "{files:?}");
+    assert_eq!(ident(&root, "/etc/upm-fx-given").1, 0);
+    root.upm(["check", "fxgiven"]).success();
+    root.upm(["remove", "fxgiven"]).success();
+    assert!(!root.upper("etc/upm-fx-given").exists());
+}
