@@ -13,6 +13,13 @@ fn shipped_recipes_check_clean() {
         .collect();
     files.sort();
     assert!(files.len() >= 11, "{files:?}");
+    // The books' recipes (LFS/BLFS packages from Debian's orig tarballs) too.
+    files.extend(
+        std::fs::read_dir(recipes.join("books"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml")),
+    );
     let out = upm().args(["recipe", "check"]).args(&files).run().success();
     assert!(!out.stdout().contains("warning:"), "{}", out.stdout());
     for t in ["autotools", "make", "cmake", "meson"] {
