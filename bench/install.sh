@@ -24,25 +24,74 @@ trap 'rm -rf "$work"' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+# Runs "$@" (a sandbox) with its stderr kept in $1.err; on failure prints why and stops.
+# usage: sandboxed LOG CMD...
+sandboxed() {
+  local log=$1
+  shift
+  if ! "$@" 2>"$log.err"; then
+    echo "failed: $*" >&2
+    tail -20 "$log.err" >&2
+    return 1
+  fi
+}
+
+field() { sed -n "s/.*[ ]$1=\([0-9]*\).*/\1/p" "$2"; }
+
 if [[ $part == overhead || $part == all ]]; then
-  echo "== 1. tracked (upm install) vs untracked (same package-user build by hand), $RUNS runs, -j$JOBS"
-  for pkg in zlib xz; do
-    : >"$work/$pkg.untracked"
-    : >"$work/$pkg.tracked"
-    # The arms alternate, so drift in the machine's speed hits both alike.
-    for _ in $(seq "$RUNS"); do
-      for arm in untracked tracked; do
-        "$UPM" sandbox -- sh "$PWD/bench/$arm.sh" "$UPM" "$PWD/recipes/$pkg.toml" "$SRC" "$JOBS" 2>/dev/null \
-          | sed -n 's/^TIMES //p' >>"$work/$pkg.$arm"
+  echo "== 1. tracked (upm install) vs untracked (the same package-user build by hand), prefix /usr"
+  echo "   over the sandbox's real root, $RUNS runs per arm, -j$JOBS, alternating arms; medians"
+  for pkg in ${PKGS:-zlib xz}; do
+    recipe=$PWD/recipes/$pkg.toml
+    # Off the clock: the package's "temporary tools" copy (built as root without upm, staged),
+    # and one tracked run (also a warm-up) whose manifest tells the untracked arm which
+    # existing paths to take over by hand.
+    sandboxed "$work/$pkg.tt" "$UPM" sandbox --keep "$work/tt-$pkg" -- \
+      sh "$PWD/bench/temp_tools.sh" "$UPM" "$recipe" "$SRC" "$JOBS" /var/tmp/tt-stage
+    tt=$work/tt-$pkg/upper/var/tmp/tt-stage
+    sandboxed "$work/$pkg.prep" "$UPM" sandbox -- sh -c \
+      "sh $PWD/bench/tracked.sh $UPM $recipe $SRC $JOBS >&2 && $UPM --json files $pkg | sed 's/^/FILES /'" \
+      | sed -n 's/^FILES //p' >"$work/$pkg.files.json"
+    python3 -c 'import json,sys; [print(e["path"]) for e in json.load(open(sys.argv[1]))]' \
+      "$work/$pkg.files.json" >"$work/$pkg.take"
+    { cat "$work/$pkg.take"; (cd "$tt" && find . ! -type d | sed 's|^\.||'); } | sort -u >"$work/$pkg.take-tt"
+    for case in plain replace; do
+      : >"$work/$pkg.$case.untracked"
+      : >"$work/$pkg.$case.tracked"
+    done
+    for i in $(seq "$RUNS"); do
+      # The arms alternate (and swap order each run), so drift in the machine's speed hits both.
+      arms="untracked tracked"
+      ((i % 2)) || arms="tracked untracked"
+      for case in plain replace; do
+        for arm in $arms; do
+          if [[ $case == plain ]]; then extra=(); take=$work/$pkg.take; else extra=("$tt"); take=$work/$pkg.take-tt; fi
+          if [[ $arm == tracked ]]; then args=("$UPM" "$recipe" "$SRC" "$JOBS" "${extra[@]}")
+          else args=("$UPM" "$recipe" "$SRC" "$JOBS" "$take" "${extra[@]}"); fi
+          sandboxed "$work/$pkg.$case.$arm" "$UPM" sandbox -- sh "$PWD/bench/$arm.sh" "${args[@]}" \
+            | sed -n '/^TIMES /p' >>"$work/$pkg.$case.$arm"
+        done
       done
     done
-    tt=$(sed 's/.*total_ms=\([0-9]*\).*/\1/' "$work/$pkg.tracked" | median)
-    tu=$(sed 's/.*total_ms=\([0-9]*\).*/\1/' "$work/$pkg.untracked" | median)
-    it=$(sed 's/.*install_ms=\([0-9]*\).*/\1/' "$work/$pkg.tracked" | median)
-    iu=$(sed 's/.*install_ms=\([0-9]*\).*/\1/' "$work/$pkg.untracked" | median)
-    awk -v p="$pkg" -v tt="$tt" -v tu="$tu" -v it="$it" -v iu="$iu" 'BEGIN {
-      printf "%-5s whole: tracked %7.0f ms  untracked %7.0f ms  ratio %.3f\n", p, tt, tu, tt/tu
-      printf "%-5s install phase: tracked %5.0f ms  untracked %5.0f ms  ratio %.3f\n", p, it, iu, it/iu }'
+    for case in plain replace; do
+      T=$work/$pkg.$case.tracked U=$work/$pkg.$case.untracked
+      if [[ $(wc -l <"$T") -ne $RUNS || $(wc -l <"$U") -ne $RUNS ]]; then
+        echo "$pkg $case: some runs printed no times; see $work (kept)" >&2
+        trap - EXIT
+        exit 1
+      fi
+      echo "-- $pkg, $([[ $case == plain ]] && echo "over the host's files" || echo "replacing its own temporary-tools copy")"
+      echo "   tracked runs:   $(tr '\n' ';' <"$T" | sed 's/TIMES //g')"
+      echo "   untracked runs: $(tr '\n' ';' <"$U" | sed 's/TIMES //g')"
+      tt_=$(field total_ms "$T" | median) tu=$(field total_ms "$U" | median)
+      it=$(field install_ms "$T" | median) iu=$(field install_ms "$U" | median)
+      tr_=$(field trial_ms "$T" | median)
+      rest=$(paste <(field install_ms "$T") <(field trial_ms "$T") | awk '{print $1 - $2}' | median)
+      awk -v p="$pkg" -v tt="$tt_" -v tu="$tu" -v it="$it" -v iu="$iu" -v tr="$tr_" -v rest="$rest" 'BEGIN {
+        printf "   whole build:   tracked %7.0f ms  untracked %7.0f ms  ratio %.3f\n", tt, tu, tt/tu
+        printf "   install phase: tracked %7.0f ms  untracked %7.0f ms  ratio %.3f\n", it, iu, it/iu
+        printf "   tracked install phase: trial %.0f ms, the rest %.0f ms (medians)\n", tr, rest }'
+    done
   done
 fi
 

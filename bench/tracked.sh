@@ -1,14 +1,30 @@
 #!/bin/sh
-# The tracked arm of bench/install.sh, run inside `upm sandbox`: `upm install` after `upm init`
-# (the clock runs from after init to the end). Prints the times (the install phase's own time
-# as upm recorded it).
-# usage: tracked.sh UPM RECIPE SOURCES_DIR JOBS
+# The tracked arm of bench/install.sh, run inside `upm sandbox`: `upm install` of a recipe with
+# its own prefix (/usr) over the sandbox's root, after `upm init`. The whole-build clock runs
+# from after init to the end of `upm install`; the install-phase figure is upm's own
+# `timings.install_ms` from `upm --json install`: from the trial run's start to the last
+# database write (trial, takeover, watcher set-up, install phase, event collection, hashing,
+# root steps with ldconfig, recording). Prints one TIMES line; on failure the end of upm's
+# error output goes to stderr.
+# usage: tracked.sh UPM RECIPE SOURCES_DIR JOBS [TEMP_TOOLS_DIR]
+#   TEMP_TOOLS_DIR: a staged `make install` of the same package (see install.sh), put into the
+#   root as root:root before init, as LFS chapter 7 leaves the temporary tools.
 set -eu
-upm=$1 recipe=$2 sources=$3 jobs=$4
+upm=$1 recipe=$2 sources=$3 jobs=$4 tt=${5:-}
+if [ -n "$tt" ]; then
+  tar -C "$tt" -cf - . | tar -C / -xf - --no-overwrite-dir
+  (cd "$tt" && find . ! -type d) | sed 's|^\.||' | while IFS= read -r p; do chown -h root:root "$p"; done
+fi
 "$upm" init >/dev/null
 t0=$(date +%s%N)
-"$upm" install "$recipe" --sources-dir "$sources" --set vars.prefix=/usr/local --no-check -j "$jobs" >/dev/null 2>&1
+if ! "$upm" --json install "$recipe" --sources-dir "$sources" --no-check -j "$jobs" >/tmp/install.json 2>/tmp/install.err; then
+  echo "tracked.sh: upm install failed:" >&2
+  tail -20 /tmp/install.err >&2
+  exit 1
+fi
 t=$(( $(date +%s%N) - t0 ))
-name=$("$upm" --json list | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['name'])")
-ti=$("$upm" --json log "$name" | python3 -c "import json,sys; print([p['duration_ms'] for p in json.load(sys.stdin) if p['phase']=='install'][0])")
-echo "TIMES total_ms=$((t / 1000000)) install_ms=$ti"
+python3 - "$((t / 1000000))" /tmp/install.json <<'PY'
+import json, sys
+t = json.load(open(sys.argv[2]))["timings"]
+print(f"TIMES total_ms={sys.argv[1]} install_ms={t['install_ms']} trial_ms={t['trial_ms']} build_ms={t['build_ms']}")
+PY
