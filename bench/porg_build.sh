@@ -5,7 +5,7 @@
 # usage: porg_build.sh UPM RECIPE SOURCES_DIR JOBS
 set -eu
 upm=$1 recipe=$2 sources=$3 jobs=$4
-json=$("$upm" --json recipe show "$recipe" --set vars.prefix=/usr/local)
+json=$("$upm" --json recipe show "$recipe")
 field() { printf '%s' "$json" | python3 -c "import json,sys; d=json.load(sys.stdin); v=d$1; print(v if v is not None else '')"; }
 name=$(field "['package']['name']")
 file=$(field "['source']['file']")
@@ -16,8 +16,9 @@ cd "$(ls -d */ | head -1)"
 for phase in prepare configure compile; do
   script=$(field "['phases'].get('$phase')")
   [ -n "$script" ] || continue
-  sh -e -c "$script" >/usr/src/build/$phase.log 2>&1
+  sh -e -c "$script" >/usr/src/build/$phase.log 2>&1 || { tail -20 /usr/src/build/$phase.log >&2; exit 1; }
 done
 field "['phases']['install']" >/usr/src/build/install.sh
-porg -lp "$name" "sh -e /usr/src/build/install.sh" >/usr/src/build/install.log 2>&1
+porg -lp "$name" "sh -e /usr/src/build/install.sh" >/usr/src/build/install.log 2>&1 \
+  || { tail -20 /usr/src/build/install.log >&2; exit 1; }
 porg -f "$name" -z | sed 's/^ *//' | grep '^/' > /var/tmp/porg-files.txt || true

@@ -94,7 +94,8 @@ for phase in prepare configure compile install; do
     exit 1
   fi
 done
+ts=$(ms "$ti")
 if grep -q '^ldconfig' "$home/steps" 2>/dev/null; then ldconfig; fi
 ti=$(ms "$ti")
 t=$(( $(date +%s%N) - t0 - tc ))
-echo "TIMES total_ms=$((t / 1000000)) install_ms=$ti"
+echo "TIMES total_ms=$((t / 1000000)) install_ms=$ti script_ms=$ts"
