@@ -96,12 +96,14 @@ if [[ $part == overhead || $part == all ]]; then
       it=$(field install_ms "$T" | median) iu=$(field install_ms "$U" | median)
       mt=$(field total_ms "$T" | sort -n | head -1) mu=$(field total_ms "$U" | sort -n | head -1)
       mit=$(field install_ms "$T" | sort -n | head -1) miu=$(field install_ms "$U" | sort -n | head -1)
+      ct=$(field cpu_ms "$T" | median) cu=$(field cpu_ms "$U" | median)
       tr_=$(field trial_ms "$T" | median) sc=$(field script_ms "$T" | median) lc=$(field ldconfig_ms "$T" | median)
       rest=$(paste <(field install_ms "$T") <(field trial_ms "$T") <(field script_ms "$T") <(field ldconfig_ms "$T") \
         | awk '{print $1 - $2 - $3 - $4}' | median)
       awk -v tt="$tt_" -v tu="$tu" -v it="$it" -v iu="$iu" -v mt="$mt" -v mu="$mu" -v mit="$mit" -v miu="$miu" \
-        -v tr="$tr_" -v sc="$sc" -v lc="$lc" -v rest="$rest" 'BEGIN {
+        -v ct="$ct" -v cu="$cu" -v tr="$tr_" -v sc="$sc" -v lc="$lc" -v rest="$rest" 'BEGIN {
         printf "   whole build:   tracked %7.0f ms  untracked %7.0f ms  ratio %.3f   (fastest runs: %.0f / %.0f ms, %.3f)\n", tt, tu, tt/tu, mt, mu, mt/mu
+        printf "   whole build, CPU time (user+sys of all processes): tracked %7.0f ms  untracked %7.0f ms  ratio %.3f\n", ct, cu, ct/cu
         printf "   install phase: tracked %7.0f ms  untracked %7.0f ms  ratio %.3f   (fastest runs: %.0f / %.0f ms, %.3f)\n", it, iu, it/iu, mit, miu, mit/miu
         printf "   tracked install phase (medians): trial %.0f ms, script %.0f ms, ldconfig %.0f ms, the rest %.0f ms\n", tr, sc, lc, rest }'
     done

@@ -16,6 +16,14 @@ if [ -n "$tt" ]; then
   (cd "$tt" && find . ! -type d) | sed 's|^\.||' | while IFS= read -r p; do chown -h root:root "$p"; done
 fi
 "$upm" init >/dev/null
+# Sets $cpu to the CPU time (user + system, ms) of this shell's finished children so far: the
+# whole build's CPU time, far less disturbed than wall time by others' load on a shared machine.
+cpu_now() {
+  times >/tmp/cpu.times
+  cpu=$(awk 'NR==2 {split($1,a,"[ms]"); split($2,b,"[ms]"); printf "%d\n", (a[1]*60+a[2]+b[1]*60+b[2])*1000}' /tmp/cpu.times)
+}
+cpu_now
+c0=$cpu
 t0=$(date +%s%N)
 if ! "$upm" --json install "$recipe" --sources-dir "$sources" --no-check -j "$jobs" >/tmp/install.json 2>/tmp/install.err; then
   echo "tracked.sh: upm install failed:" >&2
@@ -23,14 +31,16 @@ if ! "$upm" --json install "$recipe" --sources-dir "$sources" --no-check -j "$jo
   exit 1
 fi
 t=$(( $(date +%s%N) - t0 ))
+cpu_now
+c=$((cpu - c0))
 name=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['name'])" /tmp/install.json)
 "$upm" --json log "$name" >/tmp/log.json
 # script_ms and ldconfig_ms: the install phase's script and ldconfig as upm's log timed them
 # (parts of install_ms, as are trial_ms and the rest: takeover, watcher, hashing, database).
-python3 - "$((t / 1000000))" /tmp/install.json /tmp/log.json <<'PY'
+python3 - "$((t / 1000000))" /tmp/install.json /tmp/log.json "$c" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[2]))["timings"]
 log = {p["phase"]: p["duration_ms"] for p in json.load(open(sys.argv[3]))}
-print(f"TIMES total_ms={sys.argv[1]} install_ms={t['install_ms']} trial_ms={t['trial_ms']} "
+print(f"TIMES total_ms={sys.argv[1]} cpu_ms={sys.argv[4]} install_ms={t['install_ms']} trial_ms={t['trial_ms']} "
       f"script_ms={log.get('install', 0)} ldconfig_ms={log.get('ldconfig', 0)} build_ms={t['build_ms']}")
 PY
