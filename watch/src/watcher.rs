@@ -211,8 +211,11 @@ impl<B: Backend> Watcher<B> {
                         to: path.clone(),
                         dir: is_dir,
                     });
-                    // A directory that moved before we got to watch it is new to us.
-                    if is_dir && !self.index.contains(&path) {
+                    // A directory that moved before we got to watch it is new to us; one that
+                    // moved while we were still listing it (a subdirectory not yet watched)
+                    // is listed again under its new name. Watching is idempotent, and what
+                    // the listing finds is reported as created.
+                    if is_dir {
                         self.add_tree(&path, on)?;
                     }
                 }
