@@ -31,7 +31,7 @@ struct Info<'a> {
     files: usize,
     phases: Vec<Phase<'a>>,
     root_steps: Vec<Step<'a>>,
-    reports: Vec<Report<'a>>,
+    reports: Vec<super::JsonReport<'a>>,
     /// Files no package owned that the install took over.
     replaced: Vec<Replaced>,
 }
@@ -71,15 +71,6 @@ struct Step<'a> {
     command: String,
     applied: bool,
     note: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    kind: &'a str,
-    path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_bytes: Option<String>,
-    detail: &'a str,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -126,15 +117,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     note: s.note.as_deref(),
                 })
                 .collect(),
-            reports: reports
-                .iter()
-                .map(|r| Report {
-                    kind: &r.kind,
-                    path: r.path.as_deref().map(pathtext::text),
-                    path_bytes: r.path.as_deref().and_then(pathtext::bytes),
-                    detail: &r.detail,
-                })
-                .collect(),
+            reports: reports.iter().map(super::JsonReport::new).collect(),
             replaced: replaced
                 .iter()
                 .map(|r| Replaced {

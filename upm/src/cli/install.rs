@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::install::{self, Options};
-use upm::pathtext;
 use upm::pathtext::JsonPath;
 
 #[derive(clap::Args)]
@@ -46,7 +45,7 @@ struct Installed<'a> {
     files: usize,
     root_steps_applied: usize,
     root_steps_skipped: usize,
-    reports: Vec<Report<'a>>,
+    reports: Vec<super::JsonReport<'a>>,
     /// Files no package owned that it replaced (kept for `upm remove --restore`).
     replaced: Vec<JsonPath>,
     seconds: f64,
@@ -70,16 +69,6 @@ struct User<'a> {
     name: &'a str,
     uid: u32,
     gid: u32,
-}
-
-/// Something the install noticed (a conflict, a setuid file, ...).
-#[derive(Serialize)]
-struct Report<'a> {
-    kind: &'a str,
-    path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    path_bytes: Option<String>,
-    detail: &'a str,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -111,16 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             files: done.files.len(),
             root_steps_applied: applied,
             root_steps_skipped: done.steps.len() - applied,
-            reports: done
-                .reports
-                .iter()
-                .map(|r| Report {
-                    kind: &r.kind,
-                    path: r.path.as_deref().map(pathtext::text),
-                    path_bytes: r.path.as_deref().and_then(pathtext::bytes),
-                    detail: &r.detail,
-                })
-                .collect(),
+            reports: done.reports.iter().map(super::JsonReport::new).collect(),
             replaced: done.replaced.iter().map(|p| JsonPath::new(p)).collect(),
             seconds: done.seconds,
             timings: Timings {

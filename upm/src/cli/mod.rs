@@ -189,3 +189,24 @@ fn message(e: &anyhow::Error) -> String {
     }
     out
 }
+
+/// Something an install noticed (a conflict, a setuid file, …) in `--json` output.
+#[derive(serde::Serialize)]
+pub struct JsonReport<'a> {
+    kind: &'a str,
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path_bytes: Option<String>,
+    detail: &'a str,
+}
+
+impl<'a> JsonReport<'a> {
+    pub fn new(r: &'a upm::db::ReportRow) -> JsonReport<'a> {
+        JsonReport {
+            kind: &r.kind,
+            path: r.path.as_deref().map(upm::pathtext::text),
+            path_bytes: r.path.as_deref().and_then(upm::pathtext::bytes),
+            detail: &r.detail,
+        }
+    }
+}

@@ -37,7 +37,7 @@ struct Report<'a> {
 struct PathDone<'a> {
     #[serde(flatten)]
     path: JsonPath,
-    /// `removed`, `missing` or `kept`.
+    /// `removed`, `missing`, `kept` or `restored`.
     action: &'static str,
     /// Why it was kept.
     reason: Option<&'a str>,
