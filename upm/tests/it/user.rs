@@ -12,10 +12,13 @@ use crate::harness::{Dir, bin, upm};
 use crate::needs_root;
 
 /// `upm --root D --json user list`, parsed.
+/// upm run with `--root` set to this test's root.
+fn at(d: &Dir) -> crate::harness::Cmd {
+    upm().arg("--root").arg(d.path())
+}
+
 fn users_json(d: &Dir) -> serde_json::Value {
-    upm()
-        .arg("--root")
-        .arg(d.path())
+    at(d)
         .args(["--json", "user", "list"])
         .run()
         .success()
@@ -38,12 +41,7 @@ fn root_with_accounts() -> Dir {
 fn add_list_and_idempotence() {
     needs_root!();
     let d = root_with_accounts();
-    upm()
-        .arg("--root")
-        .arg(d.path())
-        .args(["user", "add", "zlib", "xz"])
-        .run()
-        .success();
+    at(&d).args(["user", "add", "zlib", "xz"]).run().success();
     // 10000 is a uid and 10001 a gid already: the first id free as both is 10002.
     let j = users_json(&d);
     assert_eq!(j[0]["name"], "taken");
@@ -66,9 +64,7 @@ fn add_list_and_idempotence() {
     assert_eq!((home.uid(), home.gid()), (10002, 10002));
     // Adding again changes nothing.
     let before = d.read("etc/passwd");
-    upm()
-        .arg("--root")
-        .arg(d.path())
+    at(&d)
         .args(["user", "add", "zlib"])
         .run()
         .success()
@@ -76,18 +72,14 @@ fn add_list_and_idempotence() {
     assert_eq!(d.read("etc/passwd"), before);
     // A name the system uses: refused when the settings say so, else prefixed.
     d.write("etc/upm/upm.toml", "[users]\ncollision = \"refuse\"\n");
-    upm()
-        .arg("--root")
-        .arg(d.path())
+    at(&d)
         .args(["user", "add", "root"])
         .run()
         .failure()
         .stderr_has("its name is already user root (uid 0)");
     assert_eq!(d.read("etc/passwd"), before);
     std::fs::remove_file(d.join("etc/upm/upm.toml")).unwrap();
-    upm()
-        .arg("--root")
-        .arg(d.path())
+    at(&d)
         .args(["user", "add", "root"])
         .run()
         .success()
@@ -160,12 +152,7 @@ fn account_files_keep_or_get_conventional_modes_and_groups() {
         std::os::unix::fs::chown(d.join(f), Some(0), Some(42)).unwrap();
         std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o640)).unwrap();
     }
-    upm()
-        .arg("--root")
-        .arg(d.path())
-        .args(["user", "add", "zlib"])
-        .run()
-        .success();
+    at(&d).args(["user", "add", "zlib"]).run().success();
     assert!(d.read("etc/shadow").contains("\nzlib:!:"));
     for f in ["etc/shadow", "etc/gshadow"] {
         let m = std::fs::metadata(d.join(f)).unwrap();
@@ -183,12 +170,7 @@ fn ids_come_from_the_roots_settings() {
         "etc/upm/upm.toml",
         "[install]\ngid = 7777\n[users]\nfirst = 20000\nlast = 20001\n",
     );
-    upm()
-        .arg("--root")
-        .arg(d.path())
-        .args(["user", "add", "zlib", "xz"])
-        .run()
-        .success();
+    at(&d).args(["user", "add", "zlib", "xz"]).run().success();
     // `taken` (uid 10000) is outside the configured range: not a package user here.
     let j = users_json(&d);
     assert_eq!(
@@ -199,9 +181,7 @@ fn ids_come_from_the_roots_settings() {
         ])
     );
     assert!(d.read("etc/group").contains("install:x:7777:zlib,xz\n"));
-    upm()
-        .arg("--root")
-        .arg(d.path())
+    at(&d)
         .args(["user", "add", "bzip2"])
         .run()
         .failure()
