@@ -8,7 +8,8 @@
 //! directories), [`source`] (archives), [`runner`] (phases as the package user), [`wrap`] (the
 //! wrappers in PATH during phases), [`infodir`] (the shared info `dir` file), [`watch`] (the
 //! inotify tree watcher, its own crate `upm-watch`), [`track`] (events to a manifest),
-//! [`manifest`], [`db`] (sqlite), [`ops`] (init, install, remove, recover, queries), and
+//! [`manifest`], [`db`] (sqlite), [`profile`] (what a build did, as a recipe that rebuilds it),
+//! [`ops`] (init, install, remove, recover, queries), and
 //! [`sandbox`] (the overlay sandbox used by tests and by `upm sandbox`). [`pathtext`] shows any
 //! file name unambiguously, [`fsutil::PathError`] is every filesystem error with its path.
 
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod pathtext;
 pub mod pkguser;
 pub mod printer;
+pub mod profile;
 pub mod recipe;
 pub mod runner;
 pub mod sandbox;

@@ -8,6 +8,9 @@
 //! - `inherit = ["templates/autotools.toml", ...]`: keys the file does not set come from its
 //!   templates, the first template that has a key winning. A key two templates set differently
 //!   (and the file does not) is reported as a conflict naming both. Templates may inherit too.
+//! - `recorded = ["profile"]`: the named branches hold data the file records, not settings
+//!   (a profile's commands and manifest): their values are taken literally (no reference is
+//!   resolved in them) and `inherit` does not pass them on to the files inheriting this one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -34,8 +37,25 @@ impl std::fmt::Display for Warning {
 pub struct Loaded {
     pub tree: Tree,
     pub raw: Tree,
+    /// The branches the file's `recorded` key names (data, not settings).
+    pub recorded: Vec<Key>,
     pub warnings: Vec<Warning>,
 }
+
+impl Loaded {
+    /// Whether `key` lies in a branch the file records as data.
+    pub fn is_recorded(&self, key: &Key) -> bool {
+        in_branches(&self.recorded, key)
+    }
+}
+
+/// Whether `key` is one of `branches` or lies below one.
+pub fn in_branches(branches: &[Key], key: &Key) -> bool {
+    branches.iter().any(|b| key.starts_with(b))
+}
+
+/// The key naming a file's recorded branches.
+pub const RECORDED: &str = "recorded";
 
 /// Load a file with its grafts and templates, and resolve its references.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
@@ -46,7 +66,7 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 /// references are resolved.
 pub fn load_with(path: &Path, overrides: &[(Key, Value)]) -> Result<Loaded, Error> {
     let mut cx = Loader::default();
-    let mut raw = cx.merged(path, None)?;
+    let (mut raw, recorded) = cx.merged(path, None)?;
     for (key, value) in overrides {
         raw.insert(Entry {
             key: key.clone(),
@@ -59,6 +79,7 @@ pub fn load_with(path: &Path, overrides: &[(Key, Value)]) -> Result<Loaded, Erro
     Ok(Loaded {
         tree,
         raw,
+        recorded,
         warnings: cx.warnings,
     })
 }
@@ -82,8 +103,8 @@ fn split_ftree(spec: &str) -> (&str, Option<&str>) {
 }
 
 impl Loader {
-    /// The merged, unresolved tree of one file.
-    fn merged(&mut self, path: &Path, referrer: Option<&Loc>) -> Result<Tree, Error> {
+    /// The merged, unresolved tree of one file, and the branches it records as data.
+    fn merged(&mut self, path: &Path, referrer: Option<&Loc>) -> Result<(Tree, Vec<Key>), Error> {
         let canon = std::fs::canonicalize(path).map_err(|e| match referrer {
             Some(loc) => Error::at(loc.clone(), format!("cannot read {}: {e}", quoted(&path))),
             None => Error::io(path, e),
@@ -106,10 +127,23 @@ impl Loader {
         result
     }
 
-    fn merged_inner(&mut self, path: &Path) -> Result<Tree, Error> {
-        let parsed = parse_file(path)?;
+    fn merged_inner(&mut self, path: &Path) -> Result<(Tree, Vec<Key>), Error> {
+        let mut parsed = parse_file(path)?;
+        let recorded = recorded_branches(&mut parsed)?;
         let tree = self.graft(path, parsed)?;
-        self.inherit(path, tree)
+        let mut tree = self.inherit(path, tree)?;
+        if !recorded.is_empty() {
+            let mut out = Tree::new();
+            for e in tree.entries() {
+                let literal = e.literal || in_branches(&recorded, &e.key);
+                out.insert(Entry {
+                    literal,
+                    ..e.clone()
+                });
+            }
+            tree = out;
+        }
+        Ok((tree, recorded))
     }
 
     fn graft(&mut self, path: &Path, parsed: Tree) -> Result<Tree, Error> {
@@ -131,7 +165,7 @@ impl Loader {
             };
             let (file, sub) = split_ftree(spec);
             let target = relative_to(path, file);
-            let other = self.merged(&target, Some(&e.loc))?;
+            let (other, _) = self.merged(&target, Some(&e.loc))?;
             let other = resolve::resolve(&other)?;
             let part = match sub {
                 None => other,
@@ -185,7 +219,14 @@ impl Loader {
         let mut templates = Vec::with_capacity(names.len());
         for name in &names {
             let tpath = relative_to(path, name);
-            templates.push((name.as_str(), self.merged(&tpath, Some(&inh.loc))?));
+            let (t, recorded) = self.merged(&tpath, Some(&inh.loc))?;
+            // A template's recorded data (a profile's commands and manifest) stays its own.
+            let t = if recorded.is_empty() {
+                t
+            } else {
+                t.without(|k| in_branches(&recorded, k))
+            };
+            templates.push((name.as_str(), t));
         }
         let mut from: HashMap<Key, (usize, Loc)> = HashMap::new();
         for (ti, (name, t)) in templates.iter().enumerate() {
@@ -220,9 +261,66 @@ impl Loader {
     }
 }
 
+/// Take the `recorded` key out of a parsed file: the branches it names.
+fn recorded_branches(tree: &mut Tree) -> Result<Vec<Key>, Error> {
+    let Some(e) = tree.remove(&Key::new(vec![RECORDED.into()])) else {
+        return Ok(Vec::new());
+    };
+    let names = match &e.value {
+        Value::Str(s) => vec![s.clone()],
+        Value::List(l) => l.clone(),
+        other => {
+            return Err(Error::at(
+                e.loc,
+                format!(
+                    "`{RECORDED}` must be a key or a list of keys, not a {}",
+                    other.type_name()
+                ),
+            ));
+        }
+    };
+    names
+        .iter()
+        .map(|n| {
+            Key::parse(n).map_err(|m| {
+                Error::at(e.loc.clone(), format!("bad key {n:?} in `{RECORDED}`: {m}"))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_branches_are_literal_and_not_inherited() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("p.toml");
+        std::fs::write(
+            &t,
+            "recorded = [\"profile\"]\n[package]\nversion = \"1\"\nfile = \"x-${package.version}\"\n\
+             [profile]\ncommand = \"echo ${no.such.key} $$\"\n",
+        )
+        .unwrap();
+        let l = load(&t).unwrap();
+        assert_eq!(l.recorded, [Key::parse("profile").unwrap()]);
+        assert_eq!(
+            l.tree.get_str("profile.command"),
+            Some(&Value::Str("echo ${no.such.key} $$".into()))
+        );
+        assert!(l.tree.get_str("recorded").is_none());
+        let r = d.path().join("r.toml");
+        std::fs::write(&r, "inherit = [\"p.toml\"]\n[package]\nversion = \"2\"\n").unwrap();
+        let l = load(&r).unwrap();
+        assert_eq!(l.tree.get_str("file"), None);
+        assert_eq!(
+            l.tree.get_str("package.file"),
+            Some(&Value::Str("x-2".into()))
+        );
+        assert!(l.tree.get_str("profile.command").is_none());
+        assert!(l.recorded.is_empty());
+    }
 
     #[test]
     fn ftree_specs() {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 pub use error::{Error, Loc};
 pub use key::{Key, Pattern};
-pub use load::{Loaded, Warning, load, load_with};
+pub use load::{Loaded, RECORDED, Warning, in_branches, load, load_with};
 
 /// A leaf value. Strings may still hold `${...}` references until the tree is resolved.
 /// Serialized as the JSON string, number, boolean or array it is.
@@ -129,6 +129,15 @@ impl Tree {
                 self.entries.push(entry);
             }
         }
+    }
+
+    /// The tree without the entries whose key `drop` matches, in the same order.
+    pub fn without(&self, drop: impl Fn(&Key) -> bool) -> Tree {
+        let mut t = Tree::new();
+        for e in self.entries.iter().filter(|e| !drop(&e.key)) {
+            t.insert(e.clone());
+        }
+        t
     }
 
     pub fn remove(&mut self, key: &Key) -> Option<Entry> {

@@ -1,5 +1,6 @@
 //! The database (`var/lib/upm/upm.db`, sqlite): packages, the files each installed, the phases
-//! that ran, the root steps recorded, and reports (conflicts, setuid files, disagreements).
+//! that ran, the root steps recorded, reports (conflicts, setuid files, disagreements), and what
+//! profiles are written from (the commands run, the recipe as written, host facts).
 //! Schema changes are numbered migrations (`schema.rs`); foreign keys are on; writers hold the
 //! root [`Lock`]; the journal is WAL so readers never wait for a writer.
 //!
@@ -8,6 +9,7 @@
 //! was interrupted (a `kill -9`, a power cut): readers show it as such, and the next writer
 //! records what it left on disk.
 
+mod commands;
 mod lock;
 mod replaced;
 mod schema;
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use commands::{CommandRow, NewCommand, Origin, ProfileRow};
 pub use lock::Lock;
 pub use replaced::ReplacedRow;
 
@@ -382,9 +385,13 @@ impl Db {
                 |r| r.get(0),
             )
             .map_err(&sql)?;
-        // The phases are this attempt's; the files of an earlier one stay until recorded over.
+        // The phases and commands are this attempt's; the files of an earlier one stay until
+        // recorded over.
         self.conn
             .execute("DELETE FROM phases WHERE package_id = ?1", [id])
+            .map_err(&sql)?;
+        self.conn
+            .execute("DELETE FROM commands WHERE package_id = ?1", [id])
             .map_err(&sql)?;
         Ok(id)
     }

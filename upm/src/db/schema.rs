@@ -79,4 +79,36 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (package_id, path)
     ) WITHOUT ROWID;
     "#,
+    // 3: what a profile records. `commands`: every command run for a package, in order — the
+    // phases an install runs (origin `recipe`, the expanded script) and the command lines
+    // `upm record` appends (origin `record`) — with its working directory (inside the root),
+    // exit status (NULL while running) and duration. `profiles`: what the profile is written
+    // from besides the database's other tables (the recipe as written, the archive used, the
+    // environment, host facts, timings; JSON where structured), and the text last written.
+    r#"
+    CREATE TABLE commands (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        phase       TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        user        TEXT NOT NULL,
+        cwd         BLOB NOT NULL,
+        command     TEXT NOT NULL,
+        status      INTEGER,
+        started     INTEGER NOT NULL,
+        duration_ms INTEGER,
+        PRIMARY KEY (package_id, seq)
+    );
+    CREATE TABLE profiles (
+        package_id  INTEGER PRIMARY KEY REFERENCES packages(id) ON DELETE CASCADE,
+        recipe      TEXT NOT NULL,
+        source_file TEXT,
+        source_sha256 TEXT,
+        env         TEXT NOT NULL,
+        host        TEXT NOT NULL,
+        timings     TEXT NOT NULL,
+        path        TEXT,
+        text        TEXT
+    );
+    "#,
 ];

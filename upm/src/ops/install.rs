@@ -19,11 +19,14 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::ctree::{Key, Value};
 use crate::ctx::Ctx;
-use crate::db::{Db, Lock, NewInstall, Outcome, ReplacedRow, ReportRow, State, StepRow};
+use crate::db::{
+    Db, Lock, NewCommand, NewInstall, Origin, Outcome, ReplacedRow, ReportRow, State, StepRow,
+};
 use crate::fsutil::FileKind;
 use crate::fsutil::{in_root, on_host};
 use crate::manifest::{Entry, vanished};
 use crate::pkguser::{self, Names, PkgUser, installdir};
+use crate::profile;
 use crate::recipe::{self, Phase, Recipe};
 use crate::runner::{self, Identity, Job, Progress, as_fs_user};
 use crate::source;
@@ -65,6 +68,8 @@ pub struct Installed {
     pub replaced: Vec<PathBuf>,
     pub seconds: f64,
     pub timings: Timings,
+    /// The profile written (inside the root); `None` when writing it failed (warned).
+    pub profile: Option<PathBuf>,
 }
 
 /// Where an install's time went, in milliseconds.
@@ -223,6 +228,16 @@ impl Build<'_> {
             &self.user.name
         };
         let seq = db.phase_started(self.id, name, script, user)?;
+        let cmd = db.command_started(
+            self.id,
+            &NewCommand {
+                phase: name,
+                origin: Origin::Recipe,
+                user,
+                cwd,
+                command: script,
+            },
+        )?;
         let log = self.log(name);
         let ran = runner::run(
             &Job {
@@ -241,7 +256,9 @@ impl Build<'_> {
             // A phase that could not start is a failed install, not an interrupted one.
             let _ = db.set_state(self.id, State::Failed, Some(name), Some(&e.to_string()));
         })?;
-        db.phase_finished(self.id, seq, ran.status, ran.duration.as_millis() as i64)?;
+        let ms = ran.duration.as_millis() as i64;
+        db.phase_finished(self.id, seq, ran.status, ms)?;
+        db.command_finished(self.id, cmd, ran.status, ms)?;
         Ok(ran)
     }
 
@@ -319,6 +336,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let recipe::Loaded {
         recipe,
         tree,
+        written,
         warnings,
     } = recipe::load_with(&path, &opts.overrides)?;
     for w in &warnings {
@@ -384,6 +402,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         timings: Timings::default(),
     };
     job.prepare_home()?;
+    profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)?;
     job.workdir = match job.b.unpack(archive.as_deref()) {
         Ok(w) => w,
         Err(e) if existing.is_none() => {
@@ -401,6 +420,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     if !opts.keep_build {
         clear(&home.join("build"))?;
     }
+    let profile = job.write_profile(started);
     let (steps, reports, timings) = (job.steps, job.reports, job.timings);
     Ok(Installed {
         name,
@@ -413,6 +433,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         replaced,
         seconds: started.elapsed().as_secs_f64(),
         timings,
+        profile,
     })
 }
 
@@ -457,6 +478,31 @@ impl Install<'_> {
             .db
             .set_state(self.b.id, State::Failed, Some(stage), Some(&e.to_string()));
         e
+    }
+
+    /// Write the profile of the finished install (its timings with it). A profile that cannot
+    /// be written does not undo the install: upm warns, and `upm profile` commands say it is
+    /// missing.
+    fn write_profile(&self, started: Instant) -> Option<PathBuf> {
+        let t = &self.timings;
+        let timings = profile::Timings {
+            build_ms: t.build_ms,
+            trial_ms: t.trial_ms,
+            install_ms: t.install_ms,
+            total_ms: started.elapsed().as_millis() as u64,
+        };
+        let written = profile::record_timings(&self.db, self.b.id, &timings)
+            .and_then(|()| profile::write(self.b.ctx, &self.db, self.name()));
+        match written {
+            Ok(path) => Some(path),
+            Err(e) => {
+                self.b.ctx.printer.warn(&format!(
+                    "{}: the profile was not written: {e}",
+                    self.name()
+                ));
+                None
+            }
+        }
     }
 
     /// The home's bookkeeping: fresh logs and steps file, the wrappers, the environment.
@@ -579,6 +625,16 @@ impl Install<'_> {
         self.db
             .set_state(b.id, State::Building, Some("trial"), None)?;
         let seq = self.db.phase_started(b.id, TRIAL, script, &b.user.name)?;
+        let cmd = self.db.command_started(
+            b.id,
+            &NewCommand {
+                phase: TRIAL,
+                origin: Origin::Recipe,
+                user: &b.user.name,
+                cwd: &self.workdir,
+                command: script,
+            },
+        )?;
         let stage = on_host(&root, Path::new(TRIAL_DIR)).join(&b.recipe.package.name);
         let log = b.log(TRIAL);
         let t = match trial::run(&trial::Spec {
@@ -603,6 +659,7 @@ impl Install<'_> {
                     "{e}; installing without one: files no package owns cannot be taken over"
                 ));
                 self.db.phase_finished(b.id, seq, 0, 0)?;
+                self.db.command_finished(b.id, cmd, 0, 0)?;
                 return Ok(takeover::Plan::default());
             }
             Err(e) => return Err(e.into()),
@@ -614,8 +671,9 @@ impl Install<'_> {
                 duration: t.duration,
             },
         );
-        self.db
-            .phase_finished(b.id, seq, t.status, t.duration.as_millis() as i64)?;
+        let ms = t.duration.as_millis() as i64;
+        self.db.phase_finished(b.id, seq, t.status, ms)?;
+        self.db.command_finished(b.id, cmd, t.status, ms)?;
         self.timings.trial_ms = t.duration.as_millis() as u64;
         if t.status != 0 {
             let ran = runner::Ran {

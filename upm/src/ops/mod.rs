@@ -35,6 +35,8 @@ pub enum Error {
     Io(#[from] crate::fsutil::PathError),
     #[error(transparent)]
     Trial(#[from] crate::trial::Error),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::Error),
     #[error(
         "cannot install {name}: it would replace {path}, which belongs to {owner}; nothing was \
          changed. Remove {owner_short} first, or change {name}'s recipe not to install that file"

@@ -169,8 +169,11 @@ impl fmt::Display for Diagnostic {
 pub struct Report {
     /// The recipe, when there were no errors.
     pub recipe: Option<Recipe>,
-    /// The resolved tree, when the file loaded.
+    /// The resolved tree, when the file loaded (without recorded data).
     pub tree: Option<Tree>,
+    /// The tree as written, when the file loaded: templates merged, `${...}` references kept,
+    /// without recorded data (what a profile records as its recipe).
+    pub written: Option<Tree>,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -205,11 +208,16 @@ pub fn check_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Report {
             return Report {
                 recipe: None,
                 tree: None,
+                written: None,
                 errors: vec![Diagnostic { loc, message }],
                 warnings: Vec::new(),
             };
         }
     };
+    // Recorded data (a profile's commands and manifest) is not part of the recipe.
+    let recorded = |k: &ctree::Key| loaded.is_recorded(k);
+    let tree = loaded.tree.without(recorded);
+    let written = loaded.raw.without(recorded);
     let mut warnings: Vec<Diagnostic> = loaded
         .warnings
         .iter()
@@ -218,10 +226,11 @@ pub fn check_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Report {
             message: w.message.clone(),
         })
         .collect();
-    let (recipe, errors) = schema::typed(path, &loaded.tree, &mut warnings);
+    let (recipe, errors) = schema::typed(path, &tree, &mut warnings);
     Report {
         recipe: errors.is_empty().then_some(recipe),
-        tree: Some(loaded.tree),
+        tree: Some(tree),
+        written: Some(written),
         errors,
         warnings,
     }
@@ -231,8 +240,11 @@ pub fn check_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Report {
 #[derive(Debug)]
 pub struct Loaded {
     pub recipe: Recipe,
-    /// The resolved tree it was read from (what a profile records).
+    /// The resolved tree it was read from.
     pub tree: Tree,
+    /// The tree as written: templates merged, references kept (what a profile records, so a
+    /// recipe inheriting the profile with another `package.version` follows it).
+    pub written: Tree,
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -244,10 +256,11 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 /// [`load`] with overrides, as [`check_with`].
 pub fn load_with(path: &Path, overrides: &[(ctree::Key, Value)]) -> Result<Loaded, Error> {
     let report = check_with(path, overrides);
-    match (report.recipe, report.tree) {
-        (Some(recipe), Some(tree)) => Ok(Loaded {
+    match (report.recipe, report.tree, report.written) {
+        (Some(recipe), Some(tree), Some(written)) => Ok(Loaded {
             recipe,
             tree,
+            written,
             warnings: report.warnings,
         }),
         _ => Err(Error::Invalid {

@@ -1,0 +1,470 @@
+//! Profiles: what was done to build a package, written after every install (and every
+//! `upm record` commit) to `/usr/src/PKG/PKG-VERSION.profile.toml` and into the database.
+//!
+//! A profile is the recipe as its user wrote it (templates merged, `${...}` references kept)
+//! followed by a `[profile]` branch of recorded data: the commands actually run per phase
+//! (expanded script, working directory, exit status, duration), the environment, host facts,
+//! timings, the root steps applied and refused, the source archive used, and the manifest
+//! (owners as `package`/`root`/`install`, never raw ids). The file's `recorded = ["profile"]`
+//! tells the configuration loader that branch is data: read literally, never inherited. So a
+//! profile **is a recipe** (`upm install FILE.profile.toml` rebuilds the package) and **a
+//! template** (`inherit` it and change `package.version` and `source.*`).
+//!
+//! The text is deterministic — stable key order, manifest sorted by path, no timestamps — so
+//! profiles diff well in git; [`diff`] compares two of them. [`write`] regenerates a package's
+//! profile from the database at any time; [`record_inputs`] stores what only an install knows.
+
+mod diff;
+mod host;
+mod render;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::ctree::{Tree, Value};
+use crate::ctx::Ctx;
+use crate::db::{self, Db, Origin, ProfileRow};
+use crate::fsutil::{NewFile, io, on_host};
+use crate::manifest::Entry;
+use crate::pathtext::{quoted, text};
+use crate::pkguser;
+
+pub use diff::{Change, Diff, FileChange, diff};
+pub use host::{Host, facts};
+pub use render::{parse, render};
+
+/// The branch of a profile that holds its recorded data.
+pub const BRANCH: &str = "profile";
+/// The format of the recorded data this upm writes.
+pub const FORMAT: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] db::Error),
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::PathError),
+    #[error(transparent)]
+    Tree(#[from] crate::ctree::Error),
+    #[error("{name} is not installed (`upm list` shows what is)")]
+    NotInstalled { name: String },
+    #[error(
+        "{name} has no profile: it was installed by a upm that did not record profiles; \
+         `upm remove {name}` and install it again to get one"
+    )]
+    NoProfile { name: String },
+    #[error(
+        "{}: not a profile ({why}); a profile is the file upm writes as \
+         /usr/src/PKG/PKG-VERSION.profile.toml (`upm profile path PKG`)",
+        quoted(path)
+    )]
+    NotProfile { path: PathBuf, why: String },
+    #[error("the profile inputs of {name} in the database are damaged: {why}")]
+    Damaged { name: String, why: String },
+}
+
+/// The source archive a build used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Archive {
+    /// Its file name.
+    pub file: String,
+    pub sha256: String,
+}
+
+/// Where a build's time went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Timings {
+    /// Unpacking and the phases before the install phase.
+    pub build_ms: u64,
+    /// The trial run of the install phase.
+    pub trial_ms: u64,
+    /// From the trial to the last database write.
+    pub install_ms: u64,
+    /// The whole install.
+    pub total_ms: u64,
+}
+
+/// One command run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Command {
+    pub phase: String,
+    pub origin: Origin,
+    /// `package` (the package user) or `root`.
+    pub user: String,
+    pub cwd: String,
+    pub command: String,
+    pub status: Option<i32>,
+    pub duration_ms: Option<i64>,
+}
+
+/// A root step recorded during the install, and whether upm applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub step: String,
+    pub arg: String,
+    pub path: String,
+    pub applied: bool,
+    pub note: Option<String>,
+}
+
+/// One manifest entry, with owners named as they are on every host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct File {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mode: u32,
+    /// `package`, `root`, or `#UID` for anyone else.
+    pub owner: String,
+    /// `package`, `root`, `install`, or `#GID`.
+    pub group: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    pub target: Option<String>,
+}
+
+/// A profile: the recipe as written, and what the build recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub version: String,
+    /// The recipe as written: templates merged, references kept.
+    #[serde(serialize_with = "tree_map")]
+    pub recipe: Tree,
+    pub source: Option<Archive>,
+    pub host: Host,
+    #[serde(serialize_with = "pairs_map")]
+    pub env: Vec<(String, String)>,
+    pub timings: Timings,
+    pub commands: Vec<Command>,
+    pub root_steps: Vec<Step>,
+    pub manifest: Vec<File>,
+}
+
+fn tree_map<S: serde::Serializer>(t: &Tree, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(t.entries().iter().map(|e| (e.key.to_string(), &e.value)))
+}
+
+fn pairs_map<S: serde::Serializer>(p: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(p.iter().map(|(k, v)| (k, v)))
+}
+
+/// Where a package's profile lives, inside the root.
+pub fn path_for(name: &str, version: &str) -> PathBuf {
+    pkguser::home(name).join(format!("{name}-{version}.profile.toml"))
+}
+
+/// What only the install knows, stored for [`write`]: the recipe as written, the archive it
+/// actually used (whatever the recipe's `source.file` says: `--source`, a directory search),
+/// the phases' environment and this host's facts.
+pub fn record_inputs(
+    ctx: &Ctx,
+    db: &Db,
+    id: i64,
+    written: &Tree,
+    archive: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<(), Error> {
+    let (source_file, source_sha256) = match archive {
+        Some(a) => (
+            Some(
+                a.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            Some(crate::manifest::sha256_file(a).map_err(io(a))?),
+        ),
+        None => (None, None),
+    };
+    let host = facts(&ctx.root);
+    db.set_profile_inputs(
+        id,
+        &ProfileRow {
+            recipe: written.to_toml(),
+            source_file,
+            source_sha256,
+            env: serde_json::to_string(env).expect("pairs serialize"),
+            host: serde_json::to_string(&host).expect("host serializes"),
+            timings: serde_json::to_string(&Timings::default()).expect("timings serialize"),
+            path: None,
+            text: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// Store an install's timings for its profile.
+pub fn record_timings(db: &Db, id: i64, t: &Timings) -> Result<(), Error> {
+    db.set_profile_timings(id, &serde_json::to_string(t).expect("timings serialize"))?;
+    Ok(())
+}
+
+/// A package's profile, made from the database.
+pub fn from_db(db: &Db, name: &str, install_gid: u32) -> Result<Profile, Error> {
+    let pkg = db.package(name)?.ok_or_else(|| Error::NotInstalled {
+        name: name.to_string(),
+    })?;
+    let row = db.profile(pkg.id)?.ok_or_else(|| Error::NoProfile {
+        name: name.to_string(),
+    })?;
+    let damaged = |why: String| Error::Damaged {
+        name: name.to_string(),
+        why,
+    };
+    let mut recipe = crate::ctree::parse_str(
+        &row.recipe,
+        crate::ctree::Syntax::Toml,
+        Path::new("<recipe in the database>"),
+    )?;
+    let env: Vec<(String, String)> =
+        serde_json::from_str(&row.env).map_err(|e| damaged(format!("env: {e}")))?;
+    let host: Host = serde_json::from_str(&row.host).map_err(|e| damaged(format!("host: {e}")))?;
+    let timings: Timings =
+        serde_json::from_str(&row.timings).map_err(|e| damaged(format!("timings: {e}")))?;
+    let rows = db.commands(pkg.id)?;
+    fold_recorded(&mut recipe, &rows);
+    let commands = rows
+        .into_iter()
+        .map(|c| Command {
+            user: if c.user == "root" {
+                "root".into()
+            } else {
+                "package".into()
+            },
+            phase: c.phase,
+            origin: c.origin,
+            cwd: text(&c.cwd),
+            command: c.command,
+            status: c.status,
+            duration_ms: c.duration_ms,
+        })
+        .collect();
+    let root_steps = db
+        .root_steps(pkg.id)?
+        .into_iter()
+        .map(|s| Step {
+            step: s.step,
+            arg: s.arg,
+            path: text(&s.path),
+            applied: s.applied,
+            note: s.note,
+        })
+        .collect();
+    let mut manifest: Vec<File> = db
+        .files(pkg.id)?
+        .iter()
+        .map(|e| file_of(e, pkg.uid, pkg.gid, install_gid))
+        .collect();
+    manifest.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Profile {
+        name: pkg.name,
+        version: pkg.version,
+        recipe,
+        source: match (row.source_file, row.source_sha256) {
+            (Some(file), Some(sha256)) => Some(Archive { file, sha256 }),
+            _ => None,
+        },
+        host,
+        env,
+        timings,
+        commands,
+        root_steps,
+        manifest,
+    })
+}
+
+/// A manifest entry with its owners named (`package`, `root`, `install`), not numbered.
+fn file_of(e: &Entry, uid: u32, gid: u32, install_gid: u32) -> File {
+    let owner = match e.uid {
+        u if u == uid => "package".to_string(),
+        0 => "root".to_string(),
+        u => format!("#{u}"),
+    };
+    let group = match e.gid {
+        g if g == gid => "package".to_string(),
+        0 => "root".to_string(),
+        g if g == install_gid => "install".to_string(),
+        g => format!("#{g}"),
+    };
+    let file = e.kind == crate::fsutil::FileKind::File;
+    File {
+        path: text(&e.path),
+        kind: e.kind.name().to_string(),
+        mode: e.mode & 0o7777,
+        owner,
+        group,
+        size: file.then_some(e.size),
+        sha256: e.sha256.clone(),
+        target: e.target.as_deref().map(text),
+    }
+}
+
+/// Commands entered in `upm record` that succeeded become part of the recipe: appended to the
+/// script of their phase (`install` when the phase is not one of the recipe's), with a `cd`
+/// where the working directory changes, and `$` written as `$$` so no reference is read in
+/// them. So the profile of a recorded package rebuilds it like any other.
+fn fold_recorded(recipe: &mut Tree, commands: &[db::CommandRow]) {
+    let mut added: Vec<(String, String, Option<PathBuf>)> = Vec::new();
+    for c in commands
+        .iter()
+        .filter(|c| c.origin == Origin::Record && c.status == Some(0))
+    {
+        let phase = match crate::recipe::Phase::from_name(&c.phase) {
+            Some(p) => p.name().to_string(),
+            None => "install".to_string(),
+        };
+        let slot = match added.iter().position(|(p, ..)| *p == phase) {
+            Some(i) => i,
+            None => {
+                added.push((phase, String::new(), None));
+                added.len() - 1
+            }
+        };
+        let (_, script, cwd) = &mut added[slot];
+        if cwd.as_deref() != Some(c.cwd.as_path()) {
+            script.push_str(&format!(
+                "cd {}\n",
+                sh_word(&text(&c.cwd)).replace('$', "$$")
+            ));
+            *cwd = Some(c.cwd.clone());
+        }
+        script.push_str(&c.command.replace('$', "$$"));
+        script.push('\n');
+    }
+    for (phase, script, _) in added {
+        let key = crate::ctree::Key::new(vec!["phases".into(), phase]);
+        let before = match recipe.get(&key) {
+            Some(Value::Str(s)) if !s.trim().is_empty() => format!("{}\n", s.trim_end()),
+            _ => String::new(),
+        };
+        recipe.insert(crate::ctree::Entry {
+            key,
+            value: Value::Str(format!("{before}{script}")),
+            loc: crate::ctree::Loc::none(),
+            literal: false,
+        });
+    }
+}
+
+/// A word as a shell reads it back: as it is when plain, else single-quoted.
+fn sh_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._+-,:=@%".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Regenerate a package's profile from the database: write it (atomically, owned by the
+/// package user like the rest of its home) to `/usr/src/PKG/PKG-VERSION.profile.toml` and
+/// store its text in the database. Returns the path inside the root.
+pub fn write(ctx: &Ctx, db: &Db, name: &str) -> Result<PathBuf, Error> {
+    let profile = from_db(db, name, ctx.cfg.ids.install_gid)?;
+    let pkg = db.package(name)?.ok_or_else(|| Error::NotInstalled {
+        name: name.to_string(),
+    })?;
+    let text = render(&profile);
+    let inside = path_for(&profile.name, &profile.version);
+    let host = on_host(&ctx.root, &inside);
+    if let Some(dir) = host.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    crate::fsutil::write_atomic_new(
+        &host,
+        text.as_bytes(),
+        NewFile {
+            mode: 0o644,
+            uid: pkg.uid,
+            gid: pkg.gid,
+        },
+    )
+    .map_err(io(&host))?;
+    db.set_profile_text(pkg.id, &inside.display().to_string(), &text)?;
+    Ok(inside)
+}
+
+/// The profile text of an installed package, as last written.
+pub fn text_of(db: &Db, name: &str) -> Result<(PathBuf, String), Error> {
+    let pkg = db.package(name)?.ok_or_else(|| Error::NotInstalled {
+        name: name.to_string(),
+    })?;
+    match db.profile(pkg.id)? {
+        Some(ProfileRow {
+            path: Some(path),
+            text: Some(text),
+            ..
+        }) => Ok((PathBuf::from(path), text)),
+        _ => Err(Error::NoProfile {
+            name: name.to_string(),
+        }),
+    }
+}
+
+/// Read a profile file.
+pub fn read_file(path: &Path) -> Result<Profile, Error> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::NotProfile {
+        path: path.to_path_buf(),
+        why: "not UTF-8 text".into(),
+    })?;
+    parse(&text, path)
+}
+
+/// A profile named on the command line: a file (a path that exists, or ends in `.toml`), else
+/// an installed package's.
+pub fn load(ctx: &Ctx, spec: &str) -> Result<(PathBuf, Profile), Error> {
+    let p = Path::new(spec);
+    if p.is_file() || spec.ends_with(".toml") {
+        return Ok((p.to_path_buf(), read_file(p)?));
+    }
+    let db = Db::open_read(&ctx.root)?;
+    let (path, text) = text_of(&db, spec)?;
+    let profile = parse(&text, &path)?;
+    Ok((path, profile))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::CommandRow;
+
+    #[test]
+    fn recorded_commands_join_their_phase() {
+        let mut t = crate::ctree::parse_str(
+            "[phases]\ninstall = \"make install\"\n",
+            crate::ctree::Syntax::Toml,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let row = |seq, phase: &str, cwd: &str, command: &str, status| CommandRow {
+            seq,
+            phase: phase.into(),
+            origin: Origin::Record,
+            user: "x".into(),
+            cwd: cwd.into(),
+            command: command.into(),
+            status,
+            started: 0,
+            duration_ms: Some(1),
+        };
+        fold_recorded(
+            &mut t,
+            &[
+                row(1, "install", "/usr/src/x/build", "echo $HOME > f", Some(0)),
+                row(2, "install", "/usr/src/x/build", "false", Some(1)),
+                row(3, "record", "/usr/src/x", "touch g", Some(0)),
+            ],
+        );
+        assert_eq!(
+            t.get_str("phases.install"),
+            Some(&Value::Str(
+                "make install\ncd /usr/src/x/build\necho $$HOME > f\ncd /usr/src/x\ntouch g\n"
+                    .into()
+            ))
+        );
+    }
+}
