@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::install::{self, Options};
-use upm::pathtext::JsonPath;
+use upm::pathtext::{JsonPath, quoted};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,6 +50,11 @@ struct Installed<'a> {
     replaced: Vec<JsonPath>,
     seconds: f64,
     timings: Timings,
+    /// The profile written, as this process opens it.
+    profile: Option<JsonPath>,
+    /// When the recipe was a profile: what differs in the new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rebuilt: Option<&'a upm::profile::Diff>,
 }
 
 /// Where the time went, in milliseconds.
@@ -108,6 +113,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 trial_ms: done.timings.trial_ms,
                 install_ms: done.timings.install_ms,
             },
+            profile: done
+                .profile
+                .as_deref()
+                .map(|i| JsonPath::new(&upm::fsutil::on_host(&ctx.root, i))),
+            rebuilt: done.rebuilt.as_ref(),
         });
     } else {
         let dirs = done
@@ -128,6 +138,37 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             applied,
             done.seconds
         ));
+        if let Some(path) = &done.profile {
+            p.note(&format!("profile: {}", quoted(path)));
+        }
+        if let Some(d) = &done.rebuilt {
+            rebuilt(p, d);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an install from a profile: whether the manifest came out the same.
+fn rebuilt(p: &upm::printer::Printer, d: &upm::profile::Diff) {
+    let content = d.manifest.iter().filter(|f| f.content_only).count();
+    if d.same_manifest() {
+        p.note(&format!(
+            "same manifest as the profile it was built from (paths, types, modes, owners){}",
+            if content > 0 {
+                format!("; {content} file(s) differ in content (build embeds timestamps?)")
+            } else {
+                String::new()
+            }
+        ));
+    } else {
+        p.warn("the manifest differs from the profile it was built from:");
+    }
+    for f in &d.manifest {
+        p.detail(&format!(
+            "{} {}: {}",
+            f.change,
+            f.path,
+            f.details.join(", ")
+        ));
+    }
 }

@@ -12,6 +12,7 @@ mod list;
 mod log;
 mod orphans;
 mod owner;
+mod profile;
 mod recipe;
 mod remove;
 mod sandbox;
@@ -64,6 +65,8 @@ enum Command {
     Orphans(orphans::Args),
     /// Show the phases of a package's build, or one phase's log.
     Log(log::Args),
+    /// Show and compare profiles: what an install did, as a recipe that rebuilds it.
+    Profile(profile::Args),
     /// Add, remove, list and fix the shared install directories.
     Installdir(installdir::Args),
     /// Print shell completions.
@@ -116,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&ctx, a),
         Command::Orphans(a) => orphans::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
+        Command::Profile(a) => profile::run(&ctx, a),
         Command::Installdir(a) => installdir::run(&ctx, a),
         Command::Completions(a) => completions::completions(&ctx, a),
         Command::Man(a) => completions::man(&ctx, a),

@@ -70,6 +70,8 @@ pub struct Installed {
     pub timings: Timings,
     /// The profile written (inside the root); `None` when writing it failed (warned).
     pub profile: Option<PathBuf>,
+    /// When the recipe was a profile: what differs between it and the new profile.
+    pub rebuilt: Option<profile::Diff>,
 }
 
 /// Where an install's time went, in milliseconds.
@@ -421,6 +423,9 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         clear(&home.join("build"))?;
     }
     let profile = job.write_profile(started);
+    let rebuilt = profile
+        .as_ref()
+        .and_then(|_| rebuilt(ctx, &job.db, &path, &name));
     let (steps, reports, timings) = (job.steps, job.reports, job.timings);
     Ok(Installed {
         name,
@@ -434,7 +439,24 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         seconds: started.elapsed().as_secs_f64(),
         timings,
         profile,
+        rebuilt,
     })
+}
+
+/// When the recipe was a profile: how the new install's profile differs from it (the manifest
+/// should be the same but for contents where builds embed timestamps).
+fn rebuilt(ctx: &Ctx, db: &Db, recipe: &Path, name: &str) -> Option<profile::Diff> {
+    let before = profile::read_file(recipe).ok()?;
+    match profile::from_db(db, name, ctx.cfg.ids.install_gid) {
+        Ok(now) => Some(profile::diff(&before, &now)),
+        Err(e) => {
+            ctx.printer.warn(&format!(
+                "{name}: cannot compare with {}: {e}",
+                quoted(recipe)
+            ));
+            None
+        }
+    }
 }
 
 /// One install under way: what its stages share.

@@ -430,7 +430,113 @@ pub fn load(ctx: &Ctx, spec: &str) -> Result<(PathBuf, Profile), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::CommandRow;
+    use crate::db::{CommandRow, NewCommand, NewInstall, Outcome, State};
+    use crate::fsutil::FileKind;
+
+    #[test]
+    fn written_twice_the_same_bytes_and_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        let ctx = Ctx::new(
+            crate::printer::Printer::new(false),
+            root.clone(),
+            crate::config::Config::defaults(root.join(crate::config::FILE)),
+        );
+        let mut db = Db::open(&root, true).unwrap();
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
+        let id = db
+            .begin(&NewInstall {
+                name: "hello",
+                version: "2.10",
+                description: None,
+                uid,
+                gid,
+                recipe_path: "hello.toml",
+                recipe: "",
+            })
+            .unwrap();
+        let written = crate::ctree::parse_str(
+            "[package]\nname = \"hello\"\nversion = \"2.10\"\n[phases]\n\
+             install = \"make DESTDIR=${vars.d} install\"\n[vars]\nd = \"\"\n",
+            crate::ctree::Syntax::Toml,
+            Path::new("hello.toml"),
+        )
+        .unwrap();
+        let archive = d.path().join("hello-2.10.tar.gz");
+        std::fs::write(&archive, b"not really").unwrap();
+        let env = [("HOME".to_string(), "/usr/src/hello".to_string())];
+        record_inputs(&ctx, &db, id, &written, Some(&archive), &env).unwrap();
+        let seq = db
+            .command_started(
+                id,
+                &NewCommand {
+                    phase: "install",
+                    origin: Origin::Recipe,
+                    user: "hello",
+                    cwd: Path::new("/usr/src/hello/build/hello-2.10"),
+                    command: "make DESTDIR= install",
+                },
+            )
+            .unwrap();
+        db.command_finished(id, seq, 0, 321).unwrap();
+        let entry = |p: &str, kind, mode, target: Option<&str>| Entry {
+            path: p.into(),
+            kind,
+            mode,
+            uid,
+            gid,
+            size: 5,
+            mtime: 1,
+            sha256: (kind == FileKind::File).then(|| "ab".repeat(32)),
+            target: target.map(PathBuf::from),
+            shared: false,
+        };
+        let files = [
+            entry("/usr/bin/hello", FileKind::File, 0o755, None),
+            entry("/usr/bin/hi", FileKind::Symlink, 0o777, Some("hello")),
+        ];
+        db.record(
+            id,
+            &Outcome {
+                files: &files,
+                gone: &[],
+                steps: &[],
+                reports: &[],
+                state: State::Installed,
+                stage: None,
+                error: None,
+            },
+        )
+        .unwrap();
+
+        let inside = write(&ctx, &db, "hello").unwrap();
+        assert_eq!(inside, Path::new("/usr/src/hello/hello-2.10.profile.toml"));
+        let host = on_host(&root, &inside);
+        let first = std::fs::read(&host).unwrap();
+        write(&ctx, &db, "hello").unwrap();
+        assert_eq!(
+            std::fs::read(&host).unwrap(),
+            first,
+            "written twice, the same bytes"
+        );
+        let (_, stored) = text_of(&db, "hello").unwrap();
+        assert_eq!(stored.as_bytes(), first.as_slice());
+
+        let p = read_file(&host).unwrap();
+        assert_eq!(p.source.as_ref().unwrap().file, "hello-2.10.tar.gz");
+        assert_eq!(p.commands[0].duration_ms, Some(321));
+        assert_eq!(p.manifest[1].target.as_deref(), Some("hello"));
+        assert_eq!(p.manifest[0].owner, "package");
+        let text = String::from_utf8(first).unwrap();
+        assert!(
+            text.contains("install = \"make DESTDIR=${vars.d} install\""),
+            "{text}"
+        );
+        assert!(!text.contains("mtime"), "{text}");
+    }
 
     #[test]
     fn recorded_commands_join_their_phase() {

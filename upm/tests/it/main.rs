@@ -10,6 +10,7 @@ mod holes;
 mod install;
 mod names;
 mod pkgnames;
+mod profile;
 mod recipe;
 mod sandbox;
 mod shell;

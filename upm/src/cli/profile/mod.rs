@@ -1,0 +1,35 @@
+//! `upm profile show|diff|path`: read the profiles upm writes after every install.
+
+mod diff;
+mod path;
+mod show;
+
+use std::process::ExitCode;
+
+use upm::ctx::Ctx;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Print an installed package's profile (or a profile file); `--json` gives it as data.
+    Show(show::Args),
+    /// Compare two profiles (installed package names or profile files): recipe keys, commands
+    /// and manifest, each added, removed or changed. Exit 1 when they differ beyond file
+    /// contents.
+    Diff(diff::Args),
+    /// Print where an installed package's profile is.
+    Path(path::Args),
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    match args.cmd {
+        Sub::Show(a) => show::run(ctx, a),
+        Sub::Diff(a) => diff::run(ctx, a),
+        Sub::Path(a) => path::run(ctx, a),
+    }
+}
