@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::fsutil::{in_root, on_host};
 use crate::manifest::Entry;
@@ -103,6 +104,16 @@ impl Tracked {
 }
 
 impl Touched {
+    /// Add what a later span of the same watch touched (the commands of a recording session,
+    /// each cut on its own, made into one install).
+    pub fn merge(&mut self, later: Touched) {
+        self.changed.extend(later.changed);
+        self.deleted.extend(later.deleted);
+        self.appeared.extend(later.appeared);
+        self.trees.extend(later.trees);
+        self.rescan |= later.rescan;
+    }
+
     /// Fold one watcher event (host paths under `root`) into the set.
     pub fn add(&mut self, root: &Path, event: &Event) {
         let inside = |p: &Path| in_root(root, p);
@@ -184,17 +195,23 @@ impl Touched {
 
 /// The watcher of one install, running on its own thread and folding each event into the
 /// touched paths as it comes.
-pub struct Collector(Running<Fold>);
+pub struct Collector {
+    running: Running<Fold>,
+    touched: Arc<Mutex<Touched>>,
+}
 
-/// The collector's handler: the touched paths so far, and the root they are inside.
+/// The collector's handler: the touched paths so far (shared with [`Collector::cut`]), and
+/// the root they are inside.
 struct Fold {
     root: PathBuf,
-    touched: Touched,
+    touched: Arc<Mutex<Touched>>,
 }
 
 impl Handler for Fold {
     fn event(&mut self, e: Event) {
-        self.touched.add(&self.root, &e);
+        // A poisoned lock only means a reader panicked; the set itself is whole.
+        let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        t.add(&self.root, &e);
     }
 }
 
@@ -207,16 +224,32 @@ impl Collector {
 
     /// Run a watcher already set up (see [`Watcher::with_dirs`]).
     pub fn start_with(root: &Path, w: Watcher) -> Result<Collector, crate::watch::Error> {
+        let touched = Arc::new(Mutex::new(Touched::default()));
         let fold = Fold {
             root: root.to_path_buf(),
-            touched: Touched::default(),
+            touched: touched.clone(),
         };
-        Ok(Collector(w.spawn(fold)?))
+        Ok(Collector {
+            running: w.spawn(fold)?,
+            touched,
+        })
     }
 
-    /// Stop watching once everything done before the call is seen; the paths touched.
+    /// The paths touched since the start or the last cut, once everything done before the
+    /// call is seen; the watcher runs on. A recording shell cuts at each command's end, so
+    /// each command gets its own paths.
+    pub fn cut(&mut self) -> Result<Touched, crate::watch::Error> {
+        self.running.sync()?;
+        let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(std::mem::take(&mut *t))
+    }
+
+    /// Stop watching once everything done before the call is seen; the paths touched (since
+    /// the last cut).
     pub fn finish(self) -> Result<Touched, crate::watch::Error> {
-        Ok(self.0.finish()?.touched)
+        drop(self.running.finish()?);
+        let mut t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(std::mem::take(&mut *t))
     }
 }
 
@@ -366,6 +399,36 @@ mod tests {
             !t.changed.iter().any(|c| c.starts_with("/usr/lib/tmp.d")),
             "{t:?}"
         );
+    }
+
+    #[test]
+    fn each_cut_has_what_was_done_since_the_last() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        let rules = Rules {
+            roots: vec![root.join("usr")],
+            ..Rules::default()
+        };
+        let mut c = Collector::start(root, rules).unwrap();
+        std::fs::write(root.join("usr/bin/a"), "a").unwrap();
+        let first = c.cut().unwrap();
+        std::fs::create_dir(root.join("usr/share")).unwrap();
+        std::fs::write(root.join("usr/share/b"), "b").unwrap();
+        let second = c.cut().unwrap();
+        std::fs::remove_file(root.join("usr/bin/a")).unwrap();
+        let last = c.finish().unwrap();
+        assert_eq!(first.appeared, BTreeSet::from([p("/usr/bin/a")]));
+        assert_eq!(
+            second.appeared,
+            BTreeSet::from([p("/usr/share"), p("/usr/share/b")])
+        );
+        assert_eq!(last.deleted, BTreeSet::from([p("/usr/bin/a")]));
+        let mut all = first;
+        all.merge(second);
+        all.merge(last);
+        assert_eq!(all.appeared.len(), 3);
+        assert!(all.deleted.contains(&p("/usr/bin/a")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A watcher on its own thread, handing each event to a [`Handler`] as it arrives: a channel
 //! (`mpsc::Sender`), a `Vec`, or the consumer's own state (upm's install tracker folds events
 //! into the set of touched paths here). [`Running::finish`] returns the handler once every
-//! event that happened before the call was handled.
+//! event that happened before the call was handled; [`Running::sync`] waits for the same
+//! without stopping (a barrier: upm's recording shell cuts the touched paths at each command's
+//! end with it).
 
 use std::io::PipeWriter;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -31,6 +33,9 @@ impl Handler for Vec<Event> {
 /// A watcher running on its own thread until [`Running::finish`] (or drop).
 pub struct Running<H> {
     stop: Option<PipeWriter>,
+    /// A byte written here asks the thread to handle what is queued and say so on `synced`.
+    sync: PipeWriter,
+    synced: mpsc::Receiver<()>,
     thread: Option<JoinHandle<Result<H, Error>>>,
     watched: usize,
 }
@@ -41,24 +46,37 @@ impl Watcher<Inotify> {
     pub fn spawn<H: Handler>(mut self, mut handler: H) -> Result<Running<H>, Error> {
         let watched = self.watched();
         let (stop_rx, stop) = std::io::pipe().map_err(Error::Start)?;
+        let (mut sync_rx, sync) = std::io::pipe().map_err(Error::Start)?;
+        let (synced_tx, synced) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("upm-watch".into())
             .spawn(move || {
                 let mut on = |e| handler.event(e);
                 loop {
-                    let stopped = wait_readable(self.backend().as_fd(), stop_rx.as_fd())
-                        .map_err(Error::Read)?;
+                    let woke =
+                        wait_readable(self.backend().as_fd(), stop_rx.as_fd(), sync_rx.as_fd())
+                            .map_err(Error::Read)?;
                     self.read(&mut on)?;
-                    if stopped {
+                    if woke.stop {
                         // Everything the watched processes did before the stop is read now.
                         self.flush(&mut on);
                         return Ok(handler);
+                    }
+                    if woke.sync {
+                        // The same for a barrier: the kernel queues an event before the call
+                        // that caused it returns, so both halves of a rename are read by now.
+                        self.flush(&mut on);
+                        let mut byte = [0u8; 1];
+                        std::io::Read::read(&mut sync_rx, &mut byte).map_err(Error::Read)?;
+                        let _ = synced_tx.send(());
                     }
                 }
             })
             .map_err(Error::Start)?;
         Ok(Running {
             stop: Some(stop),
+            sync,
+            synced,
             thread: Some(thread),
             watched,
         })
@@ -75,6 +93,14 @@ impl<H> Running<H> {
     /// How many directories were watched when it started.
     pub fn watched(&self) -> usize {
         self.watched
+    }
+
+    /// Return once every event queued before this call was handled, the watcher running on
+    /// (a rename half still waiting for its partner counts as moved out, as in
+    /// [`Running::finish`]). Call it after the watched processes did what is to be seen.
+    pub fn sync(&mut self) -> Result<(), Error> {
+        std::io::Write::write_all(&mut self.sync, b"s").map_err(|_| Error::Panicked)?;
+        self.synced.recv().map_err(|_| Error::Panicked)
     }
 
     /// Stop once every event queued before this call was handled (a rename half still
@@ -97,17 +123,34 @@ impl<H> Drop for Running<H> {
     }
 }
 
-/// Wait until `fd` has something to read or `stop` is readable or closed; whether `stop`
-/// fired. An interrupted wait is retried.
-fn wait_readable(fd: BorrowedFd<'_>, stop: BorrowedFd<'_>) -> std::io::Result<bool> {
+/// Which of the control pipes woke the watcher's thread.
+struct Woke {
+    stop: bool,
+    sync: bool,
+}
+
+/// Wait until `fd` has something to read, `stop` is readable or closed, or `sync` is
+/// readable. An interrupted wait is retried.
+fn wait_readable(
+    fd: BorrowedFd<'_>,
+    stop: BorrowedFd<'_>,
+    sync: BorrowedFd<'_>,
+) -> std::io::Result<Woke> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     loop {
         let mut fds = [
             PollFd::new(fd, PollFlags::POLLIN),
             PollFd::new(stop, PollFlags::POLLIN),
+            PollFd::new(sync, PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return Ok(fds[1].revents().is_some_and(|r| !r.is_empty())),
+            Ok(_) => {
+                let fired = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+                return Ok(Woke {
+                    stop: fired(1),
+                    sync: fired(2),
+                });
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -188,6 +231,44 @@ mod tests {
             events.recv().is_err(),
             "the channel closes with the watcher"
         );
+    }
+
+    #[test]
+    fn sync_returns_once_everything_done_before_it_was_handled() {
+        let d = tempfile::tempdir().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<Event>>>);
+        impl Handler for Shared {
+            fn event(&mut self, e: Event) {
+                self.0.lock().unwrap().push(e);
+            }
+        }
+        let mut running = Watcher::new(rules(d.path()))
+            .unwrap()
+            .spawn(Shared(seen.clone()))
+            .unwrap();
+        for round in 0..3 {
+            let f = d.path().join(format!("f{round}"));
+            std::fs::write(&f, "x").unwrap();
+            std::fs::rename(&f, d.path().join(format!("g{round}"))).unwrap();
+            running.sync().unwrap();
+            let ev = std::mem::take(&mut *seen.lock().unwrap());
+            // Each round's events, and only those, are there when sync returns.
+            assert!(
+                ev.contains(&Event::Moved {
+                    from: f.clone(),
+                    to: d.path().join(format!("g{round}")),
+                    dir: false
+                }),
+                "round {round}: {ev:?}"
+            );
+            assert!(
+                ev.iter()
+                    .all(|e| format!("{e:?}").contains(&format!("{round}"))),
+                "round {round}: {ev:?}"
+            );
+        }
+        running.finish().unwrap();
     }
 
     #[test]

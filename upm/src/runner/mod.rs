@@ -19,7 +19,7 @@ use crate::pathtext::quoted;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use os::{Identity, as_fs_user};
+pub use os::{Identity, as_fs_user, enter};
 pub use progress::Progress;
 
 /// One script to run.

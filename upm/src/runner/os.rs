@@ -33,6 +33,14 @@ fn cstring(p: &Path) -> io::Result<CString> {
 /// root), as `who`, in a process group of its own (so the whole phase can be ended at once),
 /// and to be killed if upm dies.
 pub fn prepare(cmd: &mut Command, root: &Path, cwd: &Path, who: Identity) -> io::Result<()> {
+    cmd.process_group(0);
+    enter(cmd, root, cwd, who)
+}
+
+/// Arrange for `cmd` to run inside `root`, in `cwd`, as `who`, killed if upm dies — in upm's
+/// own process group, so an interactive shell on upm's terminal can take the terminal over
+/// (`upm record`); [`prepare`] puts a phase in a group of its own instead.
+pub fn enter(cmd: &mut Command, root: &Path, cwd: &Path, who: Identity) -> io::Result<()> {
     // Everything the child needs is made here, before the fork: between fork and exec only
     // async-signal-safe system calls may run (another thread may hold the allocator's lock).
     let chroot = (root != Path::new("/"))
@@ -41,7 +49,6 @@ pub fn prepare(cmd: &mut Command, root: &Path, cwd: &Path, who: Identity) -> io:
     let cwd = cstring(cwd)?;
     let groups = [Gid::from_raw(who.groups[0])];
     let parent = nix::unistd::getpid();
-    cmd.process_group(0);
     // SAFETY: the closure runs in the forked child before exec. It only makes system calls
     // (chroot, chdir, setgroups, setgid, setuid, prctl, getppid) on data made before the fork,
     // and builds its errors from errno without allocating: all async-signal-safe.
