@@ -8,3 +8,5 @@ pub const WRAP_DIR: &str = "UPM_WRAP_DIR";
 /// Set to `1` while the install phase runs as a trial in a throwaway overlay (before the real
 /// install), so a script can tell the two apart.
 pub const TRIAL: &str = "UPM_TRIAL";
+/// The terminal type, passed on to `upm record`'s interactive shell.
+pub const TERM: &str = "TERM";

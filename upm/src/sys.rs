@@ -71,3 +71,37 @@ pub fn kill_user_processes(root: &Path, uid: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// SIGINT, SIGQUIT and SIGTTOU ignored while this lives, then restored: upm waiting on an
+/// interactive shell that owns the terminal (`upm record`) is neither stopped by a Ctrl-C
+/// meant for the shell nor by writing to the terminal from the background.
+pub struct TerminalSignals {
+    old: Vec<(nix::sys::signal::Signal, nix::sys::signal::SigAction)>,
+}
+
+impl TerminalSignals {
+    /// Ignore them now. Call after starting the shell: an ignored signal stays ignored in a
+    /// child across exec.
+    pub fn ignore() -> TerminalSignals {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        let mut old = Vec::new();
+        for s in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTTOU] {
+            // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
+            if let Ok(prev) = unsafe { sigaction(s, &ign) } {
+                old.push((s, prev));
+            }
+        }
+        TerminalSignals { old }
+    }
+}
+
+impl Drop for TerminalSignals {
+    fn drop(&mut self) {
+        for (s, prev) in &self.old {
+            // SAFETY: puts back the disposition that was there before (default, ignore, or a
+            // handler installed by this program, which stays valid for its whole life).
+            let _ = unsafe { nix::sys::signal::sigaction(*s, prev) };
+        }
+    }
+}

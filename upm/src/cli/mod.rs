@@ -14,6 +14,7 @@ mod orphans;
 mod owner;
 mod profile;
 mod recipe;
+mod record;
 mod remove;
 mod sandbox;
 mod tree;
@@ -49,6 +50,9 @@ enum Command {
     Init(init::Args),
     /// Build and install a package as its own package user, recording every file.
     Install(install::Args),
+    /// Build a package by hand in a shell as its package user, recording the commands and files.
+    #[command(disable_version_flag = true)]
+    Record(record::Args),
     /// Remove what a package installed.
     Remove(remove::Args),
     /// List the installed packages.
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Install(a) => install::run(&ctx, a),
+        Command::Record(a) => record::run(&ctx, a),
         Command::Remove(a) => remove::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),

@@ -556,6 +556,17 @@ impl Db {
         tx.commit().map_err(sql)
     }
 
+    /// Replace a package's recipe text (`upm record` adds the committed commands to it).
+    pub fn set_recipe(&self, id: i64, recipe: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE packages SET recipe = ?2 WHERE id = ?1",
+                params![id, recipe],
+            )
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+
     pub fn files(&self, id: i64) -> Result<Vec<Entry>, Error> {
         self.rows(
             "SELECT path, type, mode, uid, gid, size, mtime, sha256, target, shared FROM files \

@@ -7,6 +7,7 @@ mod guard;
 pub mod init;
 pub mod install;
 pub mod query;
+pub mod record;
 pub mod recover;
 pub mod remove;
 mod rootsteps;
@@ -112,6 +113,39 @@ pub enum Error {
         owner: String,
         /// What to do, when upm is sure (". Remove …"), else empty.
         advice: String,
+    },
+    #[error(
+        "cannot record {name:?}: not a valid package name (a letter or `_`, then letters, digits, `_` or `-`; at most 32)"
+    )]
+    RecordName { name: String },
+    #[error(
+        "cannot record {name}: it is not installed yet; say which version you build with \
+         `upm record {name} --version VERSION`"
+    )]
+    RecordNeedsVersion { name: String },
+    #[error(
+        "cannot record {name} {given}: {name} {installed} is installed; record into it without \
+         --version, or `upm remove {name}` first"
+    )]
+    RecordVersion {
+        name: String,
+        installed: String,
+        given: String,
+    },
+    #[error(
+        "cannot record {name}: its last install is {state}; `upm install` it again or `upm remove {name}` first"
+    )]
+    RecordNotInstalled { name: String, state: String },
+    #[error(
+        "the recorded command of {name} failed with status {status}; it was rolled back ({removed} \
+         path(s) it made removed); its log is {log}; the last lines:\n{tail}"
+    )]
+    RecordFailed {
+        name: String,
+        status: i32,
+        log: String,
+        removed: usize,
+        tail: String,
     },
     #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| quoted(p).to_string()).collect::<Vec<_>>().join(", "))]
     NoRecipe {
