@@ -43,6 +43,8 @@ struct Report<'a> {
     version: &'a str,
     status: i32,
     commits: Vec<Commit>,
+    /// The profile written (inside the root), if any commit wrote one.
+    profile: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -83,6 +85,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             name: &done.name,
             version: &done.version,
             status: done.status,
+            profile: done.profile.as_deref().map(upm::pathtext::text),
             commits: done
                 .commits
                 .iter()
@@ -114,6 +117,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             done.version,
             done.commits.len()
         ));
+        if let Some(path) = &done.profile {
+            p.line(&format!("profile: {}", upm::pathtext::quoted(path)));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,6 +134,27 @@ impl Db {
             .map_err(self.sql())
     }
 
+    /// Record a command that already ran (`upm record` stores a commit's command lines at
+    /// once): when it started, how it ended. Returns its sequence number.
+    pub fn command_recorded(
+        &self,
+        id: i64,
+        c: &NewCommand<'_>,
+        started: i64,
+        status: i32,
+        duration_ms: i64,
+    ) -> Result<i64, Error> {
+        let seq = self.command_started(id, c)?;
+        self.conn
+            .execute(
+                "UPDATE commands SET started = ?3, status = ?4, duration_ms = ?5 \
+                 WHERE package_id = ?1 AND seq = ?2",
+                params![id, seq, started, status, duration_ms],
+            )
+            .map_err(self.sql())?;
+        Ok(seq)
+    }
+
     /// Forget commands from `seq` on (`upm record`'s rollback).
     pub fn forget_commands_from(&self, id: i64, seq: i64) -> Result<(), Error> {
         self.conn

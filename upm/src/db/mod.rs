@@ -556,12 +556,12 @@ impl Db {
         tx.commit().map_err(sql)
     }
 
-    /// Replace a package's recipe text (`upm record` adds the committed commands to it).
-    pub fn set_recipe(&self, id: i64, recipe: &str) -> Result<(), Error> {
+    /// Set where a package's recipe is (a recorded package's: its profile).
+    pub fn set_recipe_path(&self, id: i64, path: &str) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE packages SET recipe = ?2 WHERE id = ?1",
-                params![id, recipe],
+                "UPDATE packages SET recipe_path = ?2 WHERE id = ?1",
+                params![id, path],
             )
             .map(|_| ())
             .map_err(self.sql())

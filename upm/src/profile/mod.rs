@@ -223,7 +223,7 @@ pub fn from_db(db: &Db, name: &str, install_gid: u32) -> Result<Profile, Error> 
     let timings: Timings =
         serde_json::from_str(&row.timings).map_err(|e| damaged(format!("timings: {e}")))?;
     let rows = db.commands(pkg.id)?;
-    fold_recorded(&mut recipe, &rows);
+    fold_recorded(&mut recipe, &rows, &pkg.version);
     let commands = rows
         .into_iter()
         .map(|c| Command {
@@ -302,38 +302,23 @@ fn file_of(e: &Entry, uid: u32, gid: u32, install_gid: u32) -> File {
 
 /// Commands entered in `upm record` that succeeded become part of the recipe: appended to the
 /// script of their phase (`install` when the phase is not one of the recipe's), with a `cd`
-/// where the working directory changes, and `$` written as `$$` so no reference is read in
-/// them. So the profile of a recorded package rebuilds it like any other.
-fn fold_recorded(recipe: &mut Tree, commands: &[db::CommandRow]) {
-    let mut added: Vec<(String, String, Option<PathBuf>)> = Vec::new();
-    for c in commands
+/// where the working directory changes, `$` written as `$$` where it would start a reference,
+/// and the version as `${package.version}` (see [`crate::ops::record::phases`]). So the
+/// profile of a recorded package rebuilds it like any other, and is a template.
+fn fold_recorded(recipe: &mut Tree, commands: &[db::CommandRow], version: &str) {
+    let lines: Vec<crate::ops::record::phases::Line<'_>> = commands
         .iter()
-        .filter(|c| c.origin == Origin::Record && c.status == Some(0))
-    {
-        let phase = match crate::recipe::Phase::from_name(&c.phase) {
-            Some(p) => p.name().to_string(),
-            None => "install".to_string(),
-        };
-        let slot = match added.iter().position(|(p, ..)| *p == phase) {
-            Some(i) => i,
-            None => {
-                added.push((phase, String::new(), None));
-                added.len() - 1
-            }
-        };
-        let (_, script, cwd) = &mut added[slot];
-        if cwd.as_deref() != Some(c.cwd.as_path()) {
-            script.push_str(&format!(
-                "cd {}\n",
-                sh_word(&text(&c.cwd)).replace('$', "$$")
-            ));
-            *cwd = Some(c.cwd.clone());
-        }
-        script.push_str(&c.command.replace('$', "$$"));
-        script.push('\n');
-    }
-    for (phase, script, _) in added {
-        let key = crate::ctree::Key::new(vec!["phases".into(), phase]);
+        .filter(|c| c.origin == Origin::Record)
+        .map(|c| crate::ops::record::phases::Line {
+            phase: crate::recipe::Phase::from_name(&c.phase)
+                .unwrap_or(crate::recipe::Phase::Install),
+            cwd: &c.cwd,
+            line: &c.command,
+            status: c.status.unwrap_or(1),
+        })
+        .collect();
+    for (phase, script) in crate::ops::record::phases::scripts(&lines, version) {
+        let key = crate::ctree::Key::new(vec!["phases".into(), phase.name().into()]);
         let before = match recipe.get(&key) {
             Some(Value::Str(s)) if !s.trim().is_empty() => format!("{}\n", s.trim_end()),
             _ => String::new(),
@@ -344,18 +329,6 @@ fn fold_recorded(recipe: &mut Tree, commands: &[db::CommandRow]) {
             loc: crate::ctree::Loc::none(),
             literal: false,
         });
-    }
-}
-
-/// A word as a shell reads it back: as it is when plain, else single-quoted.
-fn sh_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._+-,:=@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -562,13 +535,14 @@ mod tests {
             &[
                 row(1, "install", "/usr/src/x/build", "echo $HOME > f", Some(0)),
                 row(2, "install", "/usr/src/x/build", "false", Some(1)),
-                row(3, "record", "/usr/src/x", "touch g", Some(0)),
+                row(3, "record", "/usr/src/x", "touch g-1.2.3", Some(0)),
             ],
+            "1.2.3",
         );
         assert_eq!(
             t.get_str("phases.install"),
             Some(&Value::Str(
-                "make install\ncd /usr/src/x/build\necho $$HOME > f\ncd /usr/src/x\ntouch g\n"
+                "make install\ncd /usr/src/x/build\necho $$HOME > f\ncd /usr/src/x\ntouch g-${package.version}\n"
                     .into()
             ))
         );

@@ -45,7 +45,7 @@ __upm_preexec() {
   case "$BASH_COMMAND" in __upm_precmd*) return 0 ;; esac
   __upm_armed=
   __upm_started=1
-  printf 'start\0' > "$__upm_in"
+  printf 'start\0%s\0' "$PWD" > "$__upm_in"
 }
 __upm_precmd() {
   local status=$? line reply
@@ -210,13 +210,23 @@ fn with_bash(
         });
         let _ = tx.send(Msg::Exited(status));
     });
-    let mut started: Option<(Instant, i64)> = None;
+    let mut started: Option<Start> = None;
     for msg in rx {
         match msg {
-            Msg::Record(Record::Start, at) => started = Some((at, crate::db::now())),
+            Msg::Record(Record::Start(cwd), at) => {
+                started = Some(Start {
+                    at,
+                    wall: crate::db::now(),
+                    cwd: PathBuf::from(cwd),
+                })
+            }
             Msg::Record(Record::End(end), at) => {
-                let (t0, wall) = started.take().unwrap_or((at, crate::db::now()));
-                if let Err(e) = ended(s, &end, wall, at.duration_since(t0), out) {
+                let start = started.take().unwrap_or_else(|| Start {
+                    at,
+                    wall: crate::db::now(),
+                    cwd: PathBuf::from(&end.cwd),
+                });
+                if let Err(e) = ended(s, &end, &start, at.duration_since(start.at), out) {
                     s.ctx.printer.warn(&format!("upm record: {e}"));
                 }
                 let _ = writeln!(acks, "{}", end.seq);
@@ -232,16 +242,24 @@ fn with_bash(
     Ok(())
 }
 
+/// Where and when a line started.
+struct Start {
+    at: Instant,
+    wall: i64,
+    /// The shell's directory when it started: where the line is replayed from.
+    cwd: PathBuf,
+}
+
 /// Handle the end of a line: record it, or do its control work.
 fn ended(
     s: &mut Session<'_>,
     end: &End,
-    wall: i64,
+    start: &Start,
     duration: std::time::Duration,
     out: &mut Recorded,
 ) -> Result<(), Error> {
     match &end.control {
-        None => s.ended(&end.line, Path::new(&end.cwd), end.status, wall, duration),
+        None => s.ended(&end.line, &start.cwd, end.status, start.wall, duration),
         Some(c) => {
             s.cut_loose()?;
             control(s, c, out)

@@ -18,12 +18,13 @@
 //! default); the recipe's phases are stored with the package in the database.
 
 mod bash;
-mod phases;
+pub mod phases;
 mod protocol;
 mod session;
 
 use std::path::{Path, PathBuf};
 
+use crate::ctree::Value;
 use crate::ctx::Ctx;
 use crate::db::{Db, Lock, NewInstall, State};
 use crate::fsutil::on_host;
@@ -67,6 +68,8 @@ pub struct Recorded {
     pub commits: Vec<Committed>,
     /// The one command's exit status (`upm record PKG -- CMD`), or the shell's.
     pub status: i32,
+    /// The profile last written (inside the root).
+    pub profile: Option<PathBuf>,
 }
 
 /// Record a session (or one command) for a package. See the module documentation.
@@ -149,8 +152,18 @@ pub fn record(ctx: &Ctx, opts: &Options) -> Result<Recorded, Error> {
         phase: Phase::Install,
         since: crate::db::now(),
         commits: 0,
+        profile: None,
+        recorded_only: false,
     };
     let env = prepare(&mut s, opts)?;
+    profile_inputs(&s, existing.as_ref(), &env, !opts.allow.is_empty())?;
+    s.recorded_only = match &existing {
+        None => true,
+        Some(_) => {
+            let cmds = s.db.commands(s.id)?;
+            !cmds.is_empty() && cmds.iter().all(|c| c.origin == crate::db::Origin::Record)
+        }
+    };
     let mut out = Recorded {
         name,
         version,
@@ -175,7 +188,66 @@ pub fn record(ctx: &Ctx, opts: &Options) -> Result<Recorded, Error> {
     }
     ran?;
     finished?;
+    out.profile = s.profile.clone();
     Ok(out)
+}
+
+/// What the profile is written from besides the commands: for a new package, a recipe of its
+/// name, version and `root.allow` (the phases come from the committed commands); for an
+/// installed one, what its install stored (made from its stored recipe when it has none), with
+/// `root.allow` widened by `--allow`.
+fn profile_inputs(
+    s: &session::Session<'_>,
+    existing: Option<&crate::db::Package>,
+    env: &[(String, String)],
+    widen: bool,
+) -> Result<(), Error> {
+    let row = s.db.profile(s.id)?;
+    if existing.is_some() && row.is_some() && !widen {
+        return Ok(());
+    }
+    let file = Path::new("<recipe in the database>");
+    let mut tree = match (&row, existing) {
+        (Some(r), _) => crate::ctree::parse_str(&r.recipe, crate::ctree::Syntax::Toml, file)
+            .map_err(crate::recipe::Error::Tree)?,
+        (None, Some(pkg)) => {
+            let text = pkg.recipe.as_deref().unwrap_or("");
+            crate::ctree::parse_str(text, crate::ctree::Syntax::Ct, file)
+                .map_err(crate::recipe::Error::Tree)?
+        }
+        (None, None) => {
+            let mut t = crate::ctree::Tree::new();
+            set(&mut t, "package.name", Value::Str(s.name.clone()));
+            set(&mut t, "package.version", Value::Str(s.version.clone()));
+            set(
+                &mut t,
+                "package.description",
+                Value::Str(format!("{} as recorded by upm record", s.name)),
+            );
+            t
+        }
+    };
+    let allow = s.allow.iter().map(|a| a.name().to_string()).collect();
+    set(&mut tree, "root.allow", Value::List(allow));
+    match row {
+        Some(mut r) => {
+            r.recipe = tree.to_toml();
+            s.db.set_profile_inputs(s.id, &r)?;
+        }
+        None => crate::profile::record_inputs(s.ctx, &s.db, s.id, &tree, None, env)
+            .map_err(Error::Profile)?,
+    }
+    Ok(())
+}
+
+/// Set one key of a recipe tree.
+fn set(tree: &mut crate::ctree::Tree, key: &str, value: Value) {
+    tree.insert(crate::ctree::Entry {
+        key: crate::ctree::Key::parse(key).expect("a valid key"),
+        value,
+        loc: crate::ctree::Loc::none(),
+        literal: false,
+    });
 }
 
 /// The root steps a stored recipe allows (`root.allow`).

@@ -3,7 +3,8 @@
 //! newlines, tabs or quotes needs no escaping. Each record is a type and a fixed number of
 //! fields:
 //!
-//! - `start` — a command line is about to run (sent by the DEBUG trap, no answer awaited);
+//! - `start CWD` — a command line is about to run in CWD, the directory it is recorded with
+//!   (sent by the DEBUG trap, no answer awaited);
 //! - `end SEQ STATUS CWD CONTROL LINE` — it ended (sent by PROMPT_COMMAND): its sequence
 //!   number, exit status, the shell's working directory afterwards, the control word the
 //!   shell functions set (`commit`, `rollback`, `rollback --undo`, `phase NAME`, or empty
@@ -14,7 +15,8 @@
 /// One record from the shell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    Start,
+    /// A line starts, in this directory (inside the root).
+    Start(String),
     End(End),
 }
 
@@ -82,7 +84,7 @@ fn parse_one(buf: &[u8]) -> Option<(Option<Record>, usize)> {
     let mut fields = Vec::new();
     let mut start = 0;
     let want = |first: &[u8]| match first {
-        b"start" => 1,
+        b"start" => 2,
         b"end" => 6,
         _ => 1,
     };
@@ -101,7 +103,7 @@ fn parse_one(buf: &[u8]) -> Option<(Option<Record>, usize)> {
 
 fn record(mut f: Vec<String>) -> Option<Record> {
     match f[0].as_str() {
-        "start" => Some(Record::Start),
+        "start" => f.pop().map(Record::Start),
         "end" => {
             let line = f.pop()?;
             let control = Control::parse(&f.pop()?);
@@ -126,7 +128,7 @@ mod tests {
 
     #[test]
     fn records_split_on_nul_whatever_the_line_holds_and_however_the_bytes_arrive() {
-        let stream = b"start\0end\x003\x000\0/usr/src/x/build\0\0make \\\n  install\tDESTDIR='a b'\0garbage\0start\0end\x004\x00130\0/\0rollback --undo\0rollback --undo\0";
+        let stream = b"start\0/usr/src/x/build\0end\x003\x000\0/usr/src/x/build\0\0make \\\n  install\tDESTDIR='a b'\0garbage\0start\0/\0end\x004\x00130\0/\0rollback --undo\0rollback --undo\0";
         let mut whole = Parser::default();
         let all = whole.push(stream);
         let mut bytewise = Parser::default();
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                Record::Start,
+                Record::Start("/usr/src/x/build".into()),
                 Record::End(End {
                     seq: "3".into(),
                     status: 0,
@@ -146,7 +148,7 @@ mod tests {
                     control: None,
                     line: "make \\\n  install\tDESTDIR='a b'".into(),
                 }),
-                Record::Start,
+                Record::Start("/".into()),
                 Record::End(End {
                     seq: "4".into(),
                     status: 130,

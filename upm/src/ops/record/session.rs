@@ -11,9 +11,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::ctree::{self, Key, Value};
 use crate::ctx::Ctx;
-use crate::db::{Db, Outcome, ReportRow, State, StepRow};
+use crate::db::{Db, NewCommand, Origin, Outcome, ReportRow, State, StepRow};
 use crate::fsutil::{FileKind, on_host};
 use crate::manifest::Entry;
 use crate::pathtext::quoted;
@@ -22,14 +21,13 @@ use crate::recipe::{Phase, RootStep};
 use crate::track::{Claim, Collector, Touched};
 use crate::wrap::Step;
 
-use super::phases;
 use crate::ops::{Error, guard, io, rootsteps, setup};
 
 /// A command line the session recorded.
 #[derive(Debug)]
 pub struct Recorded {
     pub phase: Phase,
-    /// Where it ran, inside the root (the shell's directory after it, for a `cd`).
+    /// Where it started, inside the root.
     pub cwd: PathBuf,
     pub line: String,
     pub status: i32,
@@ -95,6 +93,11 @@ pub struct Session<'a> {
     pub since: i64,
     /// Commits made in this session.
     pub commits: usize,
+    /// The profile last written (inside the root).
+    pub profile: Option<PathBuf>,
+    /// Whether the package was made by recording (not installed from a recipe): its
+    /// profile's timings are then its recorded commands'.
+    pub recorded_only: bool,
 }
 
 impl Session<'_> {
@@ -275,7 +278,7 @@ impl Session<'_> {
             },
         )?;
         let failed = cmds.iter().filter(|c| c.status != 0).count();
-        self.add_to_recipe(&cmds)?;
+        self.store_commands(&cmds)?;
         let steps_file = self.steps_file();
         let (uid, gid) = (self.user.uid, self.user.gid);
         crate::runner::as_fs_user(uid, gid, || std::fs::write(&steps_file, b""))
@@ -370,56 +373,58 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Append the committed command lines to the phases of the package's recipe (stored in
-    /// the database), so the package rebuilds from it.
-    fn add_to_recipe(&mut self, cmds: &[Recorded]) -> Result<(), Error> {
-        let lines: Vec<phases::Line<'_>> = cmds
-            .iter()
-            .map(|c| phases::Line {
-                phase: c.phase,
-                cwd: &c.cwd,
-                line: &c.line,
-                status: c.status,
-            })
-            .collect();
-        let scripts = phases::scripts(&lines, &self.version);
-        let row = self.db.package(&self.name)?;
-        let text = row.and_then(|r| r.recipe).unwrap_or_default();
-        let file = Path::new("recorded recipe");
-        let mut tree = ctree::parse_str(&text, ctree::Syntax::Ct, file).unwrap_or_default();
-        let set = |tree: &mut ctree::Tree, key: &str, value: Value| {
-            let key = Key::parse(key).expect("a valid key");
-            tree.insert(ctree::Entry {
-                key,
-                value,
-                loc: ctree::Loc::none(),
-                literal: false,
-            });
-        };
-        if tree.get_str("package.name").is_none() {
-            set(&mut tree, "package.name", Value::Str(self.name.clone()));
-            set(
-                &mut tree,
-                "package.version",
-                Value::Str(self.version.clone()),
-            );
-            set(
-                &mut tree,
-                "package.description",
-                Value::Str(format!("{} as recorded by upm record", self.name)),
-            );
+    /// Store the committed command lines (origin `record`) and write the profile again: its
+    /// recipe's phases end with the successful lines, so the package rebuilds from it. A
+    /// profile that cannot be written is warned about; the commit stands.
+    fn store_commands(&mut self, cmds: &[Recorded]) -> Result<(), Error> {
+        for c in cmds {
+            self.db.command_recorded(
+                self.id,
+                &NewCommand {
+                    phase: c.phase.name(),
+                    origin: Origin::Record,
+                    user: &self.user.name,
+                    cwd: &c.cwd,
+                    command: &c.line,
+                },
+                c.started,
+                c.status,
+                c.duration.as_millis() as i64,
+            )?;
         }
-        let allow: Vec<String> = self.allow.iter().map(|s| s.name().to_string()).collect();
-        set(&mut tree, "root.allow", Value::List(allow));
-        for (phase, script) in scripts {
-            let key = format!("phases.{}", phase.name());
-            let before = match tree.get_str(&key) {
-                Some(Value::Str(s)) if !s.trim().is_empty() => format!("{}\n", s.trim_end()),
-                _ => String::new(),
-            };
-            set(&mut tree, &key, Value::Str(before + &script));
+        if self.recorded_only {
+            self.timings()?;
         }
-        self.db.set_recipe(self.id, &tree.to_ct())?;
+        match crate::profile::write(self.ctx, &self.db, &self.name) {
+            Ok(path) => {
+                self.db
+                    .set_recipe_path(self.id, &path.display().to_string())?;
+                self.profile = Some(path);
+            }
+            Err(e) => self
+                .ctx
+                .printer
+                .warn(&format!("{}: the profile was not written: {e}", self.name)),
+        }
+        Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// The profile timings of a recorded package: its commands' durations, the install
+    /// phase's apart from the others'.
+    fn timings(&self) -> Result<(), Error> {
+        let mut t = crate::profile::Timings::default();
+        for c in self.db.commands(self.id)? {
+            let ms = c.duration_ms.unwrap_or(0).max(0) as u64;
+            if c.phase == Phase::Install.name() {
+                t.install_ms += ms;
+            } else {
+                t.build_ms += ms;
+            }
+            t.total_ms += ms;
+        }
+        crate::profile::record_timings(&self.db, self.id, &t)?;
         Ok(())
     }
 }
