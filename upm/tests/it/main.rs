@@ -12,6 +12,7 @@ mod names;
 mod pkgnames;
 mod profile;
 mod recipe;
+mod record;
 mod sandbox;
 mod shell;
 mod source;

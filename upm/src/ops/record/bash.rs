@@ -151,7 +151,7 @@ fn with_bash(
             .open(&p)
             .map_err(io(&p))
     };
-    let mut records = open(host(&files.to_upm))?;
+    let records = open(host(&files.to_upm))?;
     let mut acks = open(host(&files.from_upm))?;
     let mut env = env.to_vec();
     env.push(("SHELL".into(), bash.display().to_string()));
@@ -237,8 +237,8 @@ fn with_bash(
             }
         }
     }
-    // Wake nothing: the reader thread ends with the process.
-    let _ = records.flush();
+    // The reader thread stays blocked on the FIFO (upm holds it open) and ends with upm.
+    drop(records);
     Ok(())
 }
 
