@@ -282,3 +282,59 @@ fn recording_one_command_grows_an_installed_package_and_a_failed_one_is_undone()
     root.upm(["user", "list"]).success();
     assert!(!root.upm(["list"]).success().stdout().contains("newpkg"));
 }
+
+#[test]
+fn without_bash_a_loop_upm_drives_records_each_line() {
+    needs_root!();
+    let root = Root::new();
+    let mut cmd = Command::new(bin());
+    cmd.args(["record", "notes", "--version", "1.0", "--shell", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = root.sb.spawn(cmd).unwrap();
+    let lines = "phase install\n\
+                 mkdir -p /usr/local/share/notes\n\
+                 cd /usr/local/share/notes\n\
+                 echo one > one-1.0.txt\n\
+                 commit\n\
+                 echo stray > stray.txt\n\
+                 rollback\n\
+                 exit\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("committed 2 command(s) and 2 path(s)"),
+        "{err}"
+    );
+    // A plain rollback names what the forgotten line made and leaves it.
+    assert!(
+        err.contains("forgot 1 command(s)") && err.contains("/usr/local/share/notes/stray.txt"),
+        "{err}"
+    );
+    assert!(root.upper("usr/local/share/notes/stray.txt").exists());
+    let files = manifest(&root, "notes");
+    let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        paths,
+        [
+            "/usr/local/share/notes",
+            "/usr/local/share/notes/one-1.0.txt"
+        ]
+    );
+    let text = std::fs::read_to_string(root.upper("usr/src/notes/notes-1.0.profile.toml")).unwrap();
+    assert!(
+        recipe_part(&text).contains(
+            "cd /usr/src/notes/build\nmkdir -p /usr/local/share/notes\n\
+             cd /usr/local/share/notes\necho one > one-${package.version}.txt\n"
+        ),
+        "{text}"
+    );
+}

@@ -369,7 +369,13 @@ fn run_line(
     crate::runner::enter(&mut cmd, &s.ctx.root, cwd, identity(s)).map_err(spawn_err)?;
     let wall = crate::db::now();
     let t0 = Instant::now();
-    let status = cmd.status().map_err(spawn_err)?;
-    let status = status.code().unwrap_or(128);
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    // A Ctrl-C on the terminal ends the line, not the session.
+    let quiet = crate::sys::TerminalSignals::ignore();
+    let status = child.wait().map_err(spawn_err)?;
+    drop(quiet);
+    let status = status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+    });
     s.ended(line, cwd, status, wall, t0.elapsed())
 }
