@@ -277,6 +277,7 @@ impl Session<'_> {
                 error: None,
             },
         )?;
+        self.warn_phases(&cmds, &mine);
         let failed = cmds.iter().filter(|c| c.status != 0).count();
         self.store_commands(&cmds)?;
         let steps_file = self.steps_file();
@@ -304,6 +305,27 @@ impl Session<'_> {
             steps,
             reports,
         }))
+    }
+
+    /// A rebuild records only what its install phase makes: say so for a command recorded
+    /// under another phase that made files of the package.
+    fn warn_phases(&self, cmds: &[Recorded], mine: &BTreeSet<PathBuf>) {
+        for c in cmds
+            .iter()
+            .filter(|c| c.phase != Phase::Install && c.status == 0)
+        {
+            if let Some(p) = c.touched.changed.iter().find(|p| mine.contains(*p)) {
+                self.ctx.printer.warn(&format!(
+                    "`{}` ({} phase) made files of {} ({} …); a rebuild from the profile \
+                     records only the install phase's files: type `phase install` before such \
+                     commands",
+                    c.line,
+                    c.phase,
+                    self.name,
+                    quoted(p)
+                ));
+            }
+        }
     }
 
     /// Report the paths changed that belong to someone else (never claimed).
