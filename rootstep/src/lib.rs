@@ -139,7 +139,10 @@ impl Record {
             Some(i) => &data[..i],
             None => return Vec::new(),
         };
-        complete.split(|b| *b == b'\n').filter_map(Record::parse).collect()
+        complete
+            .split(|b| *b == b'\n')
+            .filter_map(Record::parse)
+            .collect()
     }
 }
 

@@ -213,7 +213,11 @@ fn fopen_mode(mode: *const c_char) -> (bool, bool) {
     (creates || m.contains(&b'+'), creates)
 }
 
-fn fopened(path: *const c_char, mode: *const c_char, call: impl FnOnce() -> *mut FILE) -> *mut FILE {
+fn fopened(
+    path: *const c_char,
+    mode: *const c_char,
+    call: impl FnOnce() -> *mut FILE,
+) -> *mut FILE {
     let (writes, creates) = fopen_mode(mode);
     if !writes || path.is_null() || !log::active() {
         return call();
@@ -266,9 +270,8 @@ pub unsafe extern "C" fn freopen64(
 fn renamed(da: c_int, a: *const c_char, db: c_int, b: *const c_char, flags: c_uint) {
     after(|| {
         // SAFETY: the caller's path strings.
-        let (Some(from), Some(to)) = (unsafe { resolve::at(da, a) }, unsafe {
-            resolve::at(db, b)
-        }) else {
+        let (Some(from), Some(to)) = (unsafe { resolve::at(da, a) }, unsafe { resolve::at(db, b) })
+        else {
             return;
         };
         let kind: &[u8] = if flags & libc::RENAME_EXCHANGE != 0 {
@@ -387,7 +390,11 @@ fn symlinked(target: *const c_char, dirfd: c_int, path: *const c_char) {
         }
         // SAFETY: the caller's strings.
         let t = unsafe { std::ffi::CStr::from_ptr(target) }.to_bytes();
-        log_target(b"symlink", &[t], at_nofollow(dirfd, path, AT_SYMLINK_NOFOLLOW));
+        log_target(
+            b"symlink",
+            &[t],
+            at_nofollow(dirfd, path, AT_SYMLINK_NOFOLLOW),
+        );
     });
 }
 
@@ -506,7 +513,9 @@ fn chmodded(t: Target, mode: mode_t, call: impl FnOnce(mode_t) -> c_int) -> c_in
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chmod(path: *const c_char, mode: mode_t) -> c_int {
-    chmodded(at(AT_FDCWD, path), mode, |m| unsafe { real::chmod(path, m) })
+    chmodded(at(AT_FDCWD, path), mode, |m| unsafe {
+        real::chmod(path, m)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -609,7 +618,11 @@ pub unsafe extern "C" fn truncate64(path: *const c_char, len: off_t) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ftruncate(fd: c_int, len: off_t) -> c_int {
-    logged(unsafe { real::ftruncate(fd, len) }, b"truncate", Target::Fd(fd))
+    logged(
+        unsafe { real::ftruncate(fd, len) },
+        b"truncate",
+        Target::Fd(fd),
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -667,5 +680,9 @@ pub unsafe extern "C" fn utimensat(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn futimens(fd: c_int, times: *const timespec) -> c_int {
-    logged(unsafe { real::futimens(fd, times) }, b"utimens", Target::Fd(fd))
+    logged(
+        unsafe { real::futimens(fd, times) },
+        b"utimens",
+        Target::Fd(fd),
+    )
 }

@@ -178,7 +178,10 @@ mod tests {
         let a = unsafe { at(AT_FDCWD, p.as_ptr()) }.unwrap();
         assert_eq!(joined(&a), format!("{}/a/b", cwd.display()).into_bytes());
         let p = CString::new("/etc/x").unwrap();
-        assert_eq!(joined(&unsafe { at(AT_FDCWD, p.as_ptr()) }.unwrap()), b"/etc/x");
+        assert_eq!(
+            joined(&unsafe { at(AT_FDCWD, p.as_ptr()) }.unwrap()),
+            b"/etc/x"
+        );
     }
 
     #[test]

@@ -125,7 +125,11 @@ pub fn own(target: Target, uid: uid_t, gid: gid_t) -> Option<c_int> {
     if uid != KEEP {
         let u = decimal(u64::from(uid), &mut u);
         if gid != KEEP {
-            record(b"chown", &[u, b":", decimal(u64::from(gid), &mut g)], target);
+            record(
+                b"chown",
+                &[u, b":", decimal(u64::from(gid), &mut g)],
+                target,
+            );
         } else {
             record(b"chown", &[u], target);
         }

@@ -138,6 +138,8 @@ pub struct Config {
     pub keep_replaced: bool,
     pub track_roots: Vec<PathBuf>,
     pub track_exclude: Vec<PathBuf>,
+    /// `track.shim`: load the LD_PRELOAD shim into installs (besides the watcher).
+    pub track_shim: bool,
     /// `install.system_files`: see [`DEFAULT_SYSTEM_FILES`].
     pub system_files: Vec<PathBuf>,
     pub source_dirs: Vec<PathBuf>,
@@ -185,6 +187,7 @@ impl Config {
             keep_replaced: true,
             track_roots: paths(DEFAULT_TRACK_ROOTS),
             track_exclude: paths(DEFAULT_TRACK_EXCLUDE),
+            track_shim: true,
             system_files: paths(DEFAULT_SYSTEM_FILES),
             source_dirs: paths(DEFAULT_SOURCE_DIRS),
             recipe_dirs: paths(DEFAULT_RECIPE_DIRS),
@@ -302,6 +305,17 @@ impl Config {
                 });
             }
         }
+        match get("track.shim") {
+            None => {}
+            Some(Value::Bool(b)) => c.track_shim = *b,
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "track.shim",
+                    want: "true or false",
+                });
+            }
+        }
         list("track.roots", &mut c.track_roots)?;
         list("track.exclude", &mut c.track_exclude)?;
         list("install.system_files", &mut c.system_files)?;
@@ -348,7 +362,9 @@ impl Config {
              [track]\n\
              # Trees the watcher follows during an install, and parts of them it ignores.\n\
              roots = {}\n\
-             exclude = {}\n\n\
+             exclude = {}\n\
+             # Load the LD_PRELOAD shim into installs too (UPM_SHIM=0 turns it off for one run).\n\
+             shim = {}\n\n\
              [sources]\n\
              # Where source archives are looked for (besides /usr/src/PACKAGE and --sources-dir).\n\
              dirs = {}\n\n\
@@ -378,6 +394,7 @@ impl Config {
             quote(&self.ids.prefix),
             list(&self.track_roots),
             list(&self.track_exclude),
+            self.track_shim,
             list(&self.source_dirs),
             list(&self.recipe_dirs),
         )

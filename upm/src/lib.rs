@@ -29,6 +29,7 @@ pub mod profile;
 pub mod recipe;
 pub mod runner;
 pub mod sandbox;
+pub mod shim;
 pub mod source;
 pub mod suggest;
 pub mod sys;

@@ -3,6 +3,12 @@
 //! signals disagree — a path changed during the install that belongs to someone else is
 //! reported, never claimed.
 //!
+//! Three signals meet here: the watcher's events, the LD_PRELOAD shim's log (folded into the
+//! same [`Touched`] by [`crate::shim::log`] and merged with [`Touched::union`]), and file
+//! ownership (what a package user's install may claim is what its uid owns). [`signals`]
+//! records, per path, which of them saw it, for `upm install --explain-tracking` and `upm info
+//! PKG --tracking`.
+//!
 //! [`Collector`] runs the watcher on its own thread for the span of an install and folds each
 //! event into the touched paths as it arrives ([`Touched::add`], pure and unit-tested on
 //! made-up events); reading the disk is [`Touched::manifest`].
@@ -103,6 +109,92 @@ impl Tracked {
     }
 }
 
+/// How the tracker decided about one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// In the manifest; the owner it had when tracked.
+    Claimed { uid: u32 },
+    /// Someone else's: reported, never claimed.
+    Foreign { uid: u32 },
+    /// There before and removed by the install.
+    Gone,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Claimed { .. } => "claimed",
+            Verdict::Foreign { .. } => "foreign",
+            Verdict::Gone => "gone",
+        }
+    }
+
+    pub fn uid(self) -> Option<u32> {
+        match self {
+            Verdict::Claimed { uid } | Verdict::Foreign { uid } => Some(uid),
+            Verdict::Gone => None,
+        }
+    }
+}
+
+/// Which signals saw one path of an install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signals {
+    pub path: PathBuf,
+    /// The watcher saw it.
+    pub inotify: bool,
+    /// The shim logged it; `None` when the shim was off.
+    pub shim: Option<bool>,
+    /// What ownership made of it.
+    pub verdict: Verdict,
+}
+
+impl Signals {
+    /// Where the signals disagree, in words; `None` when they agree.
+    pub fn disagreement(&self) -> Option<String> {
+        let mut why = Vec::new();
+        match (self.inotify, self.shim) {
+            (true, Some(false)) => why.push(
+                "the shim did not log it (a static or setuid program, or a call it does not hook)"
+                    .to_string(),
+            ),
+            (false, Some(true)) => why.push("the watcher did not see it".to_string()),
+            (false, None) => why.push("found by a rescan, not by an event".to_string()),
+            _ => {}
+        }
+        if let Verdict::Foreign { uid } = self.verdict {
+            why.push(format!("it belongs to uid {uid}: reported, not claimed"));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// Per path of `tracked` (claimed, foreign, gone), which signals saw it: `inotify` holds what
+/// the watcher saw, `shim` what the shim logged (`None`: the shim was off).
+pub fn signals(inotify: &Touched, shim: Option<&Touched>, tracked: &Tracked) -> Vec<Signals> {
+    let mut out: Vec<Signals> = Vec::new();
+    let mut add = |path: &Path, verdict: Verdict| {
+        out.push(Signals {
+            path: path.to_path_buf(),
+            inotify: inotify.saw(path),
+            shim: shim.map(|s| s.saw(path)),
+            verdict,
+        })
+    };
+    for e in &tracked.entries {
+        add(&e.path, Verdict::Claimed { uid: e.uid });
+    }
+    for (p, uid) in &tracked.foreign {
+        add(p, Verdict::Foreign { uid: *uid });
+    }
+    for p in &tracked.deleted {
+        add(p, Verdict::Gone);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
+    out
+}
+
 impl Touched {
     /// Add what a later span of the same watch touched (the commands of a recording session,
     /// each cut on its own, made into one install).
@@ -112,6 +204,18 @@ impl Touched {
         self.appeared.extend(later.appeared);
         self.trees.extend(later.trees);
         self.rescan |= later.rescan;
+    }
+
+    /// Add what another signal saw (the shim's log; root's commands).
+    pub fn union(&mut self, other: &Touched) {
+        self.merge(other.clone());
+    }
+
+    /// Whether this signal saw `p`: changed, deleted, or inside a tree moved into place.
+    pub fn saw(&self, p: &Path) -> bool {
+        self.changed.contains(p)
+            || self.deleted.contains(p)
+            || self.trees.iter().any(|t| p.starts_with(t))
     }
 
     /// Fold one watcher event (host paths under `root`) into the set.
@@ -322,6 +426,51 @@ mod tests {
             target: None,
             shared: false,
         }
+    }
+
+    #[test]
+    fn signals_say_who_saw_what_and_where_they_disagree() {
+        let mut inotify = Touched::default();
+        inotify.changed.insert(p("/usr/bin/a"));
+        inotify.changed.insert(p("/usr/bin/static"));
+        inotify.trees.insert(p("/usr/lib/x"));
+        let mut shim = Touched::default();
+        shim.changed.insert(p("/usr/bin/a"));
+        shim.changed.insert(p("/usr/lib/x/y.so"));
+        shim.deleted.insert(p("/usr/lib/libz.a"));
+        shim.changed.insert(p("/etc/passwd"));
+        let tracked = Tracked {
+            entries: vec![
+                entry("/usr/bin/static"),
+                entry("/usr/bin/a"),
+                entry("/usr/lib/x/y.so"),
+            ],
+            foreign: vec![(p("/etc/passwd"), 0)],
+            deleted: vec![p("/usr/lib/libz.a")],
+        };
+        let s = signals(&inotify, Some(&shim), &tracked);
+        let by = |x: &str| s.iter().find(|r| r.path == p(x)).unwrap();
+        assert_eq!(s.len(), 5);
+        assert_eq!(by("/usr/bin/a").disagreement(), None);
+        assert_eq!(by("/usr/lib/x/y.so").disagreement(), None);
+        assert!(
+            by("/usr/bin/static")
+                .disagreement()
+                .unwrap()
+                .contains("shim did not")
+        );
+        assert!(
+            by("/usr/lib/libz.a")
+                .disagreement()
+                .unwrap()
+                .contains("watcher did not")
+        );
+        assert_eq!(by("/usr/lib/libz.a").verdict, Verdict::Gone);
+        let passwd = by("/etc/passwd");
+        assert_eq!(passwd.verdict, Verdict::Foreign { uid: 0 });
+        assert!(passwd.disagreement().unwrap().contains("not claimed"));
+        // Without the shim, only the watcher's view counts.
+        assert_eq!(signals(&inotify, None, &tracked)[0].shim, None);
     }
 
     #[test]

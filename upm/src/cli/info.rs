@@ -11,6 +11,10 @@ use upm::pathtext::{self, JsonPath, quoted};
 pub struct Args {
     /// The package to show.
     name: String,
+    /// Show, per path of its install, which signals saw it (the watcher, the LD_PRELOAD shim,
+    /// ownership) and where they disagree.
+    #[arg(long)]
+    tracking: bool,
 }
 
 /// A package in `--json` output.
@@ -34,6 +38,9 @@ struct Info<'a> {
     reports: Vec<super::JsonReport<'a>>,
     /// Files no package owned that the install took over.
     replaced: Vec<Replaced>,
+    /// With --tracking: per path, which signals saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking: Option<Vec<super::tracking::JsonTracking>>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +89,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let steps = db.root_steps(k.id)?;
     let reports = db.reports(k.id)?;
     let replaced = db.replaced(k.id)?;
+    let tracking = if args.tracking {
+        Some(db.tracking(k.id)?)
+    } else {
+        None
+    };
     if p.json_mode() {
         p.json(&Info {
             name: &k.name,
@@ -130,6 +142,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     state: if r.replaced { "replaced" } else { "held" },
                 })
                 .collect(),
+            tracking: tracking
+                .as_ref()
+                .map(|t| t.iter().map(super::tracking::JsonTracking::new).collect()),
         });
         return Ok(ExitCode::SUCCESS);
     }
@@ -210,6 +225,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 "; held by an unfinished install"
             }
         ));
+    }
+    if let Some(t) = &tracking {
+        if t.is_empty() {
+            p.line("tracking:    none recorded (installed before upm recorded signals)");
+        } else {
+            super::tracking::show(p, t);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

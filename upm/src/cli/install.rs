@@ -33,6 +33,10 @@ pub struct Args {
     /// Set a recipe key before it is resolved, e.g. `--set vars.prefix=/usr/local`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Show, per path, which signals saw it (the watcher, the LD_PRELOAD shim, ownership) and
+    /// where they disagree.
+    #[arg(long)]
+    explain_tracking: bool,
 }
 
 /// The install in `--json` output.
@@ -55,6 +59,9 @@ struct Installed<'a> {
     /// When the recipe was a profile: what differs in the new one.
     #[serde(skip_serializing_if = "Option::is_none")]
     rebuilt: Option<&'a upm::profile::Diff>,
+    /// With --explain-tracking: per path, which signals saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking: Option<Vec<super::tracking::JsonTracking>>,
 }
 
 /// Where the time went, in milliseconds.
@@ -118,6 +125,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map(|i| JsonPath::new(&upm::fsutil::on_host(&ctx.root, i))),
             rebuilt: done.rebuilt.as_ref(),
+            tracking: args.explain_tracking.then(|| {
+                done.tracking
+                    .iter()
+                    .map(super::tracking::JsonTracking::new)
+                    .collect()
+            }),
         });
     } else {
         let dirs = done
@@ -143,6 +156,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
         if let Some(d) = &done.rebuilt {
             rebuilt(p, d);
+        }
+        if args.explain_tracking {
+            super::tracking::show(p, &done.tracking);
         }
     }
     Ok(ExitCode::SUCCESS)

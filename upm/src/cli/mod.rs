@@ -17,6 +17,7 @@ mod recipe;
 mod record;
 mod remove;
 mod sandbox;
+mod tracking;
 mod tree;
 mod user;
 

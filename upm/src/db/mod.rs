@@ -13,6 +13,7 @@ mod commands;
 mod lock;
 mod replaced;
 mod schema;
+mod tracking;
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};

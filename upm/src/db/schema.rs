@@ -111,4 +111,18 @@ pub const MIGRATIONS: &[&str] = &[
         text        TEXT
     );
     "#,
+    // 4: per path of an install, which signals saw it (the watcher, the LD_PRELOAD shim;
+    // shim NULL when it was off) and what ownership made of it: claimed (uid when tracked),
+    // foreign (someone else's, reported), gone (removed by the install).
+    r#"
+    CREATE TABLE tracking (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        inotify     INTEGER NOT NULL,
+        shim        INTEGER,
+        verdict     TEXT NOT NULL,
+        uid         INTEGER,
+        PRIMARY KEY (package_id, path)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -72,6 +72,8 @@ pub struct Installed {
     pub profile: Option<PathBuf>,
     /// When the recipe was a profile: what differs between it and the new profile.
     pub rebuilt: Option<profile::Diff>,
+    /// Per path, which signals saw it (`upm install --explain-tracking`).
+    pub tracking: Vec<crate::track::Signals>,
 }
 
 /// Where an install's time went, in milliseconds.
@@ -402,6 +404,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         held: Vec::new(),
         prints: BTreeMap::new(),
         timings: Timings::default(),
+        shim: crate::shim::enabled(&cfg),
+        tracking: Vec::new(),
     };
     job.prepare_home()?;
     profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)?;
@@ -426,7 +430,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let rebuilt = profile
         .as_ref()
         .and_then(|_| rebuilt(ctx, &job.db, &path, &name));
-    let (steps, reports, timings) = (job.steps, job.reports, job.timings);
+    let (steps, reports, timings, tracking) = (job.steps, job.reports, job.timings, job.tracking);
     Ok(Installed {
         name,
         version: recipe.package.version.clone(),
@@ -440,6 +444,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         timings,
         profile,
         rebuilt,
+        tracking,
     })
 }
 
@@ -477,6 +482,10 @@ struct Install<'a> {
     held: Vec<ReplacedRow>,
     prints: BTreeMap<PathBuf, (u64, i128)>,
     timings: Timings,
+    /// Whether the LD_PRELOAD shim is loaded into the install phase and root commands.
+    shim: bool,
+    /// Per path, which signals saw it.
+    tracking: Vec<crate::track::Signals>,
 }
 
 /// How the watched install phase and the root commands ended.
@@ -535,6 +544,9 @@ impl Install<'_> {
         }
         let (uid, gid) = (self.b.user.uid, self.b.user.gid);
         let f = &self.steps_file;
+        as_fs_user(uid, gid, || std::fs::write(f, b"")).map_err(io(f))?;
+        // The trial's shim reopens its log by path (inside the throwaway overlay).
+        let f = &self.b.home.join(SHIM_TRIAL_LOG);
         as_fs_user(uid, gid, || std::fs::write(f, b"")).map_err(io(f))?;
         setup::wrappers(self.root())?;
         let jobs = self
@@ -659,6 +671,13 @@ impl Install<'_> {
         )?;
         let stage = on_host(&root, Path::new(TRIAL_DIR)).join(&b.recipe.package.name);
         let log = b.log(TRIAL);
+        let mut env = self.env.clone();
+        if self.shim {
+            env.extend(crate::shim::trial_env(
+                &root,
+                &b.user.home.join(SHIM_TRIAL_LOG),
+            )?);
+        }
         let t = match trial::run(&trial::Spec {
             root: &root,
             stage: &stage,
@@ -670,7 +689,7 @@ impl Install<'_> {
             },
             shell: &runner::shell(&root, b.recipe.options.shell.as_deref()),
             script,
-            env: &self.env,
+            env: &env,
             log: &log,
         }) {
             Ok(t) => t,
@@ -767,12 +786,15 @@ impl Install<'_> {
         let id = self.b.id;
         let mut touched = Touched::default();
         let mut root_touched = Touched::default();
+        let (mut shim_touched, mut shim_root) = (None, None);
         let mut failed = None;
         let since = crate::db::now();
         if !script.trim().is_empty() {
             self.db
                 .set_state(id, State::Installing, Some("install"), None)?;
             let w = Watcher::with_dirs(user_rules, dirs).map_err(Error::Watch)?;
+            let owner = (self.b.user.uid, self.b.user.gid);
+            let (session, env) = self.shim_session(SHIM_LOG, Some(owner))?;
             let c = Collector::start_with(&root, w).map_err(Error::Watch)?;
             let ran = self.b.phase(
                 &self.db,
@@ -780,9 +802,10 @@ impl Install<'_> {
                 script,
                 self.b.identity(),
                 &self.workdir,
-                &self.env,
+                &env,
             );
             touched = c.finish().map_err(Error::Watch)?;
+            shim_touched = self.shim_finish(session)?;
             let ran = ran?;
             if !ran.success() {
                 failed = Some(("install", ran));
@@ -800,29 +823,75 @@ impl Install<'_> {
             self.db
                 .set_state(id, State::Installing, Some("root"), None)?;
             let rules = setup::watch_rules(&root, self.b.cfg);
+            let (session, env) = self.shim_session(SHIM_ROOT_LOG, None)?;
             let c = Collector::start(&root, rules).map_err(Error::Watch)?;
             let ran = self
                 .b
-                .phase(&self.db, "root", cmds, ROOT_ID, &self.workdir, &self.env);
+                .phase(&self.db, "root", cmds, ROOT_ID, &self.workdir, &env);
             root_touched = c.finish().map_err(Error::Watch)?;
+            shim_root = self.shim_finish(session)?;
             let ran = ran?;
             if !ran.success() {
                 failed = Some(("root", ran));
             }
         }
-        let tracked = self.merge(touched, root_touched, since)?;
+        let tracked = self.merge(touched, root_touched, shim_touched, shim_root, since)?;
         Ok(Ran { tracked, failed })
+    }
+
+    /// Start a shim log at `log` (in the package's home) when the shim is on; the phase
+    /// environment with it loaded.
+    fn shim_session(
+        &self,
+        log: &str,
+        owner: Option<(u32, u32)>,
+    ) -> Result<(Option<crate::shim::Session>, Env), Error> {
+        let mut env = self.env.clone();
+        if !self.shim {
+            return Ok((None, env));
+        }
+        let s = crate::shim::Session::start(self.root(), &self.b.user.home.join(log), owner)?;
+        env.extend(s.env());
+        Ok((Some(s), env))
+    }
+
+    /// What a shim session's log says the phase touched.
+    fn shim_finish(&self, s: Option<crate::shim::Session>) -> Result<Option<Touched>, Error> {
+        Ok(match s {
+            Some(s) => Some(s.finish(self.root(), self.b.cfg)?),
+            None => None,
+        })
     }
 
     /// One manifest from the package user's and root's tracked paths; after lost events, with
     /// what a rescan by change time finds.
     fn merge(
-        &self,
+        &mut self,
         mut touched: Touched,
-        root_touched: Touched,
+        mut root_touched: Touched,
+        shim_touched: Option<Touched>,
+        shim_root: Option<Touched>,
         since: i64,
     ) -> Result<crate::track::Tracked, Error> {
-        let root = self.root();
+        let root = self.b.ctx.root.clone();
+        let root = root.as_path();
+        // The watcher's view alone, and the shim's, for the per-path signals.
+        let mut inotify = touched.clone();
+        inotify.union(&root_touched);
+        let shim = match (&shim_touched, &shim_root) {
+            (None, None) => None,
+            (a, b) => {
+                let mut s = a.clone().unwrap_or_default();
+                s.union(&b.clone().unwrap_or_default());
+                Some(s)
+            }
+        };
+        if let Some(s) = &shim_touched {
+            touched.union(s);
+        }
+        if let Some(s) = &shim_root {
+            root_touched.union(s);
+        }
         if touched.rescan || root_touched.rescan {
             self.b.ctx.printer.warn(
                 "the watcher lost events (kernel queue overflow); rescanning the tracked trees",
@@ -839,6 +908,7 @@ impl Install<'_> {
             .manifest(root, Claim::Appeared)
             .map_err(io(root))?;
         tracked.merge_root(root_tracked, self.earlier.iter().map(|e| e.path.as_path()));
+        self.tracking = crate::track::signals(&inotify, shim.as_ref(), &tracked);
         Ok(tracked)
     }
 
@@ -1155,6 +1225,7 @@ impl Install<'_> {
                 error: None,
             },
         )?;
+        self.db.record_tracking(self.b.id, &self.tracking)?;
         Ok(files)
     }
 
@@ -1205,6 +1276,15 @@ impl Install<'_> {
         }
     }
 }
+
+/// A phase's complete environment.
+type Env = Vec<(String, String)>;
+
+/// The shim's logs, in the package's home: the install phase's, the root commands', the
+/// trial's (which lands in the throwaway overlay).
+const SHIM_LOG: &str = ".upm/shim.log";
+const SHIM_ROOT_LOG: &str = ".upm/shim-root.log";
+const SHIM_TRIAL_LOG: &str = ".upm/shim-trial.log";
 
 /// The trial run's phase name (its log is `logs/install-trial.log`).
 const TRIAL: &str = "install-trial";

@@ -125,7 +125,15 @@ pub fn run(spec: &Spec<'_>) -> Result<Trial, Error> {
         .arg(spec.shell)
         .arg(spec.log)
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| {
+            // The shim is for the script, not the helper: the helper sets it for the script.
+            let k = if k == crate::envvars::LD_PRELOAD {
+                crate::envvars::TRIAL_PRELOAD
+            } else {
+                k.as_str()
+            };
+            (k, v)
+        }))
         .env(crate::envvars::TRIAL, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -223,6 +231,10 @@ fn helper(args: &[PathBuf]) -> std::io::Result<i32> {
         exe.as_deref().filter(|_| root == Path::new("/")),
     )?;
     let mut cmd = Command::new(shell);
+    if let Some(preload) = std::env::var_os(crate::envvars::TRIAL_PRELOAD) {
+        cmd.env(crate::envvars::LD_PRELOAD, preload)
+            .env_remove(crate::envvars::TRIAL_PRELOAD);
+    }
     cmd.args(["-e", "-c", &script])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -16,6 +16,7 @@
 //! As root (the recipe's `root` commands) every wrapper runs the real tool untouched.
 //! Root steps are lines `STEP<TAB>ARG<TAB>PATH` in the file named by `UPM_STEPS`.
 
+mod elf;
 mod install;
 
 use std::ffi::{OsStr, OsString};
@@ -72,29 +73,26 @@ pub struct Step {
 }
 
 impl Step {
+    /// The step as a record line (the format of `upm-rootstep`, shared with the shim).
     pub fn line(&self) -> Vec<u8> {
-        let mut l = Vec::new();
-        l.extend_from_slice(self.step.as_bytes());
-        l.push(b'\t');
-        l.extend_from_slice(self.arg.as_bytes());
-        l.push(b'\t');
-        l.extend_from_slice(self.path.as_os_str().as_bytes());
-        l.push(b'\n');
-        l
+        upm_rootstep::Record::new(
+            &self.step,
+            self.arg.as_bytes(),
+            self.path.as_os_str().as_bytes(),
+        )
+        .line()
+        .unwrap_or_default()
     }
 
     /// Parse a steps file; lines that are not steps are skipped.
     pub fn parse_all(data: &[u8]) -> Vec<Step> {
-        data.split(|b| *b == b'\n')
-            .filter_map(|line| {
-                let mut parts = line.splitn(3, |b| *b == b'\t');
-                let step = std::str::from_utf8(parts.next()?).ok()?;
-                let arg = std::str::from_utf8(parts.next()?).ok()?;
-                let path = PathBuf::from(OsStr::from_bytes(parts.next()?));
-                (!step.is_empty()).then(|| Step {
-                    step: step.into(),
-                    arg: arg.into(),
-                    path,
+        upm_rootstep::Record::parse_all(data)
+            .into_iter()
+            .filter_map(|r| {
+                Some(Step {
+                    step: String::from_utf8(r.kind).ok()?,
+                    arg: String::from_utf8(r.arg).ok()?,
+                    path: PathBuf::from(OsStr::from_bytes(&r.path)),
                 })
             })
             .collect()
@@ -113,7 +111,7 @@ pub fn dispatch() -> Option<i32> {
 }
 
 fn run(name: &str, args: Vec<OsString>) -> i32 {
-    if nix::unistd::geteuid().is_root() {
+    if nix::unistd::geteuid().is_root() || shim_reaches(name) {
         return exec_real(name, &args);
     }
     match name {
@@ -132,6 +130,17 @@ fn run(name: &str, args: Vec<OsString>) -> i32 {
         "install-info" => install_info(args),
         _ => exec_real(name, &args),
     }
+}
+
+/// Whether the LD_PRELOAD shim turns this tool's refused calls into root steps itself: it is
+/// loaded (its log variable is set) and the real tool is not statically linked. Then the
+/// wrapper steps aside, so a step is never recorded twice; `ldconfig` and `install-info`, which
+/// the shim does not know, stay wrapped.
+fn shim_reaches(name: &str) -> bool {
+    matches!(name, "install" | "chmod" | "chown" | "chgrp" | "mknod")
+        && std::env::var_os(envvars::SHIM_LOG).is_some()
+        && std::env::var_os(envvars::LD_PRELOAD).is_some()
+        && real(name).is_some_and(|p| elf::dynamic(&p))
 }
 
 /// The real tool: the first `name` in PATH outside the wrapper directory.
