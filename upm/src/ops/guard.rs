@@ -146,6 +146,69 @@ pub fn setid(
     Ok(reports)
 }
 
+/// The setuid/setgid bits the shim kept off (it makes the call without them and records a
+/// step) whose step was not applied: reported and warned about as [`setid`] does for a bit it
+/// removes, with the same advice, so the user learns what the recipe lacks either way.
+/// `applied` holds the step rows of this install (none for a failed one).
+pub fn stripped(
+    ctx: &Ctx,
+    allow: &[RootStep],
+    recorded: &[Step],
+    applied: &[crate::db::StepRow],
+    files: &[Entry],
+) -> Vec<ReportRow> {
+    let mut bits: std::collections::BTreeMap<&Path, (u32, &str)> = Default::default();
+    for s in recorded {
+        let bit = match s.step.as_str() {
+            "setuid" => 0o4000,
+            "setgid" => 0o2000,
+            _ => continue,
+        };
+        let done = applied
+            .iter()
+            .any(|r| r.applied && r.step == s.step && r.path == s.path);
+        if done {
+            continue;
+        }
+        let slot = bits.entry(s.path.as_path()).or_insert((0, s.arg.as_str()));
+        slot.0 |= bit;
+    }
+    let mut reports = Vec::new();
+    for (path, (bits, asked)) in bits {
+        let Some(e) = files.iter().find(|e| e.path == path) else {
+            continue;
+        };
+        let host = on_host(&ctx.root, path);
+        let Ok(m) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
+        // Bits still on disk are [`setid`]'s to judge.
+        if !m.file_type().is_file() || m.mode() & bits != 0 {
+            continue;
+        }
+        let what = match bits {
+            0o4000 => "setuid bit",
+            0o2000 => "setgid bit",
+            _ => "setuid and setgid bits",
+        };
+        let detail = format!(
+            "{what} removed (asked {asked}, installed {:04o}): it would stay a package user's \
+             (uid {}, gid {}); {}",
+            m.mode() & 0o7777,
+            e.uid,
+            e.gid,
+            advice(allow, recorded, path, bits)
+        );
+        ctx.printer.warn(&format!("{}: {detail}", quoted(path)));
+        reports.push(ReportRow {
+            kind: "setid-removed".into(),
+            path: Some(path.to_path_buf()),
+            detail,
+        });
+    }
+    reports
+}
+
 /// Whether a system file is the linker cache or its temporary file.
 fn linker_cache(p: &Path) -> bool {
     p.file_name()

@@ -1028,6 +1028,9 @@ impl Install<'_> {
                 Ok(reports) => self.reports.extend(reports),
                 Err(e) => self.b.ctx.printer.warn(&format!("{e}")),
             }
+            let allow = &self.b.recipe.root.allow;
+            let kept_off = guard::stripped(self.b.ctx, allow, &recorded, &[], &files);
+            self.reports.extend(kept_off);
             let gone = vanished(&root, self.earlier.iter().map(|e| e.path.as_path()), &files);
             self.db.record(
                 self.b.id,
@@ -1207,6 +1210,8 @@ impl Install<'_> {
         let allow = &self.b.recipe.root.allow;
         let setid = guard::setid(self.b.ctx, allow, &recorded, &mut files)?;
         self.reports.extend(setid);
+        let kept_off = guard::stripped(self.b.ctx, allow, &recorded, &self.steps, &files);
+        self.reports.extend(kept_off);
         let gone: Vec<PathBuf> = final_paths
             .iter()
             .filter(|p| !files.iter().any(|e| &e.path == *p))

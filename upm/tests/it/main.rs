@@ -15,6 +15,7 @@ mod recipe;
 mod record;
 mod sandbox;
 mod shell;
+mod shim;
 mod source;
 mod takeover;
 mod user;
