@@ -404,7 +404,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         held: Vec::new(),
         prints: BTreeMap::new(),
         timings: Timings::default(),
-        shim: crate::shim::enabled(&cfg),
+        shim: crate::shim::enabled(&cfg) && shim_usable(ctx),
         tracking: Vec::new(),
     };
     job.prepare_home()?;
@@ -1278,6 +1278,18 @@ impl Install<'_> {
                 path: Some(e.path.clone()),
                 detail,
             });
+        }
+    }
+}
+
+/// Whether the shim can be loaded in the root; says why not.
+fn shim_usable(ctx: &Ctx) -> bool {
+    match crate::shim::unusable(&ctx.root) {
+        None => true,
+        Some(why) => {
+            ctx.printer
+                .warn(&format!("{why}; installing with the watcher alone"));
+            false
         }
     }
 }

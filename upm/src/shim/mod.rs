@@ -67,6 +67,40 @@ pub fn library(root: &Path) -> Result<PathBuf, PathError> {
     Ok(inside)
 }
 
+/// The libraries the shim itself needs besides the C library (Rust's unwinder).
+const NEEDS: &[&str] = &["libgcc_s.so.1"];
+
+/// Where a root's dynamic loader finds libraries.
+const LIB_DIRS: &[&str] = &[
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+];
+
+/// Why the shim cannot be loaded in `root`, if it cannot: a library it needs is missing (an
+/// LFS chroot before its GCC is built has no `libgcc_s.so.1`), and every program would fail
+/// to start with it preloaded.
+pub fn unusable(root: &Path) -> Option<String> {
+    for lib in NEEDS {
+        let found = LIB_DIRS.iter().any(|d| {
+            crate::fsutil::resolve_in_root(root, &Path::new(d).join(lib))
+                .is_some_and(|p| p.is_file())
+        });
+        if !found {
+            return Some(format!(
+                "the LD_PRELOAD shim needs {lib}, which {} does not have",
+                root.display()
+            ));
+        }
+    }
+    None
+}
+
 /// A shim log being written: the library loaded, the log handed down by descriptor.
 pub struct Session {
     /// The log on the host.
@@ -163,6 +197,16 @@ mod tests {
                 String::from_utf8_lossy(sym)
             );
         }
+    }
+
+    #[test]
+    fn a_root_without_the_unwinder_cannot_load_it() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(unusable(d.path()).unwrap().contains("libgcc_s.so.1"));
+        std::fs::create_dir_all(d.path().join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", d.path().join("lib")).unwrap();
+        std::fs::write(d.path().join("usr/lib/libgcc_s.so.1"), "").unwrap();
+        assert_eq!(unusable(d.path()), None);
     }
 
     #[test]
