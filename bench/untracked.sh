@@ -18,6 +18,8 @@
 # arm) to the end, minus the off-clock takeover above. Prints one TIMES line; on failure the
 # end of the failing phase's log goes to stderr.
 # usage: untracked.sh UPM RECIPE SOURCES_DIR JOBS TAKE [TEMP_TOOLS_DIR]
+#   PORG=1 in the environment: the install phase runs under `porg -lp NAME` (porg's LD_PRELOAD
+#   logger, its log in the package's home) — the porg arm of bench/shim.sh.
 set -eu
 upm=$1 recipe=$2 sources=$3 jobs=$4 take=$5 tt=${6:-}
 if [ -n "$tt" ]; then
@@ -93,14 +95,20 @@ tc=$(( $(date +%s%N) - tc ))
 cpu_now
 cc=$((cpu - cc))
 cd "$home"
+[ "${PORG:-}" = 1 ] && as_user mkdir -p porg
 as_user mkdir -p build
 cd build
 as_user tar xf "$sources/$file"
 cd "$(ls -d */ | head -1)"
 for phase in prepare configure compile install; do
   [ -f "$work/$phase" ] || continue
-  [ "$phase" = install ] && ti=$(date +%s%N)
-  if ! as_user "$shell" -e "$work/$phase" >"$home/$phase.log" 2>&1; then
+  run="$shell -e $work/$phase"
+  if [ "$phase" = install ]; then
+    [ "${PORG:-}" = 1 ] && run="porg -L $home/porg -lp $name $run"
+    ti=$(date +%s%N)
+  fi
+  # shellcheck disable=SC2086 # $run is words on purpose
+  if ! as_user $run >"$home/$phase.log" 2>&1; then
     echo "untracked.sh: the $phase phase failed:" >&2
     tail -20 "$home/$phase.log" >&2
     exit 1
