@@ -23,9 +23,9 @@ use crate::wrap::Step;
 
 use crate::ops::{Error, guard, io, rootsteps, setup};
 
-/// A command line the session recorded.
+/// A command line entered in the session, and what it touched.
 #[derive(Debug)]
-pub struct Recorded {
+pub struct Entered {
     pub phase: Phase,
     /// Where it started, inside the root.
     pub cwd: PathBuf,
@@ -84,7 +84,7 @@ pub struct Session<'a> {
     pub home: PathBuf,
     pub allow: Vec<RootStep>,
     pub collector: Option<Collector>,
-    pub pending: Vec<Recorded>,
+    pub pending: Vec<Entered>,
     /// Paths touched outside any recorded command (between commands, by control lines).
     pub loose: Touched,
     /// The phase commands are recorded under now (`phase NAME`).
@@ -128,7 +128,7 @@ impl Session<'_> {
         duration: Duration,
     ) -> Result<(), Error> {
         let touched = self.cut()?;
-        self.pending.push(Recorded {
+        self.pending.push(Entered {
             phase: self.phase,
             cwd: cwd.to_path_buf(),
             line: line.to_string(),
@@ -148,7 +148,7 @@ impl Session<'_> {
     }
 
     /// Everything touched since the last commit, and the commands that did it.
-    fn take_pending(&mut self) -> (Vec<Recorded>, Touched) {
+    fn take_pending(&mut self) -> (Vec<Entered>, Touched) {
         let cmds = std::mem::take(&mut self.pending);
         let mut all = std::mem::take(&mut self.loose);
         for c in &cmds {
@@ -309,7 +309,7 @@ impl Session<'_> {
 
     /// A rebuild records only what its install phase makes: say so for a command recorded
     /// under another phase that made files of the package.
-    fn warn_phases(&self, cmds: &[Recorded], mine: &BTreeSet<PathBuf>) {
+    fn warn_phases(&self, cmds: &[Entered], mine: &BTreeSet<PathBuf>) {
         for c in cmds
             .iter()
             .filter(|c| c.phase != Phase::Install && c.status == 0)
@@ -398,7 +398,7 @@ impl Session<'_> {
     /// Store the committed command lines (origin `record`) and write the profile again: its
     /// recipe's phases end with the successful lines, so the package rebuilds from it. A
     /// profile that cannot be written is warned about; the commit stands.
-    fn store_commands(&mut self, cmds: &[Recorded]) -> Result<(), Error> {
+    fn store_commands(&mut self, cmds: &[Entered]) -> Result<(), Error> {
         for c in cmds {
             self.db.command_recorded(
                 self.id,
