@@ -109,6 +109,8 @@ pub struct Session {
     inside: PathBuf,
     lib: PathBuf,
     file: std::fs::File,
+    /// How much of the log [`Session::take`] has read.
+    read: u64,
 }
 
 impl Session {
@@ -140,6 +142,7 @@ impl Session {
             inside: log.to_path_buf(),
             lib,
             file,
+            read: 0,
         })
     }
 
@@ -155,6 +158,20 @@ impl Session {
                 format!("{}:{dev}:{ino}", self.file.as_raw_fd()),
             ),
         ]
+    }
+
+    /// What the log gained since the last call, whole records only (a record is one write),
+    /// read as [`Session::finish`] reads it; the log goes on. `upm record` takes it at each
+    /// command's end, so each command gets the paths it changed.
+    pub fn take(&mut self, root: &Path, cfg: &Config) -> Result<Touched, PathError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&self.host).map_err(io(&self.host))?;
+        f.seek(SeekFrom::Start(self.read)).map_err(io(&self.host))?;
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).map_err(io(&self.host))?;
+        let whole = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        self.read += whole as u64;
+        Ok(log::touched(root, cfg, &data[..whole]))
     }
 
     /// Stop handing the log down and read what it holds: the paths changed, inside the root,
@@ -186,6 +203,36 @@ pub fn trial_env(root: &Path, log: &Path) -> Result<Vec<(String, String)>, PathE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn take_reads_each_whole_record_once() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(root.join("var/log")).unwrap();
+        let cfg = Config::defaults(root.join("etc/upm/upm.toml"));
+        let mut s = Session::start(root, Path::new("/var/log/shim.log"), None).unwrap();
+        let line = |path: &str| {
+            upm_rootstep::Record::new("create", b"", path.as_bytes())
+                .line()
+                .unwrap()
+        };
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("var/log/shim.log"))
+            .unwrap();
+        log.write_all(&line("/usr/bin/a")).unwrap();
+        let half = line("/usr/bin/b");
+        log.write_all(&half[..4]).unwrap();
+        let first = s.take(root, &cfg).unwrap();
+        assert_eq!(first.appeared, [PathBuf::from("/usr/bin/a")].into());
+        // The half-written record is read once it is whole, and nothing twice.
+        log.write_all(&half[4..]).unwrap();
+        let second = s.take(root, &cfg).unwrap();
+        assert_eq!(second.appeared, [PathBuf::from("/usr/bin/b")].into());
+        assert!(s.take(root, &cfg).unwrap().changed.is_empty());
+    }
 
     #[test]
     fn the_embedded_library_exports_the_hooks() {

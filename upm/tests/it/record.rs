@@ -258,6 +258,32 @@ fn recording_one_command_grows_an_installed_package_and_a_failed_one_is_undone()
         "{text}"
     );
 
+    // A root step the shim records (python's os.chown, no chown program involved) is
+    // applied when allowed: the file ends root's, in the manifest as root's.
+    root.upm([
+        "record",
+        "tree",
+        "--allow",
+        "chown",
+        "--",
+        "python3",
+        "-c",
+        "import os; p = '/usr/local/share/tree/owned'; open(p, 'w').write('x'); os.chown(p, 0, 0)",
+    ])
+    .success();
+    let after = manifest(&root, "tree");
+    assert_eq!(after["/usr/local/share/tree/owned"], "\"file\" 644 root");
+    let tracking = root.upm(["info", "tree", "--tracking"]).success().stdout();
+    // The watcher and the shim both saw it.
+    let line = tracking
+        .lines()
+        .find(|l| l.ends_with("/usr/local/share/tree/owned"))
+        .unwrap_or_else(|| panic!("{tracking}"));
+    assert!(
+        line.trim_start().starts_with("yes     yes  claimed"),
+        "{tracking}"
+    );
+
     // A failed command is rolled back and what it made removed; the manifest stays.
     root.upm([
         "record",

@@ -5,17 +5,20 @@
 //!
 //! Take the root lock → create the package user if new (a new package gets its row, state
 //! `installing`, so a killed session is undone like a killed install) → start the watcher
-//! over the directories the package user can write → run the shell ([`bash`]: an interactive
-//! bash, or a line-by-line loop upm drives when the root has no bash), or the one command given
-//! after `--` → at each command's end, a barrier on the watcher cuts the paths touched so far,
-//! so each command gets its own → `commit` (or leaving the shell) records them into the
-//! package ([`session::Session::commit`]: manifest as an install records it, root steps per
-//! `root.allow`) and adds the successful lines to the phases of the package's recipe
-//! ([`phases`]), so the package rebuilds; `rollback` forgets the commands since the last
-//! commit and names the files they made (`rollback --undo` removes them).
+//! over the directories the package user can write, and the LD_PRELOAD shim's log (the shim
+//! is loaded into every command of the session, as into an install phase, unless it is off)
+//! → run the shell ([`bash`]: an interactive bash, or a line-by-line loop upm drives when the
+//! root has no bash), or the one command given after `--` → at each command's end, a barrier
+//! on the watcher cuts the paths touched so far, with what the shim logged since, so each
+//! command gets its own → `commit` (or leaving the shell) records them into the package
+//! ([`session::Session::commit`]: manifest as an install records it, root steps per
+//! `root.allow`, which signal saw each path) and stores the lines, which the profile folds
+//! into its recipe's phases ([`phases`]), so the package rebuilds; `rollback` forgets the
+//! commands since the last commit and names the files they made (`rollback --undo` removes
+//! them).
 //!
 //! The commands are labelled with the phase they belong to by `phase NAME` (`install` by
-//! default); the recipe's phases are stored with the package in the database.
+//! default); the lines are stored in the database (`commands`, origin `record`).
 
 mod bash;
 pub mod phases;
@@ -152,6 +155,9 @@ pub fn record(ctx: &Ctx, opts: &Options) -> Result<Recorded, Error> {
         phase: Phase::Install,
         since: crate::db::now(),
         commits: 0,
+        shim: None,
+        inotify_seen: Default::default(),
+        shim_seen: None,
         profile: None,
         recorded_only: false,
     };
@@ -280,7 +286,22 @@ fn prepare(s: &mut session::Session<'_>, opts: &Options) -> Result<Vec<(String, 
     let jobs = opts
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-    let env = setup::environment(&s.user, jobs, &[]);
+    let mut env = setup::environment(&s.user, jobs, &[]);
+    if crate::shim::enabled(&s.ctx.cfg) {
+        match crate::shim::unusable(&root) {
+            None => {
+                let log = s.user.home.join(".upm/shim-record.log");
+                let shim = crate::shim::Session::start(&root, &log, Some((uid, gid)))?;
+                env.extend(shim.env());
+                s.shim = Some(shim);
+                s.shim_seen = Some(Default::default());
+            }
+            Some(why) => s
+                .ctx
+                .printer
+                .warn(&format!("{why}; recording with the watcher alone")),
+        }
+    }
     let mut rules = setup::watch_rules(&root, &s.ctx.cfg);
     rules.writer = Some(crate::watch::Writer {
         uid,
@@ -359,6 +380,7 @@ fn one_command(
 fn finish(s: &mut session::Session<'_>, out: &mut Recorded) -> Result<(), Error> {
     if let Some(c) = s.collector.take() {
         let last = c.finish().map_err(Error::Watch)?;
+        let last = s.absorb(last)?;
         s.loose.merge(last);
     }
     if let Some(c) = s.commit()? {

@@ -93,6 +93,11 @@ pub struct Session<'a> {
     pub since: i64,
     /// Commits made in this session.
     pub commits: usize,
+    /// The LD_PRELOAD shim's log, when the shim is loaded into the session's commands.
+    pub shim: Option<crate::shim::Session>,
+    /// What the watcher saw, and what the shim logged, since the last commit or rollback.
+    pub inotify_seen: Touched,
+    pub shim_seen: Option<Touched>,
     /// The profile last written (inside the root).
     pub profile: Option<PathBuf>,
     /// Whether the package was made by recording (not installed from a recipe): its
@@ -112,10 +117,26 @@ impl Session<'_> {
 
     /// Everything touched since the last cut, now, once the watcher has seen it.
     fn cut(&mut self) -> Result<Touched, Error> {
-        match self.collector.as_mut() {
-            Some(c) => c.cut().map_err(Error::Watch),
-            None => Ok(Touched::default()),
+        let seen = match self.collector.as_mut() {
+            Some(c) => c.cut().map_err(Error::Watch)?,
+            None => Touched::default(),
+        };
+        self.absorb(seen)
+    }
+
+    /// What the watcher saw, with what the shim logged since the last look: both kept apart
+    /// too, for the per-path signals a commit stores.
+    pub fn absorb(&mut self, inotify: Touched) -> Result<Touched, Error> {
+        let mut all = inotify.clone();
+        self.inotify_seen.merge(inotify);
+        if let Some(shim) = self.shim.as_mut() {
+            let logged = shim.take(&self.ctx.root, &self.ctx.cfg)?;
+            all.union(&logged);
+            self.shim_seen
+                .get_or_insert_with(Touched::default)
+                .merge(logged);
         }
+        Ok(all)
     }
 
     /// A command line ended: its paths are what was touched since the last cut.
@@ -172,6 +193,7 @@ impl Session<'_> {
     /// already in the package's manifest are never removed. Their recorded root steps go too.
     pub fn rollback(&mut self, undo: bool) -> Result<RolledBack, Error> {
         let (cmds, touched) = self.take_pending();
+        self.forget_signals();
         let root = self.root().to_path_buf();
         let tracked = touched
             .manifest(&root, Claim::Owners(&[self.user.uid]))
@@ -195,6 +217,7 @@ impl Session<'_> {
             crate::ops::install::undo(&root, &made)?;
             // What the undo itself did is no one's.
             self.cut()?;
+            self.forget_signals();
         }
         out.made = made.into_iter().map(|e| e.path).collect();
         let steps = self.steps_file();
@@ -261,6 +284,7 @@ impl Session<'_> {
             .filter(|p| known.contains(*p))
             .cloned()
             .collect();
+        self.store_signals(&files, &tracked.foreign, &gone)?;
         let mut all_steps = self.db.root_steps(self.id)?;
         all_steps.extend(steps.iter().cloned());
         let mut all_reports = self.db.reports(self.id)?;
@@ -278,6 +302,9 @@ impl Session<'_> {
             },
         )?;
         self.warn_phases(&cmds, &mine);
+        // What the commit itself did (root steps, install directories) is no command's.
+        self.cut()?;
+        self.forget_signals();
         let failed = cmds.iter().filter(|c| c.status != 0).count();
         self.store_commands(&cmds)?;
         let steps_file = self.steps_file();
@@ -305,6 +332,40 @@ impl Session<'_> {
             steps,
             reports,
         }))
+    }
+
+    fn forget_signals(&mut self) {
+        self.inotify_seen = Touched::default();
+        if let Some(s) = self.shim_seen.as_mut() {
+            *s = Touched::default();
+        }
+    }
+
+    /// Which signals saw each path of this commit, stored with the package's earlier ones
+    /// (`upm info PKG --tracking`).
+    fn store_signals(
+        &mut self,
+        files: &[Entry],
+        foreign: &[(PathBuf, u32)],
+        gone: &[PathBuf],
+    ) -> Result<(), Error> {
+        let now = crate::track::Tracked {
+            entries: files.to_vec(),
+            foreign: foreign.to_vec(),
+            deleted: gone.to_vec(),
+        };
+        let new = crate::track::signals(&self.inotify_seen, self.shim_seen.as_ref(), &now);
+        self.forget_signals();
+        let mut rows: Vec<crate::track::Signals> = self
+            .db
+            .tracking(self.id)?
+            .into_iter()
+            .filter(|r| !new.iter().any(|n| n.path == r.path))
+            .collect();
+        rows.extend(new);
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        self.db.record_tracking(self.id, &rows)?;
+        Ok(())
     }
 
     /// A rebuild records only what its install phase makes: say so for a command recorded
