@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 use upm::ctx::Ctx;
 use upm::ops::record::{self, Options};
-use upm::recipe::RootStep;
+use upm::recipe::{Phase, RootStep};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,9 +25,18 @@ pub struct Args {
     /// Parallel make jobs for the recorded commands (MAKEFLAGS=-jN; default: the CPUs).
     #[arg(short, long, value_name = "N")]
     jobs: Option<u32>,
+    /// The phase the command (or the shell's commands, until `phase NAME`) belongs to:
+    /// prepare, configure, compile, check or install.
+    #[arg(long, value_name = "PHASE", default_value = "install", value_parser = phase)]
+    phase: Phase,
     /// One command to record and commit instead of a shell (after `--`).
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+fn phase(s: &str) -> Result<Phase, String> {
+    Phase::from_name(s)
+        .ok_or_else(|| "not a phase; use prepare, configure, compile, check or install".to_string())
 }
 
 fn step(s: &str) -> Result<RootStep, String> {
@@ -77,6 +86,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             shell: args.shell,
             term: std::env::var(upm::envvars::TERM).ok(),
             jobs: args.jobs,
+            phase: args.phase,
         },
     )?;
     let p = &ctx.printer;

@@ -364,3 +364,75 @@ fn without_bash_a_loop_upm_drives_records_each_line() {
         "{text}"
     );
 }
+
+#[test]
+fn a_recipe_inheriting_a_recorded_profile_builds_another_version() {
+    needs_root!();
+    let dir = Dir::shared();
+    // The same source as another version: unpacked, renamed, packed again.
+    let orig = sources().join("tree_2.1.0.orig.tar.gz");
+    std::fs::copy(&orig, dir.join("tree_2.1.0.orig.tar.gz")).unwrap();
+    let sh = |script: &str| {
+        let st = Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    };
+    sh(
+        "tar xzf tree_2.1.0.orig.tar.gz && mv tree-2.1.0 tree-2.1.1 && \
+        tar czf tree_2.1.1.orig.tar.gz tree-2.1.1 && rm -r tree-2.1.1",
+    );
+    let root = Root::new();
+    let archive = dir.join("tree_2.1.0.orig.tar.gz");
+    let archive = archive.to_str().unwrap();
+    for (phase, cmd) in [
+        ("prepare", vec!["tar", "xzf", archive]),
+        ("compile", vec!["make", "-C", "tree-2.1.0"]),
+        (
+            "install",
+            vec![
+                "make",
+                "-C",
+                "tree-2.1.0",
+                "PREFIX=/usr/local",
+                "MANDIR=/usr/local/share/man",
+                "install",
+            ],
+        ),
+    ] {
+        let mut args = vec![
+            "record",
+            "tree",
+            "--version",
+            "2.1.0",
+            "--phase",
+            phase,
+            "--",
+        ];
+        args.extend(cmd);
+        root.upm(args).success();
+    }
+    let text = std::fs::read_to_string(root.upper("usr/src/tree/tree-2.1.0.profile.toml")).unwrap();
+    assert!(
+        recipe_part(&text).contains("make -C tree-${package.version}"),
+        "{text}"
+    );
+    dir.write("tree-2.1.0.profile.toml", &text);
+    let recipe = dir.write(
+        "tree-2.1.1.toml",
+        "inherit = [\"tree-2.1.0.profile.toml\"]\n\n[package]\nversion = \"2.1.1\"\n",
+    );
+
+    let fresh = Root::new();
+    fresh
+        .upm(["install".as_ref(), recipe.as_os_str()])
+        .success();
+    let list = fresh.upm(["--json", "list"]).success().json();
+    assert_eq!(list[0]["version"], "2.1.1", "{list}");
+    assert_eq!(manifest(&fresh, "tree"), manifest(&root, "tree"));
+    let built =
+        std::fs::read_to_string(fresh.upper("usr/src/tree/tree-2.1.1.profile.toml")).unwrap();
+    assert!(built.contains("tree_2.1.1.orig.tar.gz"), "{built}");
+}

@@ -59,6 +59,8 @@ pub struct Options {
     /// The terminal type to pass on to the shell (`TERM`).
     pub term: Option<String>,
     pub jobs: Option<u32>,
+    /// The phase the commands are recorded under until a `phase NAME` (the one command's).
+    pub phase: Phase,
 }
 
 /// What a recording session did.
@@ -152,7 +154,7 @@ pub fn record(ctx: &Ctx, opts: &Options) -> Result<Recorded, Error> {
         collector: None,
         pending: Vec::new(),
         loose: Default::default(),
-        phase: Phase::Install,
+        phase: opts.phase,
         since: crate::db::now(),
         commits: 0,
         shim: None,
@@ -336,7 +338,7 @@ fn one_command(
     env: &[(String, String)],
     out: &mut Recorded,
 ) -> Result<(), Error> {
-    let script = setup::sh_quote_all(command);
+    let script = phases::line(command);
     let log = s.home.join("logs/record.log");
     let cwd = build_dir(s);
     let started = crate::db::now();

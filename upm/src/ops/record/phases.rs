@@ -57,16 +57,26 @@ fn only_cd(line: &str) -> bool {
         && !l.contains([';', '&', '|', '<', '>', '\n', '`', '('])
 }
 
-/// A path as one shell word: as it is when it holds only ordinary characters, else quoted.
+/// A path as one shell word (see [`word`]).
 fn shell_word(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c))
+    word(&p.to_string_lossy())
+}
+
+/// One shell word: as it is when it holds only ordinary characters, else single-quoted.
+pub fn word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c))
     {
-        s.into_owned()
+        s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// Words as one command line a shell reads back as those words.
+pub fn line(words: &[String]) -> String {
+    words.iter().map(|w| word(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// Shell text as recipe text: `$` escaped where it would start a reference, then the version
@@ -175,5 +185,10 @@ mod tests {
             shell_word(Path::new("/usr/src/a b")) == "'/usr/src/a b'"
                 && shell_word(Path::new("/usr/src/x-1.2")) == "/usr/src/x-1.2"
         );
+        let words: Vec<String> = ["make", "PREFIX=/usr", "it's", ""]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(super::line(&words), "make PREFIX=/usr 'it'\\''s' ''");
     }
 }
