@@ -556,6 +556,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shim_setting_reads_and_refuses_a_non_boolean() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::defaults(dir.path().join(FILE));
+        assert!(c.track_shim);
+        c.track_shim = false;
+        c.write().unwrap();
+        assert!(!Config::load(dir.path()).unwrap().track_shim);
+        let text = std::fs::read_to_string(&c.path).unwrap();
+        std::fs::write(&c.path, text.replace("shim = false", "shim = \"no\"")).unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("`track.shim` must be true or false"), "{err}");
+    }
+
+    #[test]
     fn system_files_match_by_component() {
         let c = Config::defaults(PathBuf::from("/x"));
         assert!(c.system_file(Path::new("/etc/ld.so.cache~")));

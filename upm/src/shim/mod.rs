@@ -45,11 +45,14 @@ pub fn enabled(cfg: &Config) -> bool {
 
 /// The library's file name: its content's hash in it, so a new upm never rewrites a library a
 /// running process has mapped.
-fn file_name() -> String {
-    use sha2::Digest;
-    let hash = sha2::Sha256::digest(LIBRARY);
-    let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("libupm_shim-{hex}.so")
+fn file_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(LIBRARY);
+        let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("libupm_shim-{hex}.so")
+    })
 }
 
 /// Write the library into `root` (once); its path inside the root.

@@ -353,3 +353,35 @@ fn a_static_installer_and_a_setgid_program_are_tracked_by_the_watcher() {
     assert_eq!(r["shim"].as_bool(), Some(true), "{r}");
     assert!(Path::new(&root.upper(&format!("{}/static", &d[1..]))).is_file());
 }
+
+#[test]
+fn with_upm_shim_0_the_install_is_tracked_by_the_watcher_alone() {
+    needs_root!();
+    let dir = Dir::shared();
+    let root = Root::new();
+    let recipe = crate::install::script_recipe(
+        &dir,
+        "shimoff",
+        "mkdir -p /usr/local/share/shimoff\necho x > /usr/local/share/shimoff/f",
+    );
+    upm()
+        .env("UPM_SHIM", "0")
+        .args(["install".as_ref(), recipe.as_os_str()])
+        .run_in(&root.sb)
+        .success();
+    assert!(!root.upper("usr/src/shimoff/.upm/shim.log").exists());
+    let rows = tracking(&root, "shimoff");
+    let r = row(&rows, "/usr/local/share/shimoff/f");
+    assert_eq!(
+        (
+            r["inotify"].as_bool(),
+            r["shim"].is_null(),
+            r["verdict"].as_str()
+        ),
+        (Some(true), true, Some("claimed")),
+        "{r}"
+    );
+    root.upm(["info", "shimoff", "--tracking"])
+        .success()
+        .stdout_has("the shim was off");
+}
