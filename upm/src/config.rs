@@ -144,6 +144,9 @@ pub struct Config {
     pub system_files: Vec<PathBuf>,
     pub source_dirs: Vec<PathBuf>,
     pub recipe_dirs: Vec<PathBuf>,
+    /// `binhost.url`: a binary host (`upm export --all` served over HTTP) `upm install` looks
+    /// in for an archive of the same recipe hash before building.
+    pub binhost_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +194,7 @@ impl Config {
             system_files: paths(DEFAULT_SYSTEM_FILES),
             source_dirs: paths(DEFAULT_SOURCE_DIRS),
             recipe_dirs: paths(DEFAULT_RECIPE_DIRS),
+            binhost_url: None,
         }
     }
 
@@ -321,6 +325,20 @@ impl Config {
         list("install.system_files", &mut c.system_files)?;
         list("sources.dirs", &mut c.source_dirs)?;
         list("recipes.dirs", &mut c.recipe_dirs)?;
+        match get("binhost.url") {
+            None => {}
+            Some(Value::Str(s)) if s.is_empty() => {}
+            Some(Value::Str(s)) if crate::profile::binhost::is_url(s) => {
+                c.binhost_url = Some(s.clone())
+            }
+            Some(_) => {
+                return Err(Error::Type {
+                    path,
+                    key: "binhost.url",
+                    want: "an http:// or https:// URL (the directory `upm export --all` wrote, served)",
+                });
+            }
+        }
         Ok(c)
     }
 
@@ -370,7 +388,12 @@ impl Config {
              dirs = {}\n\n\
              [recipes]\n\
              # Where `upm install NAME` finds NAME.toml or NAME.ct.\n\
-             dirs = {}\n",
+             dirs = {}\n\n\
+             [binhost]\n\
+             # A binary host (`upm export --all -o DIR` on a build host, DIR served over HTTP):\n\
+             # `upm install` imports its archive of the same recipe hash instead of building\n\
+             # (signed by a key in etc/upm/trusted-keys). Empty: always build.\n\
+             url = {}\n",
             quote(&self.ids.install_group),
             self.ids.install_gid,
             list(&self.install_dirs),
@@ -397,6 +420,7 @@ impl Config {
             self.track_shim,
             list(&self.source_dirs),
             list(&self.recipe_dirs),
+            quote(self.binhost_url.as_deref().unwrap_or("")),
         )
     }
 

@@ -70,6 +70,14 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The sha256 of bytes in memory, in lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Of the paths recorded before, those neither in `now` nor on disk any more: the rows to
 /// drop when an install's new manifest is recorded over an earlier one.
 pub fn vanished<'a>(

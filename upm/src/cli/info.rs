@@ -29,6 +29,9 @@ struct Info<'a> {
     uid: u32,
     gid: u32,
     recipe_path: Option<&'a str>,
+    /// The recipe hash (the recipe as written and the source archive used), when the install
+    /// recorded a profile.
+    recipe_hash: Option<String>,
     started: i64,
     finished: Option<i64>,
     /// How many paths its manifest holds.
@@ -94,6 +97,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let recipe_hash = upm::profile::hash_of(&db, &k.name).ok();
     if p.json_mode() {
         p.json(&Info {
             name: &k.name,
@@ -105,6 +109,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             uid: k.uid,
             gid: k.gid,
             recipe_path: k.recipe_path.as_deref(),
+            recipe_hash,
             started: k.started,
             finished: k.finished,
             files: files.len(),
@@ -173,6 +178,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     p.line(&format!("files:       {}", files.len()));
     if let Some(r) = &k.recipe_path {
         p.line(&format!("recipe:      {r}"));
+    }
+    if let Some(h) = &recipe_hash {
+        p.line(&format!("recipe hash: {h}"));
     }
     if let Some(e) = &k.error {
         p.line(&format!("error:       {e}"));

@@ -37,6 +37,9 @@ pub struct Args {
     /// where they disagree.
     #[arg(long)]
     explain_tracking: bool,
+    /// Build from source even when the binary host (binhost.url) has the package.
+    #[arg(long)]
+    build: bool,
 }
 
 /// The install in `--json` output.
@@ -62,6 +65,8 @@ struct Installed<'a> {
     /// With --explain-tracking: per path, which signals saw it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking: Option<Vec<super::tracking::JsonTracking>>,
+    /// The archive's URL when it was imported from the binary host instead of built.
+    binhost: Option<&'a str>,
 }
 
 /// Where the time went, in milliseconds.
@@ -97,6 +102,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             no_check: args.no_check,
             keep_build: args.keep_build,
             keep_failed: args.keep_failed,
+            build: args.build,
         },
     )?;
     let applied = done.steps.iter().filter(|s| s.applied).count();
@@ -131,6 +137,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     .map(super::tracking::JsonTracking::new)
                     .collect()
             }),
+            binhost: done.binhost.as_deref(),
         });
     } else {
         let dirs = done
@@ -139,10 +146,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             .filter(|f| f.kind == upm::fsutil::FileKind::Dir)
             .count();
         p.line(&format!(
-            "installed {} {} as package user {} (uid {}): {} paths ({} files and links, {} directories), \
+            "installed {} {}{} as package user {} (uid {}): {} paths ({} files and links, {} directories), \
              {} root step(s) applied, in {:.1} s",
             done.name,
             done.version,
+            match &done.binhost {
+                Some(url) => format!(" from the binary host ({url})"),
+                None => String::new(),
+            },
             done.user.name,
             done.user.uid,
             done.files.len(),

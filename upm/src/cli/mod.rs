@@ -3,11 +3,14 @@
 
 mod check;
 mod completions;
+mod export;
 mod files;
+mod import;
 mod info;
 mod init;
 mod install;
 mod installdir;
+mod key;
 mod list;
 mod log;
 mod orphans;
@@ -56,6 +59,12 @@ enum Command {
     Record(record::Args),
     /// Remove what a package installed.
     Remove(remove::Args),
+    /// Write an installed package as a signed binary archive (or all of them, for a binary host).
+    Export(export::Args),
+    /// Install a package from a signed binary archive (a file or URL), without building it.
+    Import(import::Args),
+    /// Make this root's signing key, show it, trust another's.
+    Key(key::Args),
     /// List the installed packages.
     List(list::Args),
     /// Show one package: state, phases, root steps, reports.
@@ -118,6 +127,9 @@ pub fn main() -> ExitCode {
         Command::Install(a) => install::run(&ctx, a),
         Command::Record(a) => record::run(&ctx, a),
         Command::Remove(a) => remove::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Key(a) => key::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
         Command::Files(a) => files::run(&ctx, a),

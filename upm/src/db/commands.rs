@@ -82,6 +82,8 @@ pub struct ProfileRow {
     /// Where the profile was last written (inside the root), and its text.
     pub path: Option<String>,
     pub text: Option<String>,
+    /// The recipe hash (`profile::recipe_hash`): the recipe as written and the archive used.
+    pub recipe_hash: Option<String>,
 }
 
 impl Db {
@@ -194,10 +196,11 @@ impl Db {
         self.conn
             .execute(
                 "INSERT INTO profiles (package_id, recipe, source_file, source_sha256, env, host, \
-                 timings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 timings, recipe_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                  ON CONFLICT(package_id) DO UPDATE SET recipe = excluded.recipe, \
                  source_file = excluded.source_file, source_sha256 = excluded.source_sha256, \
-                 env = excluded.env, host = excluded.host, timings = excluded.timings",
+                 env = excluded.env, host = excluded.host, timings = excluded.timings, \
+                 recipe_hash = excluded.recipe_hash",
                 params![
                     id,
                     p.recipe,
@@ -205,7 +208,8 @@ impl Db {
                     p.source_sha256,
                     p.env,
                     p.host,
-                    p.timings
+                    p.timings,
+                    p.recipe_hash
                 ],
             )
             .map(|_| ())
@@ -238,8 +242,8 @@ impl Db {
     pub fn profile(&self, id: i64) -> Result<Option<ProfileRow>, Error> {
         self.conn
             .prepare_cached(
-                "SELECT recipe, source_file, source_sha256, env, host, timings, path, text \
-                 FROM profiles WHERE package_id = ?1",
+                "SELECT recipe, source_file, source_sha256, env, host, timings, path, text, \
+                 recipe_hash FROM profiles WHERE package_id = ?1",
             )
             .and_then(|mut s| {
                 s.query_row([id], |r| {
@@ -252,6 +256,7 @@ impl Db {
                         timings: r.get(5)?,
                         path: r.get(6)?,
                         text: r.get(7)?,
+                        recipe_hash: r.get(8)?,
                     })
                 })
                 .optional()

@@ -125,4 +125,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (package_id, path)
     ) WITHOUT ROWID;
     "#,
+    // 5: a profile's recipe hash: the sha256 of the recipe as written and of the source archive
+    // used (`profile::recipe_hash`), what a binary host's index is searched by.
+    r#"
+    ALTER TABLE profiles ADD COLUMN recipe_hash TEXT;
+    "#,
 ];

@@ -52,6 +52,8 @@ pub struct Options {
     pub keep_build: bool,
     /// Leave a failed install's files in place (recorded as `failed`) instead of undoing it.
     pub keep_failed: bool,
+    /// Build even when the binary host (`binhost.url`) has an archive of the same recipe hash.
+    pub build: bool,
 }
 
 /// What an install did.
@@ -74,6 +76,8 @@ pub struct Installed {
     pub rebuilt: Option<profile::Diff>,
     /// Per path, which signals saw it (`upm install --explain-tracking`).
     pub tracking: Vec<crate::track::Signals>,
+    /// When it was imported from the binary host instead of built: the archive's URL.
+    pub binhost: Option<String>,
 }
 
 /// Where an install's time went, in milliseconds.
@@ -347,6 +351,19 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         p.warn(&w.to_string());
     }
     let name = recipe.package.name.clone();
+    if !opts.build
+        && let Some(url) = &cfg.binhost_url
+    {
+        let archive = locate(ctx, &cfg, &recipe, opts)?;
+        let sha = match &archive {
+            Some(a) => Some(crate::manifest::sha256_file(a).map_err(io(a))?),
+            None => None,
+        };
+        let hash = profile::recipe_hash(&written, sha.as_deref());
+        if let Some(done) = from_binhost(ctx, url, &name, &hash, started)? {
+            return Ok(done);
+        }
+    }
     let _lock = Lock::take(root, &format!("upm install {name}"))?;
     let mut db = Db::open(root, false)?;
     recover::recover(ctx, &mut db)?;
@@ -445,7 +462,80 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         profile,
         rebuilt,
         tracking,
+        binhost: None,
     })
+}
+
+/// Look in the binary host for an archive of `name` with this recipe hash and import it.
+/// `None` (said why) when the host has none or cannot be reached, or its archive does not
+/// verify: then the package is built.
+fn from_binhost(
+    ctx: &Ctx,
+    url: &str,
+    name: &str,
+    hash: &str,
+    started: Instant,
+) -> Result<Option<Installed>, Error> {
+    use crate::profile::binhost;
+    let p = &ctx.printer;
+    let index = match binhost::fetch_index(url) {
+        Ok(i) => i,
+        Err(e) => {
+            p.warn(&format!("binary host: {e}; building {name}"));
+            return Ok(None);
+        }
+    };
+    let Some(entry) = index.find(name, hash) else {
+        p.note(&format!(
+            "binary host {url} has no {name} built from this recipe (recipe hash {}); building it",
+            &hash[..16]
+        ));
+        return Ok(None);
+    };
+    let archive = binhost::join(url, &entry.archive);
+    let fetched = binhost::get(&archive).and_then(|bytes| {
+        let sig = binhost::get(&binhost::join(url, &entry.signature))?;
+        Ok((bytes, sig))
+    });
+    let fetched = match fetched {
+        Ok((Some(bytes), sig)) => super::import::Fetched {
+            what: archive.clone(),
+            bytes,
+            sig: sig.map(|s| String::from_utf8_lossy(&s).into_owned()),
+            sig_at: PathBuf::from(binhost::join(url, &entry.signature)),
+        },
+        Ok((None, _)) => {
+            p.warn(&format!("binary host: {archive}: not found (HTTP 404); building {name}"));
+            return Ok(None);
+        }
+        Err(e) => {
+            p.warn(&format!("binary host: {e}; building {name}"));
+            return Ok(None);
+        }
+    };
+    match super::import::import_fetched(ctx, &fetched) {
+        Ok(i) => Ok(Some(Installed {
+            name: i.name,
+            version: i.version,
+            user: i.user,
+            user_created: i.user_created,
+            files: i.files,
+            steps: i.steps,
+            reports: i.reports,
+            replaced: i.replaced,
+            seconds: started.elapsed().as_secs_f64(),
+            timings: Timings::default(),
+            profile: i.profile,
+            rebuilt: None,
+            tracking: Vec::new(),
+            binhost: Some(archive),
+        })),
+        Err(e @ (Error::Keys(_) | Error::Archive(_) | Error::Binhost(_) | Error::Profile(_))) => {
+            p.warn(&format!("binary host: {e}; building {name}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// When the recipe was a profile: how the new install's profile differs from it (the manifest

@@ -3,7 +3,9 @@
 //! queries. They tie the parts together — recipe, pkguser, source, runner, watch, track, db —
 //! and hold no parsing or printing of their own beyond what goes through the printer.
 
+pub mod export;
 mod guard;
+pub mod import;
 pub mod init;
 pub mod install;
 pub mod query;
@@ -38,6 +40,40 @@ pub enum Error {
     Trial(#[from] crate::trial::Error),
     #[error(transparent)]
     Profile(#[from] crate::profile::Error),
+    #[error(transparent)]
+    Archive(#[from] crate::profile::archive::Error),
+    #[error(transparent)]
+    Keys(#[from] crate::profile::keys::Error),
+    #[error(transparent)]
+    Binhost(#[from] crate::profile::binhost::Error),
+    #[error(
+        "cannot export {name}: it is {state}, not installed; `upm install` it again first"
+    )]
+    NotExportable { name: String, state: &'static str },
+    #[error(
+        "cannot export {name}: {path} is owned by {owner}, neither the package user nor root, \
+         which another host cannot map; give it back to the package (`upm check {name}`)"
+    )]
+    ForeignOwner {
+        name: String,
+        path: String,
+        owner: String,
+    },
+    #[error(
+        "{what}: {path} is outside the trees upm tracks in this root (track.roots in {settings}), \
+         or one of its system files; refused, nothing was written"
+    )]
+    OutsideTracked {
+        what: String,
+        path: String,
+        settings: String,
+    },
+    #[error("{what}: its profile is for {found}, its manifest for {name}; refused, nothing was written")]
+    ProfileMismatch {
+        what: String,
+        name: String,
+        found: String,
+    },
     #[error(
         "cannot install {name}: it would replace {path}, which belongs to {owner}; nothing was \
          changed. Remove {owner_short} first, or change {name}'s recipe not to install that file"

@@ -14,8 +14,11 @@
 //! profiles diff well in git; [`diff`] compares two of them. [`write`] regenerates a package's
 //! profile from the database at any time; [`record_inputs`] stores what only an install knows.
 
+pub mod archive;
+pub mod binhost;
 mod diff;
 mod host;
+pub mod keys;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -129,6 +132,9 @@ pub struct File {
 pub struct Profile {
     pub name: String,
     pub version: String,
+    /// [`recipe_hash`] of the recipe and the archive used (`None` in profiles of installs made
+    /// before upm recorded it).
+    pub recipe_hash: Option<String>,
     /// The recipe as written: templates merged, references kept.
     #[serde(serialize_with = "tree_map")]
     pub recipe: Tree,
@@ -148,6 +154,24 @@ fn tree_map<S: serde::Serializer>(t: &Tree, s: S) -> Result<S::Ok, S::Error> {
 
 fn pairs_map<S: serde::Serializer>(p: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(p.iter().map(|(k, v)| (k, v)))
+}
+
+/// The recipe hash: what says two builds were made from the same recipe and source, so a
+/// binary archive of one may stand in for the other (the binary host is searched by it; replay
+/// skips a package installed with the same one). The sha256 (hex) of the recipe as written —
+/// templates merged, `${...}` references kept, as a profile stores it, without a profile's
+/// recorded data — in its TOML text, and of the source archive's sha256 (`-` when there is
+/// none). Command-line `--set` values are part of the recipe as written.
+pub fn recipe_hash(recipe: &Tree, source_sha256: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let part = recipe
+        .without(|k| k.first() == Some(BRANCH) || k.first() == Some(crate::ctree::RECORDED));
+    let mut h = Sha256::new();
+    h.update(b"upm recipe hash v1\n");
+    h.update(part.to_toml().as_bytes());
+    h.update(b"\nsource ");
+    h.update(source_sha256.unwrap_or("-").as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where a package's profile lives, inside the root.
@@ -178,6 +202,7 @@ pub fn record_inputs(
         None => (None, None),
     };
     let host = facts(&ctx.root);
+    let hash = recipe_hash(written, source_sha256.as_deref());
     db.set_profile_inputs(
         id,
         &ProfileRow {
@@ -189,6 +214,7 @@ pub fn record_inputs(
             timings: serde_json::to_string(&Timings::default()).expect("timings serialize"),
             path: None,
             text: None,
+            recipe_hash: Some(hash),
         },
     )?;
     Ok(())
@@ -260,6 +286,7 @@ pub fn from_db(db: &Db, name: &str, install_gid: u32) -> Result<Profile, Error> 
     Ok(Profile {
         name: pkg.name,
         version: pkg.version,
+        recipe_hash: row.recipe_hash,
         recipe,
         source: match (row.source_file, row.source_sha256) {
             (Some(file), Some(sha256)) => Some(Archive { file, sha256 }),
@@ -275,7 +302,7 @@ pub fn from_db(db: &Db, name: &str, install_gid: u32) -> Result<Profile, Error> 
 }
 
 /// A manifest entry with its owners named (`package`, `root`, `install`), not numbered.
-fn file_of(e: &Entry, uid: u32, gid: u32, install_gid: u32) -> File {
+pub(crate) fn file_of(e: &Entry, uid: u32, gid: u32, install_gid: u32) -> File {
     let owner = match e.uid {
         u if u == uid => "package".to_string(),
         0 => "root".to_string(),
@@ -358,6 +385,26 @@ pub fn write(ctx: &Ctx, db: &Db, name: &str) -> Result<PathBuf, Error> {
     .map_err(io(&host))?;
     db.set_profile_text(pkg.id, &inside.display().to_string(), &text)?;
     Ok(inside)
+}
+
+/// The recipe hash of an installed package: as recorded, or (for an install recorded before
+/// upm stored it) computed from the recipe and archive its profile records.
+pub fn hash_of(db: &Db, name: &str) -> Result<String, Error> {
+    let pkg = db.package(name)?.ok_or_else(|| Error::NotInstalled {
+        name: name.to_string(),
+    })?;
+    let row = db.profile(pkg.id)?.ok_or_else(|| Error::NoProfile {
+        name: name.to_string(),
+    })?;
+    if let Some(h) = row.recipe_hash {
+        return Ok(h);
+    }
+    let recipe = crate::ctree::parse_str(
+        &row.recipe,
+        crate::ctree::Syntax::Toml,
+        Path::new("<recipe in the database>"),
+    )?;
+    Ok(recipe_hash(&recipe, row.source_sha256.as_deref()))
 }
 
 /// The profile text of an installed package, as last written.

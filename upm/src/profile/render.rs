@@ -61,6 +61,9 @@ pub fn render(p: &Profile) -> String {
     put(&mut t, &[b, "format"], Value::Int(FORMAT));
     put(&mut t, &[b, "package"], s(&p.name));
     put(&mut t, &[b, "version"], s(&p.version));
+    if let Some(h) = &p.recipe_hash {
+        put(&mut t, &[b, "recipe_hash"], s(h));
+    }
     if let Some(a) = &p.source {
         put(&mut t, &[b, "source", "file"], s(&a.file));
         put(&mut t, &[b, "source", "sha256"], s(&a.sha256));
@@ -216,6 +219,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Profile, Error> {
     Ok(Profile {
         name,
         version,
+        recipe_hash: string(&[b, "recipe_hash"]),
         recipe,
         source,
         host,
@@ -303,6 +307,7 @@ pub(super) mod tests {
         Profile {
             name: "hello".into(),
             version: "2.10".into(),
+            recipe_hash: Some("cd".repeat(32)),
             recipe,
             source: Some(Archive {
                 file: "hello-2.10.tar.gz".into(),
