@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod binpkg;
 mod cli;
 mod ctree;
 mod faults;
