@@ -88,7 +88,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             if p.json_mode() {
                 p.json(&json(&k));
             } else {
-                p.line(&format!("trusting key {} ({}): {}", k.id(), k.comment, at.display()));
+                p.line(&format!(
+                    "trusting key {} ({}): {}",
+                    k.id(),
+                    k.comment,
+                    at.display()
+                ));
             }
         }
         Sub::List => {

@@ -21,7 +21,10 @@ use std::time::Instant;
 use super::{Error, guard, install, rootsteps, setup, takeover};
 use crate::ctree::{Key, Value};
 use crate::ctx::Ctx;
-use crate::db::{Db, Lock, NewCommand, NewInstall, Origin, Outcome, ProfileRow, ReplacedRow, ReportRow, State, StepRow};
+use crate::db::{
+    Db, Lock, NewCommand, NewInstall, Origin, Outcome, ProfileRow, ReplacedRow, ReportRow, State,
+    StepRow,
+};
 use crate::fsutil::{FileKind, io, on_host, resolve_in_root};
 use crate::manifest::Entry;
 use crate::pathtext::quoted;
@@ -124,6 +127,7 @@ pub fn import_fetched(ctx: &Ctx, f: &Fetched) -> Result<Imported, Error> {
             });
         }
     }
+    check_parents(ctx, &f.what, &unpacked)?;
     let name = unpacked.meta.name.clone();
     let _lock = Lock::take(&ctx.root, &format!("upm import {name}"))?;
     let mut db = Db::open(&ctx.root, false)?;
@@ -147,7 +151,10 @@ pub fn import_fetched(ctx: &Ctx, f: &Fetched) -> Result<Imported, Error> {
     let id = db.begin(&NewInstall {
         name: &name,
         version: &unpacked.meta.version,
-        description: match prof.recipe.get(&Key::parse("package.description").expect("key")) {
+        description: match prof
+            .recipe
+            .get(&Key::parse("package.description").expect("key"))
+        {
             Some(Value::Str(s)) => Some(s.as_str()),
             _ => None,
         },
@@ -196,6 +203,35 @@ pub fn import_fetched(ctx: &Ctx, f: &Fetched) -> Result<Imported, Error> {
         seconds: started.elapsed().as_secs_f64(),
         profile,
     })
+}
+
+/// Every path's existing ancestors must be real directories, no symlink among them: an
+/// install records paths as they are on disk, so a path through a symlink of this root (one
+/// leading elsewhere, `/usr/local/x -> /etc`) is not what was built, and is refused.
+fn check_parents(ctx: &Ctx, what: &str, u: &Unpacked) -> Result<(), Error> {
+    let mut seen = BTreeSet::new();
+    for f in &u.meta.files {
+        let path = f.path();
+        for dir in path.ancestors().skip(1) {
+            if !seen.insert(dir.to_path_buf()) {
+                break;
+            }
+            let host = on_host(&ctx.root, dir);
+            if let Ok(m) = std::fs::symlink_metadata(&host)
+                && m.file_type().is_symlink()
+            {
+                return Err(Error::UnderSymlink {
+                    what: what.to_string(),
+                    path: quoted(&path).to_string(),
+                    link: quoted(dir).to_string(),
+                    target: std::fs::read_link(&host)
+                        .map(|t| quoted(&t).to_string())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the archive would replace and which directories it needs, decided as for an install
@@ -255,7 +291,11 @@ impl Import<'_> {
 
     /// The recipe's `root.allow`, as the profile records it.
     fn allow(&self) -> Vec<RootStep> {
-        match self.prof.recipe.get(&Key::parse("root.allow").expect("key")) {
+        match self
+            .prof
+            .recipe
+            .get(&Key::parse("root.allow").expect("key"))
+        {
             Some(Value::List(l)) => l.iter().filter_map(|s| RootStep::from_name(s)).collect(),
             _ => Vec::new(),
         }
@@ -288,10 +328,18 @@ impl Import<'_> {
             if dropped != 0 {
                 let detail = format!(
                     "{} removed (mode {:04o} -> {mode:04o}): the recipe's root.allow does not allow it here",
-                    if dropped == 0o4000 { "setuid bit" } else if dropped == 0o2000 { "setgid bit" } else { "setuid and setgid bits" },
+                    if dropped == 0o4000 {
+                        "setuid bit"
+                    } else if dropped == 0o2000 {
+                        "setgid bit"
+                    } else {
+                        "setuid and setgid bits"
+                    },
                     f.mode
                 );
-                self.ctx.printer.warn(&format!("{}: {detail}", quoted(&path)));
+                self.ctx
+                    .printer
+                    .warn(&format!("{}: {detail}", quoted(&path)));
                 self.reports.push(ReportRow {
                     kind: "setid-removed".into(),
                     path: Some(path.clone()),
@@ -319,7 +367,11 @@ impl Import<'_> {
 
     /// The local owner and group of a path.
     fn ids(&self, f: &FileMeta) -> (u32, u32) {
-        let uid = if f.owner == "package" { self.user.uid } else { 0 };
+        let uid = if f.owner == "package" {
+            self.user.uid
+        } else {
+            0
+        };
         let gid = match f.group.as_str() {
             "package" => self.user.gid,
             "install" => self.ctx.cfg.ids.install_gid,

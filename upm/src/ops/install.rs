@@ -505,7 +505,9 @@ fn from_binhost(
             sig_at: PathBuf::from(binhost::join(url, &entry.signature)),
         },
         Ok((None, _)) => {
-            p.warn(&format!("binary host: {archive}: not found (HTTP 404); building {name}"));
+            p.warn(&format!(
+                "binary host: {archive}: not found (HTTP 404); building {name}"
+            ));
             return Ok(None);
         }
         Err(e) => {

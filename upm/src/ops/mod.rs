@@ -46,9 +46,7 @@ pub enum Error {
     Keys(#[from] crate::profile::keys::Error),
     #[error(transparent)]
     Binhost(#[from] crate::profile::binhost::Error),
-    #[error(
-        "cannot export {name}: it is {state}, not installed; `upm install` it again first"
-    )]
+    #[error("cannot export {name}: it is {state}, not installed; `upm install` it again first")]
     NotExportable { name: String, state: &'static str },
     #[error(
         "cannot export {name}: {path} is owned by {owner}, neither the package user nor root, \
@@ -68,7 +66,19 @@ pub enum Error {
         path: String,
         settings: String,
     },
-    #[error("{what}: its profile is for {found}, its manifest for {name}; refused, nothing was written")]
+    #[error(
+        "{what}: {path} lies under {link}, a symlink in this root (to {target}); an archive's \
+         paths are real directories as the build recorded them; refused, nothing was written"
+    )]
+    UnderSymlink {
+        what: String,
+        path: String,
+        link: String,
+        target: String,
+    },
+    #[error(
+        "{what}: its profile is for {found}, its manifest for {name}; refused, nothing was written"
+    )]
     ProfileMismatch {
         what: String,
         name: String,

@@ -200,7 +200,13 @@ pub fn build(meta: &Meta, profile: &str, root: &Path) -> Result<Vec<u8>, Error> 
         }
         match f.kind.as_str() {
             "dir" => {
-                let mut h = header(tar::EntryType::Directory, f.mode, f.mtime, &f.owner, &f.group);
+                let mut h = header(
+                    tar::EntryType::Directory,
+                    f.mode,
+                    f.mtime,
+                    &f.owner,
+                    &f.group,
+                );
                 add(&mut tar, &mut h, &name, &[])?;
             }
             "symlink" => {
@@ -324,35 +330,39 @@ pub fn open(what: &str, bytes: &[u8]) -> Result<Unpacked, Error> {
     let tar = zstd::stream::decode_all(bytes).map_err(|e| bad(format!("zstd: {e}")))?;
     let mut ar = tar::Archive::new(&tar[..]);
     let mut entries = ar.entries().map_err(|e| bad(format!("tar: {e}")))?;
-    let mut next = |want: &str| -> Result<(PathBuf, tar::EntryType, Option<PathBuf>, Vec<u8>), Error> {
-        let mut e = match entries.next() {
-            Some(Ok(e)) => e,
-            Some(Err(e)) => return Err(bad(format!("tar: {e}"))),
-            None => return Err(bad(format!("it ends before {want}"))),
+    let mut next =
+        |want: &str| -> Result<(PathBuf, tar::EntryType, Option<PathBuf>, Vec<u8>), Error> {
+            let mut e = match entries.next() {
+                Some(Ok(e)) => e,
+                Some(Err(e)) => return Err(bad(format!("tar: {e}"))),
+                None => return Err(bad(format!("it ends before {want}"))),
+            };
+            let path = e.path_bytes().into_owned();
+            let path = PathBuf::from(std::ffi::OsString::from_vec(path));
+            let kind = e.header().entry_type();
+            let link = e
+                .link_name_bytes()
+                .map(|l| PathBuf::from(std::ffi::OsString::from_vec(l.into_owned())));
+            let mut data = Vec::new();
+            e.read_to_end(&mut data)
+                .map_err(|err| bad(format!("tar: {}: {err}", quoted(&path))))?;
+            Ok((path, kind, link, data))
         };
-        let path = e
-            .path_bytes()
-            .into_owned();
-        let path = PathBuf::from(std::ffi::OsString::from_vec(path));
-        let kind = e.header().entry_type();
-        let link = e
-            .link_name_bytes()
-            .map(|l| PathBuf::from(std::ffi::OsString::from_vec(l.into_owned())));
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)
-            .map_err(|err| bad(format!("tar: {}: {err}", quoted(&path))))?;
-        Ok((path, kind, link, data))
-    };
     let (name, _, _, json) = next(META)?;
     if name != Path::new(META) {
-        return Err(bad(format!("its first entry is {}, not {META}", quoted(&name))));
+        return Err(bad(format!(
+            "its first entry is {}, not {META}",
+            quoted(&name)
+        )));
     }
-    let meta: Meta =
-        serde_json::from_slice(&json).map_err(|e| bad(format!("{META}: {e}")))?;
+    let meta: Meta = serde_json::from_slice(&json).map_err(|e| bad(format!("{META}: {e}")))?;
     check_meta(&meta, &bad)?;
     let (name, _, _, profile) = next(PROFILE)?;
     if name != Path::new(PROFILE) {
-        return Err(bad(format!("its second entry is {}, not {PROFILE}", quoted(&name))));
+        return Err(bad(format!(
+            "its second entry is {}, not {PROFILE}",
+            quoted(&name)
+        )));
     }
     let profile = String::from_utf8(profile).map_err(|_| bad(format!("{PROFILE} is not UTF-8")))?;
     let mut data = Vec::with_capacity(meta.files.len());
@@ -376,9 +386,7 @@ pub fn open(what: &str, bytes: &[u8]) -> Result<Unpacked, Error> {
                 data.push(None);
             }
             ("file", None, tar::EntryType::Regular) => {
-                if Some(content.len() as u64) != f.size
-                    || Some(sha256_hex(&content)) != f.sha256
-                {
+                if Some(content.len() as u64) != f.size || Some(sha256_hex(&content)) != f.sha256 {
                     return Err(mismatch(
                         "its content does not match its sha256 in the manifest (changed after it was made)",
                     ));
@@ -471,7 +479,12 @@ mod tests {
             build(&meta, "", d.path()),
             Err(Error::Changed { .. })
         ));
-        let bad = |m: &Meta| check_meta(m, &|why| Error::Bad { what: "x".into(), why });
+        let bad = |m: &Meta| {
+            check_meta(m, &|why| Error::Bad {
+                what: "x".into(),
+                why,
+            })
+        };
         for p in ["/usr/../etc/passwd", "usr/bin/x", "/usr/./bin", "/"] {
             let mut m = sample(tempfile::tempdir().unwrap().path());
             m.files = vec![file(p, "dir")];
@@ -482,7 +495,12 @@ mod tests {
         let mut l = file("/usr/lib", "symlink");
         l.target = Some("/etc".into());
         m.files = vec![l, file("/usr/lib/x", "dir")];
-        assert!(bad(&m).unwrap_err().to_string().contains("a symlink the archive installs"));
+        assert!(
+            bad(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("a symlink the archive installs")
+        );
         // An owner that is not the package's or root's.
         let mut m = sample(tempfile::tempdir().unwrap().path());
         m.files[0].owner = "#0".into();

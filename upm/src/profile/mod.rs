@@ -164,8 +164,8 @@ fn pairs_map<S: serde::Serializer>(p: &[(String, String)], s: S) -> Result<S::Ok
 /// none). Command-line `--set` values are part of the recipe as written.
 pub fn recipe_hash(recipe: &Tree, source_sha256: Option<&str>) -> String {
     use sha2::{Digest, Sha256};
-    let part = recipe
-        .without(|k| k.first() == Some(BRANCH) || k.first() == Some(crate::ctree::RECORDED));
+    let part =
+        recipe.without(|k| k.first() == Some(BRANCH) || k.first() == Some(crate::ctree::RECORDED));
     let mut h = Sha256::new();
     h.update(b"upm recipe hash v1\n");
     h.update(part.to_toml().as_bytes());

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::harness::{Dir, repo, sources};
-use crate::install::{Root, script_recipe};
+use crate::install::{Root, script_recipe, succeeds};
 use crate::needs_root;
 
 const TREE_SHA256: &str = "0160c535bff2b0dc6a830b9944e981e3427380f63e748da96ced7071faebabf6";
@@ -49,6 +49,12 @@ prefix = "/usr/local"
     )
 }
 
+fn sh(root: &Root, script: &str) {
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-ec", script]);
+    succeeds(&root.sb, cmd);
+}
+
 fn install(root: &Root, recipe: &Path, more: &[&str]) -> crate::harness::Out {
     let mut args: Vec<std::ffi::OsString> = vec![
         "install".into(),
@@ -80,16 +86,31 @@ fn build_and_export() -> Built {
         .success();
     install(&root, &recipe, &[]).success();
     let inside = dir.join("tree.upm.tar.zst");
-    root.upm(["export".as_ref(), "tree".as_ref(), "-o".as_ref(), inside.as_os_str()])
-        .success()
-        .stdout_has("exported tree 2.1.0 (4 paths");
+    root.upm([
+        "export".as_ref(),
+        "tree".as_ref(),
+        "-o".as_ref(),
+        inside.as_os_str(),
+    ])
+    .success()
+    .stdout_has("exported tree 2.1.0 (4 paths");
     // The same install exports to the same bytes.
     let again = dir.join("again.upm.tar.zst");
-    root.upm(["export".as_ref(), "tree".as_ref(), "-o".as_ref(), again.as_os_str()])
-        .success();
+    root.upm([
+        "export".as_ref(),
+        "tree".as_ref(),
+        "-o".as_ref(),
+        again.as_os_str(),
+    ])
+    .success();
     let host_dir = dir.join("host");
-    root.upm(["export".as_ref(), "--all".as_ref(), "-o".as_ref(), host_dir.as_os_str()])
-        .success();
+    root.upm([
+        "export".as_ref(),
+        "--all".as_ref(),
+        "-o".as_ref(),
+        host_dir.as_os_str(),
+    ])
+    .success();
     let up = |p: &Path| root.upper(&p.display().to_string());
     let bytes = std::fs::read(up(&inside)).unwrap();
     assert_eq!(bytes, std::fs::read(up(&again)).unwrap(), "deterministic");
@@ -149,11 +170,21 @@ fn an_exported_archive_imports_on_another_root_to_the_same_manifest_contents_and
     let b = build_and_export();
     let a = &b.root;
     let to = importer(&b);
-    // Another package user first, so tree's local ids differ from the build host's.
+    // Another package user first, so tree's local ids differ from the build host's; and a
+    // man page no package owns where tree's goes (a distribution's, say): taken over.
     to.upm(["user", "add", "other"]).success();
+    sh(
+        &to,
+        "printf 'old page\\n' > /usr/local/share/man/man1/tree.1",
+    );
     to.upm(["import".as_ref(), b.archive.as_os_str()])
         .success()
         .stdout_has("imported tree 2.1.0 (signed by key ");
+    let info = to.upm(["--json", "info", "tree"]).success().json();
+    assert_eq!(
+        info["replaced"][0]["path"], "/usr/local/share/man/man1/tree.1",
+        "{info}"
+    );
 
     let built = a.upm(["--json", "files", "tree"]).success().json();
     let imported = to.upm(["--json", "files", "tree"]).success().json();
@@ -192,11 +223,15 @@ fn an_exported_archive_imports_on_another_root_to_the_same_manifest_contents_and
     to.upm(["import".as_ref(), b.archive.as_os_str()])
         .failure()
         .stderr_has("tree 2.1.0 is already installed");
-    to.upm(["remove", "tree"]).success();
+    to.upm(["remove", "tree", "--restore"]).success();
     let list = to.upm(["--json", "list"]).success().json();
     assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
     assert!(!to.upper("usr/local/bin/tree").exists());
     assert!(!to.upper("usr/local/bin/tree-hard").exists());
+    assert_eq!(
+        std::fs::read_to_string(to.upper("usr/local/share/man/man1/tree.1")).unwrap(),
+        "old page\n"
+    );
 }
 
 /// A copy of the archive under `name` in the test's directory, changed by `f`, with `sig`
@@ -236,10 +271,15 @@ fn tampered_unsigned_wrongly_signed_and_conflicting_archives_are_refused_with_no
     let stranger = tempfile::tempdir().unwrap();
     upm::profile::keys::generate(stranger.path(), "stranger", false).unwrap();
 
-    let tampered = variant(&b, "tampered", |x| {
-        let n = x.len() / 2;
-        x[n] ^= 0x55;
-    }, Some(good_sig.clone()));
+    let tampered = variant(
+        &b,
+        "tampered",
+        |x| {
+            let n = x.len() / 2;
+            x[n] ^= 0x55;
+        },
+        Some(good_sig.clone()),
+    );
     let unsigned = variant(&b, "unsigned", |_| {}, None);
     let other_sig = upm::profile::keys::sign(&builder, b"another archive").unwrap();
     let wrong = variant(&b, "wrong", |_| {}, Some(other_sig));
@@ -293,6 +333,20 @@ fn tampered_unsigned_wrongly_signed_and_conflicting_archives_are_refused_with_no
     assert_eq!(users.as_array().unwrap().len(), 1, "only squatter: {users}");
     let list = to.upm(["--json", "list"]).success().json();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // A directory of the archive that is a symlink in this root, leading elsewhere: refused.
+    let linked = importer(&b);
+    sh(
+        &linked,
+        "rmdir /usr/local/share/man/man1 && ln -s /etc /usr/local/share/man/man1",
+    );
+    let before = linked.state();
+    linked
+        .upm(["import".as_ref(), b.archive.as_os_str()])
+        .failure()
+        .stderr_has("lies under /usr/local/share/man/man1, a symlink in this root (to /etc)");
+    assert_eq!(linked.state(), before);
+    assert!(!linked.upper("etc/tree.1").exists());
 }
 
 /// A static file server on 127.0.0.1, port 0: GET /NAME answers `dir/NAME`, else 404. It
@@ -362,7 +416,11 @@ fn install_imports_from_the_binary_host_and_builds_when_the_recipe_differs() {
     install(&to, &b.recipe, &[])
         .success()
         .stdout_has("installed tree 2.1.0 from the binary host (");
-    assert!(!phases(&to).contains(&"compile".to_string()), "{:?}", phases(&to));
+    assert!(
+        !phases(&to).contains(&"compile".to_string()),
+        "{:?}",
+        phases(&to)
+    );
     to.upm(["check", "tree"]).success();
     assert!(std::fs::metadata(to.upper("usr/local/bin/tree-hard")).is_ok());
 
