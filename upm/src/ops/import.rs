@@ -26,7 +26,7 @@ use crate::db::{
     StepRow,
 };
 use crate::fsutil::{FileKind, io, on_host, resolve_in_root};
-use crate::manifest::Entry;
+use crate::manifest::{Entry, vanished};
 use crate::pathtext::quoted;
 use crate::pkguser::{self, Names, PkgUser, installdir};
 use crate::profile::archive::{self, FileMeta, Unpacked};
@@ -132,14 +132,17 @@ pub fn import_fetched(ctx: &Ctx, f: &Fetched) -> Result<Imported, Error> {
     let _lock = Lock::take(&ctx.root, &format!("upm import {name}"))?;
     let mut db = Db::open(&ctx.root, false)?;
     super::recover::recover(ctx, &mut db)?;
-    if let Some(row) = db.package(&name)?
-        && row.state == State::Installed
-    {
-        return Err(Error::AlreadyInstalled {
-            name,
-            version: row.version,
-        });
-    }
+    let earlier = match db.package(&name)? {
+        Some(row) if row.state == State::Installed => {
+            return Err(Error::AlreadyInstalled {
+                name,
+                version: row.version,
+            });
+        }
+        // A failed or interrupted install's files stay recorded until recorded over.
+        Some(row) => db.files(row.id)?,
+        None => Vec::new(),
+    };
     let plan = plan(ctx, &db, &unpacked)?;
     let (user, user_created) = pkguser::add(&ctx.root, &name, &ctx.cfg.ids)?;
     if user_created {
@@ -173,6 +176,7 @@ pub fn import_fetched(ctx: &Ctx, f: &Fetched) -> Result<Imported, Error> {
         reports: Vec::new(),
         held: Vec::new(),
         written: Vec::new(),
+        earlier,
     };
     if let Err(e) = job.write(&plan, &unpacked) {
         job.undo(user_created);
@@ -282,6 +286,8 @@ struct Import<'a> {
     held: Vec<ReplacedRow>,
     /// What was written so far (for undo).
     written: Vec<Entry>,
+    /// The manifest an earlier, failed or interrupted install of the package recorded.
+    earlier: Vec<Entry>,
 }
 
 impl Import<'_> {
@@ -473,11 +479,12 @@ impl Import<'_> {
         }
         let setid = guard::setid(self.ctx, &allow, &recorded, &mut files)?;
         self.reports.extend(setid);
+        let gone = vanished(&root, self.earlier.iter().map(|e| e.path.as_path()), &files);
         self.db.record(
             self.id,
             &Outcome {
                 files: &files,
-                gone: &[],
+                gone: &gone,
                 steps: &self.steps,
                 reports: &self.reports,
                 state: State::Installed,

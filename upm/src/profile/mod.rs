@@ -547,6 +547,14 @@ mod tests {
 
         let p = read_file(&host).unwrap();
         assert_eq!(p.source.as_ref().unwrap().file, "hello-2.10.tar.gz");
+        // The recipe hash is stored, and the profile's own recipe part hashes the same (so a
+        // rebuild from the profile finds the same archives on a binary host).
+        let sha = &p.source.as_ref().unwrap().sha256;
+        let hash = recipe_hash(&written, Some(sha));
+        assert_eq!(p.recipe_hash.as_deref(), Some(hash.as_str()));
+        assert_eq!(recipe_hash(&p.recipe, Some(sha)), hash);
+        assert_ne!(recipe_hash(&written, None), hash);
+        assert_eq!(hash_of(&db, "hello").unwrap(), hash);
         assert_eq!(p.commands[0].duration_ms, Some(321));
         assert_eq!(p.manifest[1].target.as_deref(), Some("hello"));
         assert_eq!(p.manifest[0].owner, "package");

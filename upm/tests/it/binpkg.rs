@@ -412,10 +412,15 @@ fn install_imports_from_the_binary_host_and_builds_when_the_recipe_differs() {
     to.upm(["tree", "set", "/etc/upm/upm.toml", "binhost.url", &url])
         .success();
 
-    // The same recipe: imported, nothing built.
-    install(&to, &b.recipe, &[])
-        .success()
-        .stdout_has("installed tree 2.1.0 from the binary host (");
+    // The same recipe: imported, nothing built — no source archive needed on this host (the
+    // recipe's declared sha256 stands for it).
+    to.upm([
+        "install".as_ref(),
+        b.recipe.as_os_str(),
+        "--no-check".as_ref(),
+    ])
+    .success()
+    .stdout_has("installed tree 2.1.0 from the binary host (");
     assert!(
         !phases(&to).contains(&"compile".to_string()),
         "{:?}",
