@@ -104,7 +104,7 @@ for phase in prepare configure compile install; do
   [ -f "$work/$phase" ] || continue
   run="$shell -e $work/$phase"
   if [ "$phase" = install ]; then
-    [ "${PORG:-}" = 1 ] && run="porg -L $home/porg -lp $name $run"
+    [ "${PORG:-}" = 1 ] && run="porg -L $home/porg -lp $name -- $run"
     ti=$(date +%s%N)
   fi
   # shellcheck disable=SC2086 # $run is words on purpose
