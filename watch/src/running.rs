@@ -15,6 +15,9 @@ use crate::{Error, Event, Inotify, Watcher};
 /// What consumes a running watcher's events, on the watcher's thread.
 pub trait Handler: Send + 'static {
     fn event(&mut self, e: Event);
+    /// Every event queued so far was handed over: a consumer that batches (mirrord commits
+    /// one transaction per burst of events) finishes its batch here.
+    fn settled(&mut self) {}
 }
 
 impl Handler for mpsc::Sender<Event> {
@@ -51,21 +54,30 @@ impl Watcher<Inotify> {
         let thread = std::thread::Builder::new()
             .name("upm-watch".into())
             .spawn(move || {
-                let mut on = |e| handler.event(e);
                 loop {
-                    let woke =
-                        wait_readable(self.backend().as_fd(), stop_rx.as_fd(), sync_rx.as_fd())
-                            .map_err(Error::Read)?;
-                    self.read(&mut on)?;
+                    // A rename half waits a moment for its partner, then counts as moved out.
+                    let wait = self.has_pending().then_some(PARTNER_WAIT_MS);
+                    let woke = wait_readable(
+                        self.backend().as_fd(),
+                        stop_rx.as_fd(),
+                        sync_rx.as_fd(),
+                        wait,
+                    )
+                    .map_err(Error::Read)?;
+                    self.read(&mut |e| handler.event(e))?;
+                    if woke.stop || woke.timeout {
+                        // On stop: everything the watched processes did before it is read now.
+                        self.flush(&mut |e| handler.event(e));
+                    }
+                    handler.settled();
                     if woke.stop {
-                        // Everything the watched processes did before the stop is read now.
-                        self.flush(&mut on);
                         return Ok(handler);
                     }
                     if woke.sync {
                         // The same for a barrier: the kernel queues an event before the call
                         // that caused it returns, so both halves of a rename are read by now.
-                        self.flush(&mut on);
+                        self.flush(&mut |e| handler.event(e));
+                        handler.settled();
                         let mut byte = [0u8; 1];
                         std::io::Read::read(&mut sync_rx, &mut byte).map_err(Error::Read)?;
                         let _ = synced_tx.send(());
@@ -123,32 +135,40 @@ impl<H> Drop for Running<H> {
     }
 }
 
-/// Which of the control pipes woke the watcher's thread.
+/// How long the first half of a rename waits for its partner when nothing else comes. The
+/// kernel queues both halves in one rename, so the partner is either right behind or never.
+const PARTNER_WAIT_MS: u16 = 20;
+
+/// What woke the watcher's thread: the control pipes, or the end of a wait for a partner.
 struct Woke {
     stop: bool,
     sync: bool,
+    timeout: bool,
 }
 
-/// Wait until `fd` has something to read, `stop` is readable or closed, or `sync` is
-/// readable. An interrupted wait is retried.
+/// Wait until `fd` has something to read, `stop` is readable or closed, `sync` is readable,
+/// or `timeout_ms` passed (none: as long as it takes). An interrupted wait is retried.
 fn wait_readable(
     fd: BorrowedFd<'_>,
     stop: BorrowedFd<'_>,
     sync: BorrowedFd<'_>,
+    timeout_ms: Option<u16>,
 ) -> std::io::Result<Woke> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let timeout = timeout_ms.map_or(PollTimeout::NONE, PollTimeout::from);
     loop {
         let mut fds = [
             PollFd::new(fd, PollFlags::POLLIN),
             PollFd::new(stop, PollFlags::POLLIN),
             PollFd::new(sync, PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {
+        match poll(&mut fds, timeout) {
+            Ok(n) => {
                 let fired = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
                 return Ok(Woke {
                     stop: fired(1),
                     sync: fired(2),
+                    timeout: n == 0,
                 });
             }
             Err(nix::errno::Errno::EINTR) => continue,

@@ -30,6 +30,14 @@ impl Watcher<Inotify> {
         Watcher::with_dirs(rules, &dirs)
     }
 
+    /// Watch every directory under the rules' roots, each before it is listed, and hand every
+    /// path found (the roots included) to `on` as [`Event::Created`]: a consumer builds its
+    /// picture of the trees from these, and a directory made while the walk runs is not missed.
+    /// Events of changes made during the walk follow on the first [`Watcher::read`].
+    pub fn walk(rules: Rules, on: &mut dyn FnMut(Event)) -> Result<Watcher, Error> {
+        Watcher::walking(Inotify::new()?, rules, on)
+    }
+
     /// Watch exactly `dirs` (found beforehand by [`crate::writable_dirs`], which may run while
     /// nothing is watched yet), and from then on every directory made under them.
     pub fn with_dirs(rules: Rules, dirs: &[PathBuf]) -> Result<Watcher, Error> {
@@ -50,6 +58,31 @@ impl<B: Backend> Watcher<B> {
             w.watch(d)?;
         }
         Ok(w)
+    }
+
+    /// Watch the rules' roots through `backend` as [`Watcher::walk`] does.
+    pub fn walking(backend: B, rules: Rules, on: &mut dyn FnMut(Event)) -> Result<Self, Error> {
+        let mut w = Watcher::with_backend(backend, rules, &[])?;
+        let roots: Vec<PathBuf> = w.rules.roots.clone();
+        for root in roots {
+            if w.rules.excluded(&root) || w.index.contains(&root) {
+                continue;
+            }
+            if w.backend.add(&root)?.is_none() {
+                continue;
+            }
+            on(Event::Created {
+                path: root.clone(),
+                dir: true,
+            });
+            w.add_tree(&root, on)?;
+        }
+        Ok(w)
+    }
+
+    /// Whether the first half of a rename waits for its partner (see [`Watcher::flush`]).
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// How many directories are watched.
@@ -259,6 +292,33 @@ mod tests {
 
     fn created(s: &str, dir: bool) -> Event {
         Event::Created { path: p(s), dir }
+    }
+
+    #[test]
+    fn a_walk_watches_before_listing_and_reports_everything_as_created() {
+        let mut fake = Fake::with_dirs(&["/r/a/b", "/r/skip/x", "/other"]);
+        fake.write("/r/a/f");
+        let rules = Rules {
+            roots: vec![p("/r")],
+            exclude: vec![p("/r/skip")],
+            writer: None,
+        };
+        let mut ev = Vec::new();
+        let mut w = Watcher::walking(fake, rules, &mut |e| ev.push(e)).unwrap();
+        ev.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(
+            ev,
+            [
+                created("/r", true),
+                created("/r/a", true),
+                created("/r/a/b", true),
+                created("/r/a/f", false)
+            ]
+        );
+        assert_eq!(w.watched(), 3, "/r, /r/a, /r/a/b");
+        assert!(!w.is_watched(Path::new("/r/skip")));
+        w.backend_mut().write("/r/a/b/g");
+        assert!(read(&mut w).contains(&created("/r/a/b/g", false)));
     }
 
     #[test]
