@@ -1,0 +1,173 @@
+//! The client's side of the protocol over one connection: authenticate, start, read batches
+//! (skipping `KEEPALIVE`), ask for and receive file content.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::proto::codec::hex;
+use crate::proto::{Connection, Reply, Request};
+use crate::record::{BadRecord, Record};
+use crate::server::cmd::auth::proof;
+
+/// A batch of records as received.
+pub struct Batch {
+    pub serial: u64,
+    pub records: Vec<Result<Record, BadRecord>>,
+}
+
+/// What a `GET` brought.
+pub enum Content {
+    /// The file changed since; a later record tells what became of it.
+    Changed,
+    /// The bytes were handed to the sink and matched their SHA-256.
+    Received,
+    /// The bytes did not match their SHA-256 (the sink got them anyway: discard them).
+    Corrupt,
+}
+
+pub struct Link {
+    conn: Connection,
+    peer: String,
+}
+
+impl Link {
+    /// Connect; a peer silent for longer than `idle` (it sends `KEEPALIVE` more often) is dead.
+    pub fn connect(host: &str, port: u16, idle: Duration) -> Result<Link> {
+        let peer = format!("{host}:{port}");
+        let net = |source| Error::Net { peer: peer.clone(), source };
+        let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(net)?.collect();
+        let mut last = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(idle)).map_err(net)?;
+                    return Ok(Link { conn: Connection::new(s).map_err(net)?, peer });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(net(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into())))
+    }
+
+    fn net(&self) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let peer = self.peer.clone();
+        move |source| Error::Net { peer, source }
+    }
+
+    fn protocol(&self, what: String) -> Error {
+        Error::Protocol { peer: self.peer.clone(), what }
+    }
+
+    /// Queue a command (sent at the next flush).
+    pub fn send(&mut self, r: &Request) -> Result<()> {
+        self.conn.write_line(&r.line()).map_err(self.net())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.conn.flush().map_err(self.net())
+    }
+
+    pub fn command(&mut self, r: &Request) -> Result<()> {
+        self.send(r)?;
+        self.flush()
+    }
+
+    /// The next line that is not a keep-alive.
+    pub fn line(&mut self) -> Result<String> {
+        loop {
+            let l = self.conn.read_line().map_err(self.net())?;
+            let Some(l) = l else {
+                return Err(self.protocol("the server closed the connection".into()));
+            };
+            let l = String::from_utf8_lossy(&l).into_owned();
+            if l != Reply::KEEPALIVE {
+                return Ok(l);
+            }
+        }
+    }
+
+    /// Prove the shared secret, and check that the server knows it too.
+    pub fn auth(&mut self, secret: &[u8]) -> Result<()> {
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b).map_err(|e| self.protocol(format!("no randomness: {e}")))?;
+        let nonce = hex(&b);
+        self.command(&Request::Auth(Some(nonce.clone())))?;
+        let l = self.line()?;
+        let Some((challenge, server_proof)) = l.strip_prefix("CHALLENGE:").and_then(|c| c.split_once(' ')) else {
+            return Err(self.protocol(format!(
+                "answered {l:?} to AUTH: it has no --secret-file, or is not mirrord"
+            )));
+        };
+        if proof(secret, "server", &nonce) != server_proof {
+            return Err(self.protocol("does not know the shared secret (wrong --secret-file on one side)".into()));
+        }
+        let response = proof(secret, "client", challenge);
+        self.command(&Request::Response(response))?;
+        match self.line()?.as_str() {
+            Reply::OK => Ok(()),
+            other => Err(self.protocol(format!("refused our secret: {other}"))),
+        }
+    }
+
+    /// A batch whose `SERIAL:` line `first` was read already.
+    pub fn batch_after(&mut self, first: &str) -> Result<Batch> {
+        let serial = first
+            .strip_prefix("SERIAL:")
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| self.protocol(format!("expected SERIAL:<n>, got {first:?}")))?;
+        let mut records = Vec::new();
+        loop {
+            let l = self.line()?;
+            if l == Reply::EOF {
+                return Ok(Batch { serial, records });
+            }
+            records.push(Record::parse(&l));
+        }
+    }
+
+    /// The next batch.
+    pub fn batch(&mut self) -> Result<Batch> {
+        let first = self.line()?;
+        self.batch_after(&first)
+    }
+
+    /// The answer to a `GET`, its bytes handed to `sink` (writing to `to`).
+    pub fn content(
+        &mut self,
+        to: &std::path::Path,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Content> {
+        let l = self.line()?;
+        if l == Reply::CHANGED {
+            return Ok(Content::Changed);
+        }
+        let size: u64 = l
+            .strip_prefix("SIZE:")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.protocol(format!("expected SIZE:<n> or CHANGED, got {l:?}")))?;
+        let mut sha = Sha256::new();
+        let mut failed = None;
+        self.conn
+            .read_bytes(size, &mut |b| {
+                sha.update(b);
+                if failed.is_none()
+                    && let Err(e) = sink(b)
+                {
+                    failed = Some(e);
+                }
+                Ok(())
+            })
+            .map_err(self.net())?;
+        let l = self.line()?;
+        if let Some(e) = failed {
+            return Err(Error::Io { path: to.to_path_buf(), source: e });
+        }
+        let want = l
+            .strip_prefix("SHA256:")
+            .ok_or_else(|| self.protocol(format!("expected SHA256:<hex>, got {l:?}")))?;
+        Ok(if hex(&sha.finalize()) == want { Content::Received } else { Content::Corrupt })
+    }
+}

@@ -1,0 +1,217 @@
+//! fs_mirror, the client: connect to mirrord, resume from `DIR/sn` (`SN:`) or start over
+//! (`INIT`), then ask for batch after batch (`NEXT`) and hand each to an fs_sync back-end —
+//! [`apply::Apply`] carries it out under `DIR`, [`report::Report`] prints it. The serial in
+//! `sn` moves only after a batch is applied and synced to disk, so a client killed at any
+//! point resumes without losing or skipping a record. A lost connection is retried with
+//! backoff.
+
+pub mod apply;
+pub mod link;
+pub mod place;
+pub mod report;
+pub mod sn;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::proto::{BATCH, Reply, Request};
+use crate::record::Record;
+use link::{Batch, Link};
+use sn::Sn;
+
+/// An fs_sync back-end.
+pub trait Sync {
+    /// An INIT starts: the batches that follow are the whole snapshot.
+    fn begin_init(&mut self) {}
+    /// Carry out one batch, each record with its serial.
+    fn batch(&mut self, records: &[(u64, Record)], link: &mut Link) -> Result<()>;
+    /// The INIT's last batch was carried out.
+    fn end_init(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Make what was carried out survive a crash.
+    fn durable(&mut self) -> Result<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Report,
+}
+
+/// fs_mirror's settings, validated.
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub datadir: PathBuf,
+    pub mode: Mode,
+    pub json: bool,
+    pub secret: Option<Vec<u8>>,
+    pub verbose: bool,
+    /// A server silent this long is taken for dead (it sends keep-alives more often).
+    pub idle: Duration,
+}
+
+/// Mirror until killed; returns only on an error retrying cannot mend.
+pub fn run(cfg: &Config) -> Result<()> {
+    let mut sn = Sn::lock(&cfg.datadir)?;
+    let mut sync: Box<dyn Sync> = match cfg.mode {
+        Mode::Apply => Box::new(apply::Apply::new(&cfg.datadir, cfg.verbose)?),
+        Mode::Report => Box::new(report::Report::new(cfg.json)),
+    };
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let err = match Client::connect(cfg, &mut sn, sync.as_mut()) {
+            Ok(mut c) => {
+                backoff = Duration::from_millis(250);
+                c.mirror()
+            }
+            Err(e) => e,
+        };
+        if let Error::Protocol { what, .. } = &err
+            && (what.contains("secret") || what.contains("AUTH"))
+        {
+            return Err(err);
+        }
+        eprintln!("fs_mirror: {err}; retrying in {:.1}s", backoff.as_secs_f32());
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// One connection's worth of mirroring.
+struct Client<'a> {
+    cfg: &'a Config,
+    link: Link,
+    sn: &'a mut Sn,
+    sync: &'a mut dyn Sync,
+    session: String,
+    serial: u64,
+}
+
+impl<'a> Client<'a> {
+    fn connect(cfg: &'a Config, sn: &'a mut Sn, sync: &'a mut dyn Sync) -> Result<Client<'a>> {
+        let mut link = Link::connect(&cfg.host, cfg.port, cfg.idle)?;
+        if let Some(s) = &cfg.secret {
+            link.auth(s)?;
+        }
+        link.command(&Request::Start)?;
+        let l = link.line()?;
+        if l != Reply::OK {
+            return Err(Error::Protocol {
+                peer: format!("{}:{}", cfg.host, cfg.port),
+                what: format!("answered {l:?} to START (a --secret-file may be needed)"),
+            });
+        }
+        Ok(Client { cfg, link, sn, sync, session: String::new(), serial: 0 })
+    }
+
+    fn say(&self, what: String) {
+        if self.cfg.verbose {
+            eprintln!("fs_mirror: {what}");
+        }
+    }
+
+    /// Mirror until something fails; what failed.
+    fn mirror(&mut self) -> Error {
+        match self.follow() {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+
+    /// Resume or start over, then follow the log.
+    fn follow(&mut self) -> Result<std::convert::Infallible> {
+        match self.sn.read()? {
+            Some((session, serial)) => {
+                let req = Request::Sn { session: session.clone(), serial: serial as i64 };
+                self.link.command(&req)?;
+                let l = self.link.line()?;
+                self.say(format!("server replied {l:?} to {:?}", req.line()));
+                if l == Reply::OK {
+                    (self.session, self.serial) = (session, serial);
+                } else if l.starts_with("SERIAL:") {
+                    (self.session, self.serial) = (session, serial);
+                    let b = self.link.batch_after(&l)?;
+                    self.realtime(b)?;
+                } else if l == Reply::SESSION_INVALID || l == Reply::SERIAL_INVALID {
+                    self.sn.clear()?;
+                    self.init()?;
+                } else {
+                    return Err(self.unexpected(&l));
+                }
+            }
+            None => self.init()?,
+        }
+        loop {
+            self.link.command(&Request::Next)?;
+            let b = self.link.batch()?;
+            self.realtime(b)?;
+        }
+    }
+
+    fn unexpected(&self, l: &str) -> Error {
+        Error::Protocol { peer: format!("{}:{}", self.cfg.host, self.cfg.port), what: format!("unexpected answer {l:?}") }
+    }
+
+    /// The whole snapshot, batch by batch, then the resume point.
+    fn init(&mut self) -> Result<()> {
+        self.link.command(&Request::Init)?;
+        let l = self.link.line()?;
+        let Some(session) = l.strip_prefix("SESSION:") else {
+            return Err(self.unexpected(&l));
+        };
+        self.session = session.to_string();
+        self.say(format!("INIT, session {session}"));
+        self.sync.begin_init();
+        loop {
+            let b = self.link.batch()?;
+            let n = b.records.len();
+            let records = self.checked(b.records, |_| b.serial);
+            self.sync.batch(&records, &mut self.link)?;
+            if n < BATCH {
+                self.sync.end_init()?;
+                self.sync.durable()?;
+                self.serial = b.serial;
+                self.sn.write(&self.session, self.serial)?;
+                self.say(format!("INIT done at serial {}", b.serial));
+                return Ok(());
+            }
+            self.link.command(&Request::Next)?;
+        }
+    }
+
+    /// A batch of the log: applied, synced, then the serial recorded.
+    fn realtime(&mut self, b: Batch) -> Result<()> {
+        let n = b.records.len() as u64;
+        // Serials follow one another unless the log has gaps; then the batch's stands for all.
+        let first = self.serial + 1;
+        let consecutive = b.serial >= self.serial && b.serial - self.serial == n;
+        let records = self.checked(b.records, |i| if consecutive { first + i as u64 } else { b.serial });
+        self.say(format!("serial {}: {} records", b.serial, n));
+        self.sync.batch(&records, &mut self.link)?;
+        self.sync.durable()?;
+        self.serial = b.serial;
+        self.sn.write(&self.session, self.serial)
+    }
+
+    /// The readable records with their serials; unreadable ones are logged and left out.
+    fn checked(
+        &self,
+        records: Vec<std::result::Result<Record, crate::record::BadRecord>>,
+        serial: impl Fn(usize) -> u64,
+    ) -> Vec<(u64, Record)> {
+        records
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Ok(r) => Some((serial(i), r)),
+                Err(e) => {
+                    eprintln!("fs_mirror: refused: {e}");
+                    None
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,64 @@
+//! The client's `DIR/sn`: `SESSION,SERIAL`, the point to resume from, as in the original design.
+//! It is also the lock (an exclusive `flock` held while fs_mirror runs) so one directory never
+//! mirrors two servers, or one server twice. It is rewritten in place (one write, then the
+//! length) so the lock stays on the same file, and synced before fs_mirror goes on.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{Error, Result, io};
+
+pub struct Sn {
+    file: Flock<File>,
+    path: PathBuf,
+}
+
+impl Sn {
+    /// Open and lock `DIR/sn`; refused when another fs_mirror holds it.
+    pub fn lock(dir: &Path) -> Result<Sn> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join("sn");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| Error::Locked { path: path.clone() })?;
+        Ok(Sn { file, path })
+    }
+
+    /// The session and serial to resume from, if any.
+    pub fn read(&mut self) -> Result<Option<(String, u64)>> {
+        let mut s = String::new();
+        self.file.seek(SeekFrom::Start(0)).map_err(io(&self.path))?;
+        self.file.read_to_string(&mut s).map_err(io(&self.path))?;
+        let line = s.lines().next().unwrap_or("");
+        Ok(line
+            .split_once(',')
+            .and_then(|(sess, serial)| Some((sess.trim().to_string(), serial.trim().parse().ok()?)))
+            .filter(|(sess, _)| !sess.is_empty()))
+    }
+
+    /// Record the resume point (after what it covers is applied and synced).
+    pub fn write(&mut self, session: &str, serial: u64) -> Result<()> {
+        let line = format!("{session},{serial}\n");
+        self.file.write_all_at(line.as_bytes(), 0).map_err(io(&self.path))?;
+        self.file.set_len(line.len() as u64).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))?;
+        Ok(())
+    }
+
+    /// Forget the resume point (the server refused it).
+    pub fn clear(&mut self) -> Result<()> {
+        self.file.set_len(0).map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))?;
+        Ok(())
+    }
+}

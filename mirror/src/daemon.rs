@@ -1,0 +1,123 @@
+//! mirrord as a whole, in stages: load the identities' trees from fs_info, open the state
+//! database, **boot** (start a session, walk the trees adding each watch before listing, the
+//! walk filling the snapshot), then run the Monitor on the watcher's thread and serve clients.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use upm_watch::{Rules, Running, Watcher};
+
+use crate::error::{Error, Result};
+use crate::fs_info::{FsInfo, Identity};
+use crate::head::{Head, Shutdown};
+use crate::monitor::Monitor;
+use crate::proto::codec::hex;
+use crate::server::{self, Served};
+use crate::store::{self, Store, snapshot, wmlog};
+
+/// mirrord's settings, validated.
+pub struct Config {
+    pub identities: Vec<String>,
+    pub fs_info_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub listen: String,
+    pub secret: Option<Vec<u8>>,
+    pub keepalive: Duration,
+    pub verbose: bool,
+}
+
+/// A booted mirrord: watching, its snapshot built, ready to serve.
+pub struct Booted {
+    pub served: Arc<Served>,
+    pub watching: Running<Monitor>,
+    pub paths: u64,
+}
+
+/// The trees of the identities.
+pub fn rules(cfg: &Config) -> Result<Rules> {
+    let info = FsInfo::new(&cfg.fs_info_dir);
+    let ids = cfg
+        .identities
+        .iter()
+        .map(|n| info.load_existing(n))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Identity::rules(&ids))
+}
+
+fn new_session() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::FsInfo(format!("no randomness for a session id: {e}")))?;
+    Ok(hex(&b))
+}
+
+/// Start a session and build the snapshot while adding the watches (watch before list).
+pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
+    let store = Store::open(&cfg.state_dir)?;
+    let db = store.connect()?;
+    let head0 = wmlog::head(&db)?;
+    let session = new_session()?;
+    let shared_head = Arc::new(Head::new(head0));
+    // This version rebuilds the snapshot at every boot: a new session, and clients INIT.
+    db.execute_batch("BEGIN IMMEDIATE")?;
+    snapshot::clear(&db)?;
+    wmlog::clear(&db)?;
+    store::set_meta(&db, "session", &session)?;
+    store::set_meta(&db, "session_start", &head0.to_string())?;
+    let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose);
+    let mut failed = None;
+    let watcher = Watcher::walk(rules, &mut |e| {
+        if failed.is_none()
+            && let Err(err) = monitor.boot_seen(e)
+        {
+            failed = Some(err);
+        }
+    })?;
+    if let Some(err) = failed {
+        return Err(err);
+    }
+    monitor.commit()?;
+    let paths = snapshot::len(&store.connect()?)?;
+    let watching = watcher.spawn(monitor)?;
+    Ok(Booted {
+        served: Arc::new(Served {
+            store,
+            head: shared_head,
+            session,
+            session_start: head0,
+            secret: cfg.secret.clone(),
+            keepalive: cfg.keepalive,
+            verbose: cfg.verbose,
+        }),
+        watching,
+        paths,
+    })
+}
+
+/// Boot and serve until the process ends.
+pub fn run(cfg: &Config) -> Result<()> {
+    let rules = rules(cfg)?;
+    let listener = TcpListener::bind(&cfg.listen).map_err(|source| Error::Net {
+        peer: format!("listen address {}", cfg.listen),
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| Error::Net {
+        peer: cfg.listen.clone(),
+        source,
+    })?;
+    println!("listening on {addr}");
+    let booted = boot(cfg, rules)?;
+    if cfg.verbose {
+        eprintln!(
+            "mirrord: session {}, {} paths, {} directories watched",
+            booted.served.session,
+            booted.paths,
+            booted.watching.watched()
+        );
+    }
+    println!("boot init finished");
+    server::run(listener, Shutdown::new(), booted.served.clone())?;
+    booted.watching.finish()?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The last committed serial, shared between the monitor (which publishes it after each
+//! commit) and the client sessions blocked in `NEXT` (which wait for it to pass theirs).
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Head {
+    serial: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl Head {
+    pub fn new(serial: u64) -> Head {
+        Head {
+            serial: Mutex::new(serial),
+            moved: Condvar::new(),
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        *self.serial.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn publish(&self, serial: u64) {
+        let mut s = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        if serial > *s {
+            *s = serial;
+            self.moved.notify_all();
+        }
+    }
+
+    /// Wait until the head passes `serial` or `timeout` ends; the head then.
+    pub fn wait_beyond(&self, serial: u64, timeout: Duration) -> u64 {
+        let s = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        let (s, _) = self
+            .moved
+            .wait_timeout_while(s, timeout, |s| *s <= serial)
+            .unwrap_or_else(|e| e.into_inner());
+        *s
+    }
+}
+
+/// A server's stop switch: [`Shutdown::trigger`] makes `server::run` return and every session
+/// close at its next wake-up.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    inner: std::sync::Arc<ShutdownInner>,
+}
+
+#[derive(Default)]
+struct ShutdownInner {
+    set: std::sync::atomic::AtomicBool,
+    wake: Mutex<Option<std::net::SocketAddr>>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.inner.set.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Where the server listens, to wake its `accept` when triggered.
+    pub(crate) fn listening_on(&self, addr: std::net::SocketAddr) {
+        *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
+    }
+
+    pub fn trigger(&self) {
+        self.inner.set.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(a) = *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner()) {
+            // Connecting wakes the accept loop, which then sees the switch.
+            let _ = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! A protocol connection over one socket: lines in (through [`codec::check`]), lines and raw
+//! bytes out through a buffer that is flushed when the reader has nothing more buffered, so
+//! pipelined requests (fs_mirror sends many `GET`s ahead) are answered in few writes.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::net::TcpStream;
+
+use super::codec::{self, Frame};
+
+pub struct Connection {
+    reader: TcpStream,
+    writer: BufWriter<TcpStream>,
+    buf: Vec<u8>,
+    start: usize,
+    peer: String,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream) -> io::Result<Connection> {
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "peer".to_string(), |a| a.to_string());
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            writer: BufWriter::with_capacity(256 * 1024, stream.try_clone()?),
+            reader: stream,
+            buf: Vec::with_capacity(64 * 1024),
+            start: 0,
+            peer,
+        })
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.reader
+    }
+
+    /// Whether a complete or partial line is already read and waiting.
+    pub fn has_buffered(&self) -> bool {
+        self.start < self.buf.len()
+    }
+
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 32 * 1024 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.reader.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// The next line without its end; `None` at the end of the stream.
+    pub fn read_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            match codec::check(&self.buf[self.start..]) {
+                Ok(n) => {
+                    let line = codec::trim_end(&self.buf[self.start..self.start + n]).to_vec();
+                    self.start += n;
+                    return Ok(Some(line));
+                }
+                Err(Frame::TooLong) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+                }
+                Err(Frame::Incomplete) => {
+                    if self.fill()? == 0 {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exactly `n` raw bytes, handed to `sink` piece by piece.
+    pub fn read_bytes(&mut self, mut n: u64, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        while n > 0 {
+            if !self.has_buffered() && self.fill()? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let have = &self.buf[self.start..];
+            let take = have.len().min(n as usize);
+            sink(&have[..take])?;
+            self.start += take;
+            n -= take as u64;
+        }
+        Ok(())
+    }
+
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        self.writer.write_all(line.as_bytes())?;
+        self.writer.write_all(b"\r\n")
+    }
+
+    pub fn write_bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.writer.write_all(b)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}

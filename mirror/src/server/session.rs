@@ -1,0 +1,132 @@
+//! One client's session: reads its commands one line at a time and moves through the states of
+//! the original design's protocol — fresh (`AUTH`, `START`), started (`INIT` or `SN:`), sending
+//! the snapshot (`NEXT`, `GET`), realtime (`NEXT`, `GET`). A command out of place gets the
+//! original's answer for that state and the connection closes.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::head::Shutdown;
+use crate::proto::{Connection, Reply, Request};
+use crate::server::{Served, cmd};
+
+/// Where a session stands.
+pub enum State {
+    /// Connected: `AUTH` (when a secret is set), then `START`.
+    Fresh,
+    /// After `START`: `INIT` or `SN:`.
+    Started,
+    /// The resume point was refused: only `INIT` may follow.
+    MustInit,
+    /// Sending the snapshot, batch by batch.
+    Init(InitCursor),
+    /// Sending the wmLog after `cursor`.
+    Realtime { cursor: u64 },
+}
+
+/// The snapshot being sent: a read transaction of its own keeps it as it was at `serial`.
+pub struct InitCursor {
+    pub db: rusqlite::Connection,
+    pub serial: u64,
+    pub after: Option<PathBuf>,
+}
+
+/// Whether to go on after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Go,
+    Close,
+}
+
+pub struct Session<'a> {
+    pub conn: Connection,
+    pub served: &'a Served,
+    pub shutdown: &'a Shutdown,
+    /// For the wmLog and `GET` (always the latest committed state).
+    pub db: rusqlite::Connection,
+    pub state: State,
+    /// The challenge sent, and whether it was answered right.
+    pub challenge: Option<String>,
+    pub authed: bool,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(stream: TcpStream, served: &'a Served, shutdown: &'a Shutdown) -> Result<Session<'a>> {
+        let conn = Connection::new(stream).map_err(|source| Error::Net {
+            peer: "client".into(),
+            source,
+        })?;
+        Ok(Session {
+            conn,
+            served,
+            shutdown,
+            db: served.store.connect()?,
+            state: State::Fresh,
+            challenge: None,
+            authed: served.secret.is_none(),
+        })
+    }
+
+    pub fn net(&self) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let peer = self.conn.peer().to_string();
+        move |source| Error::Net { peer, source }
+    }
+
+    /// Answer one line and tell to go on.
+    pub fn say(&mut self, line: &str) -> Result<Flow> {
+        self.conn.write_line(line).map_err(self.net())?;
+        Ok(Flow::Go)
+    }
+
+    /// Answer one line and close.
+    pub fn refuse(&mut self, line: &str) -> Result<Flow> {
+        if self.served.verbose {
+            eprintln!("mirrord: {}: {line}, closing", self.conn.peer());
+        }
+        self.say(line)?;
+        Ok(Flow::Close)
+    }
+
+    pub fn run(&mut self) -> Result<()> {
+        loop {
+            if !self.conn.has_buffered() {
+                self.conn.flush().map_err(self.net())?;
+            }
+            let line = match self.conn.read_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.refuse(Reply::LINE_TOO_LONG)?;
+                    return self.conn.flush().map_err(self.net());
+                }
+                Err(e) => return Err(self.net()(e)),
+            };
+            if self.dispatch(Request::parse(&line).ok())? == Flow::Close {
+                return self.conn.flush().map_err(self.net());
+            }
+        }
+    }
+
+    fn dispatch(&mut self, req: Option<Request>) -> Result<Flow> {
+        use Request as R;
+        if req == Some(R::Quit) {
+            return self.refuse(Reply::BYE);
+        }
+        match (&self.state, req) {
+            (State::Fresh, Some(R::Auth(nonce))) => cmd::auth::challenge(self, nonce),
+            (State::Fresh, Some(R::Response(r))) => cmd::auth::response(self, &r),
+            (State::Fresh, Some(R::Start)) => cmd::start::apply(self),
+            (State::Fresh, _) => self.refuse(Reply::INVALID_COMMAND),
+            (State::Started | State::MustInit, Some(R::Init)) => cmd::init::apply(self),
+            (State::Started, Some(R::Sn { session, serial })) => cmd::sn::apply(self, &session, serial),
+            (State::Started | State::MustInit, _) => self.refuse(Reply::INVALID_INIT_COMMAND),
+            (State::Init(_), Some(R::Next)) => cmd::init::next(self),
+            (State::Realtime { .. }, Some(R::Next)) => cmd::next::apply(self),
+            (State::Init(_) | State::Realtime { .. }, Some(R::Get { serial, path })) => {
+                cmd::get::apply(self, serial, &path)
+            }
+            (State::Init(_) | State::Realtime { .. }, _) => self.refuse(Reply::INVALID_REALTIME_COMMAND),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! mirrord's state in sqlite (WAL): the **snapshot** (every watched path and its state) and the
+//! **wmLog** (serial-numbered records), changed together in one transaction per burst of
+//! events, so a reader's transaction always sees a snapshot and the serial it stands at. A
+//! serial is sqlite's AUTOINCREMENT key: once committed it survives `kill -9` and is never
+//! handed out again. Migrations are numbered by `PRAGMA user_version`.
+
+pub mod snapshot;
+pub mod wmlog;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// The migrations, in order; never edit one that shipped, append.
+const MIGRATIONS: &[&str] = &[
+    // 1: snapshot, wmLog, session.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE snapshot (
+        path BLOB PRIMARY KEY, kind INTEGER NOT NULL, mode INTEGER NOT NULL,
+        uid INTEGER NOT NULL, gid INTEGER NOT NULL, size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL, target BLOB) WITHOUT ROWID;
+     CREATE TABLE wmlog (
+        serial INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, path BLOB NOT NULL,
+        path2 BLOB, kind INTEGER, mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER,
+        mtime_ns INTEGER);",
+];
+
+/// The state database of one mirrord.
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// Create or upgrade the database in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(state_dir).map_err(crate::error::io(state_dir))?;
+        let store = Store {
+            path: state_dir.join("mirrord.db"),
+        };
+        let mut c = store.connect()?;
+        let db = |source| Error::Db {
+            path: store.path.clone(),
+            source,
+        };
+        c.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        let have: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+            let tx = c.transaction().map_err(db)?;
+            tx.execute_batch(m).map_err(db)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        Ok(store)
+    }
+
+    /// A new connection (one per thread: the monitor writes, each client session reads).
+    pub fn connect(&self) -> Result<Connection> {
+        let db = |source| Error::Db {
+            path: self.path.clone(),
+            source,
+        };
+        let c = Connection::open(&self.path).map_err(db)?;
+        c.busy_timeout(Duration::from_secs(30)).map_err(db)?;
+        // A committed transaction is in the WAL file, which outlives the process: kill -9
+        // loses nothing committed. (Power loss may lose the last ones, not corrupt.)
+        c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
+        Ok(c)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A value of the `meta` table.
+pub fn meta(c: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(c
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_meta(c: &Connection, key: &str, value: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The wmLog ("watch modify log"): records keyed by a serial that only grows. The monitor
+//! appends; each client session reads the records after the serial it stands at, as a MySQL
+//! replica reads the binary log from its position.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, Row, params};
+
+use crate::error::Result;
+use crate::record::{Kind, Meta, Op, Record};
+
+fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+fn path(b: Vec<u8>) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(&b))
+}
+
+/// Append a record; its serial.
+pub fn append(c: &Connection, r: &Record) -> Result<u64> {
+    let mut s = c.prepare_cached(
+        "INSERT INTO wmlog (op, path, path2, kind, mode, uid, gid, size, mtime_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let m = r.meta.as_ref();
+    let path2 = r.to.as_deref().or(m.and_then(|m| m.target.as_deref()));
+    s.execute(params![
+        r.op.name(),
+        bytes(&r.path),
+        path2.map(bytes),
+        m.map(|m| m.kind as i64),
+        m.map(|m| m.mode),
+        m.map(|m| m.uid),
+        m.map(|m| m.gid),
+        m.map(|m| m.size as i64),
+        m.map(|m| m.mtime_ns),
+    ])?;
+    Ok(c.last_insert_rowid() as u64)
+}
+
+/// The last serial ever handed out (0 before the first).
+pub fn head(c: &Connection) -> Result<u64> {
+    let mut s = c.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'wmlog'")?;
+    let mut rows = s.query([])?;
+    Ok(match rows.next()? {
+        Some(r) => r.get::<_, i64>(0)? as u64,
+        None => 0,
+    })
+}
+
+fn record(r: &Row<'_>) -> rusqlite::Result<(u64, Record)> {
+    let serial: i64 = r.get(0)?;
+    let op: String = r.get(1)?;
+    let op = Op::from_name(&op).unwrap_or(Op::Attrib);
+    let p = path(r.get(2)?);
+    let path2: Option<Vec<u8>> = r.get(3)?;
+    let kind: Option<i64> = r.get(4)?;
+    let meta = match kind.and_then(Kind::from_i64) {
+        Some(kind) => Some(Meta {
+            kind,
+            mode: r.get(5)?,
+            uid: r.get(6)?,
+            gid: r.get(7)?,
+            size: r.get::<_, i64>(8)? as u64,
+            mtime_ns: r.get(9)?,
+            target: if kind == Kind::Symlink { path2.clone().map(path) } else { None },
+        }),
+        None => None,
+    };
+    let to = if op == Op::Move { path2.map(path) } else { None };
+    Ok((serial as u64, Record { op, path: p, to, meta }))
+}
+
+/// Up to `limit` records after `serial`, in order.
+pub fn after(c: &Connection, serial: u64, limit: usize) -> Result<Vec<(u64, Record)>> {
+    let mut s = c.prepare_cached(
+        "SELECT serial, op, path, path2, kind, mode, uid, gid, size, mtime_ns FROM wmlog
+         WHERE serial > ?1 ORDER BY serial LIMIT ?2",
+    )?;
+    let rows = s.query_map(params![serial as i64, limit as i64], record)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// What became of the file `p` (as named at `serial`) after `serial`: its name now, or `None`
+/// when its content was replaced or it went away (a later record will tell the client).
+pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> {
+    let mut s = c.prepare_cached(
+        "SELECT op, path, path2 FROM wmlog WHERE serial > ?1 AND op != 'ATTRIB' ORDER BY serial",
+    )?;
+    let mut rows = s.query([serial as i64])?;
+    let mut cur = p.to_path_buf();
+    while let Some(r) = rows.next()? {
+        let op: String = r.get(0)?;
+        let at = path(r.get(1)?);
+        let to: Option<Vec<u8>> = r.get(2)?;
+        if op == "MOVE" && to.as_deref().is_some_and(|t| cur.starts_with(OsStr::from_bytes(t))) {
+            // Something else was renamed onto it.
+            return Ok(None);
+        }
+        if !cur.starts_with(&at) {
+            continue;
+        }
+        if op == "MOVE" {
+            let Some(to) = to.map(path) else { return Ok(None) };
+            let rest = cur.strip_prefix(&at).unwrap_or(Path::new("")).to_path_buf();
+            cur = if rest.as_os_str().is_empty() { to } else { to.join(rest) };
+        } else if at == cur || op == "DELETE" {
+            // Written again, replaced, or deleted (with a directory above it).
+            return Ok(None);
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// Forget every record (a new session starts from the snapshot; serials go on growing).
+pub fn clear(c: &Connection) -> Result<()> {
+    c.execute("DELETE FROM wmlog", [])?;
+    Ok(())
+}
