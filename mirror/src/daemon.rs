@@ -15,7 +15,7 @@ use crate::head::{Head, Shutdown};
 use crate::monitor::Monitor;
 use crate::proto::codec::hex;
 use crate::server::{self, Served};
-use crate::store::{self, Store, snapshot, wmlog};
+use crate::store::{Store, snapshot, wmlog};
 
 /// mirrord's settings, validated.
 pub struct Config {
@@ -59,13 +59,9 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
     let head0 = wmlog::head(&db)?;
     let session = new_session()?;
     let shared_head = Arc::new(Head::new(head0));
-    // This version rebuilds the snapshot at every boot: a new session, and clients INIT.
-    db.execute_batch("BEGIN IMMEDIATE")?;
-    snapshot::clear(&db)?;
-    wmlog::clear(&db)?;
-    store::set_meta(&db, "session", &session)?;
-    store::set_meta(&db, "session_start", &head0.to_string())?;
     let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose);
+    // This version rebuilds the snapshot at every boot: a new session, and clients INIT.
+    monitor.new_session(&session, head0)?;
     let mut failed = None;
     let watcher = Watcher::walk(rules, &mut |e| {
         if failed.is_none()

@@ -58,6 +58,16 @@ impl Monitor {
         Ok(())
     }
 
+    /// Boot: a new session starts from an empty snapshot and log (serials go on growing);
+    /// committed with the walk that fills the snapshot.
+    pub fn new_session(&mut self, session: &str, start: u64) -> Result<()> {
+        self.begin()?;
+        snapshot::clear(&self.db)?;
+        wmlog::clear(&self.db)?;
+        crate::store::set_meta(&self.db, "session", session)?;
+        crate::store::set_meta(&self.db, "session_start", &start.to_string())
+    }
+
     /// Boot: the walk's view of a path goes into the snapshot without a record (a client's
     /// INIT sends the snapshot itself).
     pub fn boot_seen(&mut self, e: Event) -> Result<()> {

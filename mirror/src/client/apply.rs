@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::client::Sync;
 use crate::client::link::{Content, Link};
-use crate::client::place::{RESERVED, place};
+use crate::client::place::{RESERVED, check, place};
 use crate::error::{Result, io};
 use crate::proto::Request;
 use crate::record::{Kind, Meta, Op, Record};
@@ -31,12 +31,20 @@ pub struct Apply {
     seen: Option<HashSet<PathBuf>>,
 }
 
+/// Whether an error says the path is not there (a missing or non-directory ancestor included).
+fn absent(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR)
+}
+
 fn remove_any(p: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(p) {
+    let r = match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
         Ok(_) => std::fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    };
+    match r {
+        Err(e) if absent(&e) => Ok(()),
+        r => r,
     }
 }
 
@@ -48,7 +56,9 @@ impl Apply {
         // Leftovers of a run that was killed.
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
-                let _ = remove_any(&e.path());
+                if e.file_name() != "applied" {
+                    let _ = remove_any(&e.path());
+                }
             }
         }
         Ok(Apply {
@@ -206,36 +216,50 @@ impl Sync for Apply {
         self.seen = Some(HashSet::new());
     }
 
-    fn batch(&mut self, records: &[(u64, Record)], link: &mut Link) -> Result<()> {
+    fn batch(
+        &mut self,
+        records: &[(u64, Record)],
+        link: &mut Link,
+        done: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<()> {
         // The files to fetch, in order; their GETs go out ahead of the records being applied.
         let fetch: Vec<(u64, PathBuf)> = records
             .iter()
-            .filter(|(_, r)| r.op == Op::Fwrite && place(&self.dir, &r.path).is_ok())
+            .filter(|(_, r)| r.op == Op::Fwrite && check(&r.path).is_ok())
             .map(|(s, r)| (*s, r.path.clone()))
             .collect();
         let (mut asked, mut received) = (0usize, 0usize);
         let mut refetch = Vec::new();
-        for (serial, r) in records {
+        for (i, (serial, r)) in records.iter().enumerate() {
+            if i > 0 && refetch.is_empty() {
+                // Everything before this record is carried out.
+                done(records[i - 1].0)?;
+            }
             self.note_seen(&r.path);
+            if r.op == Op::Fwrite && check(&r.path).is_ok() {
+                // Its GET is (or is about to be) asked: its answer must be read, whatever
+                // the mirror now says of the path.
+                while asked < fetch.len() && asked < received + WINDOW {
+                    let (s, p) = &fetch[asked];
+                    link.send(&Request::Get { serial: *s, path: p.clone() })?;
+                    asked += 1;
+                }
+                link.flush()?;
+                received += 1;
+            }
             let target = match place(&self.dir, &r.path) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("fs_mirror: refused record {}: {e}", r.line());
+                    if r.op == Op::Fwrite && check(&r.path).is_ok() {
+                        link.content(Path::new("/dev/null"), &mut |_| Ok(()))?;
+                    }
                     continue;
                 }
             };
             let meta = r.meta.clone();
             match (r.op, meta) {
-                (Op::Fwrite, Some(m)) => {
-                    while asked < fetch.len() && asked < received + WINDOW {
-                        let (s, p) = &fetch[asked];
-                        link.send(&Request::Get { serial: *s, path: p.clone() })?;
-                        asked += 1;
-                    }
-                    link.flush()?;
-                    received += 1;
-                    self.receive(link, &target, &m)?;
-                }
+                (Op::Fwrite, Some(m)) => self.receive(link, &target, &m)?,
                 (Op::Create, Some(m)) => self.mkdir(&target, &m)?,
                 (Op::Symlink, Some(m)) => self.symlink(&target, &m)?,
                 (Op::Attrib, Some(m)) => self.attrib(&target, &m)?,
@@ -250,10 +274,7 @@ impl Sync for Apply {
                                 refetch.push((*serial, to, to_t));
                             }
                         }
-                        Err(e) => {
-                            eprintln!("fs_mirror: refused record {}: {e}", r.line());
-                            remove_any(&target).map_err(io(&target))?;
-                        }
+                        Err(e) => eprintln!("fs_mirror: refused record {}: {e}", r.line()),
                     }
                 }
                 _ => eprintln!("fs_mirror: record without state ignored: {}", r.line()),
@@ -263,6 +284,9 @@ impl Sync for Apply {
             link.command(&Request::Get { serial, path })?;
             let m = Meta { kind: Kind::File, mode: 0o644, uid: 0, gid: 0, size: 0, mtime_ns: 0, target: None };
             self.receive(link, &target, &m)?;
+        }
+        if let Some((last, _)) = records.last() {
+            done(*last)?;
         }
         Ok(())
     }

@@ -18,14 +18,20 @@ use crate::error::{Error, Result};
 use crate::proto::{BATCH, Reply, Request};
 use crate::record::Record;
 use link::{Batch, Link};
-use sn::Sn;
+use sn::{Applied, Sn};
 
 /// An fs_sync back-end.
 pub trait Sync {
     /// An INIT starts: the batches that follow are the whole snapshot.
     fn begin_init(&mut self) {}
-    /// Carry out one batch, each record with its serial.
-    fn batch(&mut self, records: &[(u64, Record)], link: &mut Link) -> Result<()>;
+    /// Carry out one batch, each record with its serial, telling `done` the serial up to
+    /// which everything is carried out as it goes.
+    fn batch(
+        &mut self,
+        records: &[(u64, Record)],
+        link: &mut Link,
+        done: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<()>;
     /// The INIT's last batch was carried out.
     fn end_init(&mut self) -> Result<()> {
         Ok(())
@@ -56,13 +62,14 @@ pub struct Config {
 /// Mirror until killed; returns only on an error retrying cannot mend.
 pub fn run(cfg: &Config) -> Result<()> {
     let mut sn = Sn::lock(&cfg.datadir)?;
+    let mut applied = Applied::open(&cfg.datadir)?;
     let mut sync: Box<dyn Sync> = match cfg.mode {
         Mode::Apply => Box::new(apply::Apply::new(&cfg.datadir, cfg.verbose)?),
         Mode::Report => Box::new(report::Report::new(cfg.json)),
     };
     let mut backoff = Duration::from_millis(250);
     loop {
-        let err = match Client::connect(cfg, &mut sn, sync.as_mut()) {
+        let err = match Client::connect(cfg, &mut sn, &mut applied, sync.as_mut()) {
             Ok(mut c) => {
                 backoff = Duration::from_millis(250);
                 c.mirror()
@@ -85,13 +92,19 @@ struct Client<'a> {
     cfg: &'a Config,
     link: Link,
     sn: &'a mut Sn,
+    applied: &'a mut Applied,
     sync: &'a mut dyn Sync,
     session: String,
     serial: u64,
 }
 
 impl<'a> Client<'a> {
-    fn connect(cfg: &'a Config, sn: &'a mut Sn, sync: &'a mut dyn Sync) -> Result<Client<'a>> {
+    fn connect(
+        cfg: &'a Config,
+        sn: &'a mut Sn,
+        applied: &'a mut Applied,
+        sync: &'a mut dyn Sync,
+    ) -> Result<Client<'a>> {
         let mut link = Link::connect(&cfg.host, cfg.port, cfg.idle)?;
         if let Some(s) = &cfg.secret {
             link.auth(s)?;
@@ -104,7 +117,7 @@ impl<'a> Client<'a> {
                 what: format!("answered {l:?} to START (a --secret-file may be needed)"),
             });
         }
-        Ok(Client { cfg, link, sn, sync, session: String::new(), serial: 0 })
+        Ok(Client { cfg, link, sn, applied, sync, session: String::new(), serial: 0 })
     }
 
     fn say(&self, what: String) {
@@ -164,13 +177,15 @@ impl<'a> Client<'a> {
         };
         self.session = session.to_string();
         self.say(format!("INIT, session {session}"));
+        self.applied.write("", 0)?;
         self.sync.begin_init();
         loop {
             let b = self.link.batch()?;
             let n = b.records.len();
             let records = self.checked(b.records, |_| b.serial);
-            self.sync.batch(&records, &mut self.link)?;
+            self.sync.batch(&records, &mut self.link, &mut |_| Ok(()))?;
             if n < BATCH {
+                self.applied.write(&self.session, b.serial)?;
                 self.sync.end_init()?;
                 self.sync.durable()?;
                 self.serial = b.serial;
@@ -188,9 +203,18 @@ impl<'a> Client<'a> {
         // Serials follow one another unless the log has gaps; then the batch's stands for all.
         let first = self.serial + 1;
         let consecutive = b.serial >= self.serial && b.serial - self.serial == n;
-        let records = self.checked(b.records, |i| if consecutive { first + i as u64 } else { b.serial });
+        let mut records =
+            self.checked(b.records, |i| if consecutive { first + i as u64 } else { b.serial });
+        // Records carried out before a kill are not carried out twice.
+        if consecutive
+            && let Some((session, upto)) = self.applied.read()?
+            && session == self.session
+        {
+            records.retain(|(s, _)| *s > upto);
+        }
         self.say(format!("serial {}: {} records", b.serial, n));
-        self.sync.batch(&records, &mut self.link)?;
+        let (applied, session) = (&mut *self.applied, &self.session);
+        self.sync.batch(&records, &mut self.link, &mut |s| applied.write(session, s))?;
         self.sync.durable()?;
         self.serial = b.serial;
         self.sn.write(&self.session, self.serial)

@@ -21,8 +21,8 @@ pub enum Refused {
     ThroughSymlink(String, String),
 }
 
-/// `DIR` + `path`, checked.
-pub fn place(dir: &Path, path: &Path) -> Result<PathBuf, Refused> {
+/// Whether `path` may name something in a mirror at all (before looking at the mirror).
+pub fn check(path: &Path) -> Result<(), Refused> {
     let shown = || path.display().to_string();
     if !crate::record::plain_absolute(path) {
         return Err(Refused::NotPlain(shown()));
@@ -33,6 +33,14 @@ pub fn place(dir: &Path, path: &Path) -> Result<PathBuf, Refused> {
     {
         return Err(Refused::Reserved(shown()));
     }
+    Ok(())
+}
+
+/// `DIR` + `path`, checked.
+pub fn place(dir: &Path, path: &Path) -> Result<PathBuf, Refused> {
+    let shown = || path.display().to_string();
+    check(path)?;
+    let rel = path.strip_prefix("/").map_err(|_| Refused::NotPlain(shown()))?;
     let full = dir.join(rel);
     // Every directory on the way inside DIR must not be a symlink.
     let mut at = dir.to_path_buf();

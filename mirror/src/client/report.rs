@@ -43,7 +43,12 @@ fn json(serial: u64, r: &Record) -> serde_json::Value {
 }
 
 impl Sync for Report {
-    fn batch(&mut self, records: &[(u64, Record)], _link: &mut Link) -> Result<()> {
+    fn batch(
+        &mut self,
+        records: &[(u64, Record)],
+        _link: &mut Link,
+        _done: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<()> {
         let mut out = std::io::stdout().lock();
         for (serial, r) in records {
             let _ = if self.json {

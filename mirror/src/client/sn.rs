@@ -62,3 +62,44 @@ impl Sn {
         Ok(())
     }
 }
+
+/// `DIR/.fs_mirror/applied`: `SESSION,SERIAL` of the last record carried out, written after
+/// each one (no fsync: it only has to survive `kill -9`; the batch's `syncfs` makes it durable
+/// with the files). A client resuming from `sn` skips the records up to it, so a rename carried
+/// out before the kill is not carried out twice.
+pub struct Applied {
+    file: File,
+    path: PathBuf,
+}
+
+impl Applied {
+    pub fn open(dir: &Path) -> Result<Applied> {
+        let d = dir.join(".fs_mirror");
+        std::fs::create_dir_all(&d).map_err(io(&d))?;
+        let path = d.join("applied");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(Applied { file, path })
+    }
+
+    pub fn read(&mut self) -> Result<Option<(String, u64)>> {
+        let mut s = String::new();
+        self.file.seek(SeekFrom::Start(0)).map_err(io(&self.path))?;
+        self.file.read_to_string(&mut s).map_err(io(&self.path))?;
+        Ok(s.lines()
+            .next()
+            .and_then(|l| l.split_once(','))
+            .and_then(|(a, b)| Some((a.to_string(), b.trim().parse().ok()?))))
+    }
+
+    pub fn write(&mut self, session: &str, serial: u64) -> Result<()> {
+        let line = format!("{session},{serial}\n");
+        self.file.write_all_at(line.as_bytes(), 0).map_err(io(&self.path))?;
+        self.file.set_len(line.len() as u64).map_err(io(&self.path))
+    }
+}

@@ -1,1 +1,8 @@
+//! mirrord / fs_mirror end to end: the real binaries, real directories, a real TCP socket on
+//! 127.0.0.1 port 0. Nothing waits a fixed time for correctness: every wait polls its condition
+//! with a deadline.
 
+mod harness;
+mod protocol;
+mod refuse;
+mod workload;

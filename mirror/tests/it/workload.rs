@@ -1,0 +1,244 @@
+//! A seeded random workload against a running mirrord, and the mirrors that must end identical
+//! to the source: one client, two clients at once, a client killed with -9 again and again.
+
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::harness::*;
+
+/// The source's directories and files (excluded `skip` left out), found again at each step.
+fn entries(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut dirs, mut files) = (vec![root.to_path_buf()], Vec::new());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.starts_with(root.join("skip")) {
+                continue;
+            }
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                dirs.push(p.clone());
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    (dirs, files)
+}
+
+pub struct Workload {
+    rng: StdRng,
+    src: PathBuf,
+    outside: PathBuf,
+    n: u32,
+}
+
+impl Workload {
+    pub fn new(seed: u64, src: &Path, outside: &Path) -> Workload {
+        std::fs::create_dir_all(outside).unwrap();
+        Workload { rng: StdRng::seed_from_u64(seed), src: src.into(), outside: outside.into(), n: 0 }
+    }
+
+    fn name(&mut self) -> String {
+        self.n += 1;
+        format!("n{}", self.n)
+    }
+
+    fn content(&mut self) -> Vec<u8> {
+        let len = [0, 1, 100, 5000, 70_000][self.rng.random_range(0..5)];
+        (0..len).map(|_| self.rng.random::<u8>()).collect()
+    }
+
+    /// One random change; what it was.
+    pub fn step(&mut self) -> String {
+        use std::fs;
+        use std::os::unix::fs::PermissionsExt;
+        let (dirs, files) = entries(&self.src);
+        let dir = dirs.choose(&mut self.rng).unwrap().clone();
+        let file = files.choose(&mut self.rng).cloned();
+        let sub = dirs.iter().filter(|d| **d != self.src).cloned().collect::<Vec<_>>();
+        let subdir = sub.choose(&mut self.rng).cloned();
+        let op = self.rng.random_range(0..15);
+        let r: std::io::Result<String> = (|| match (op, file, subdir) {
+            (0 | 1, _, _) => {
+                let p = dir.join(self.name());
+                let c = self.content();
+                fs::write(&p, c)?;
+                Ok(format!("create {}", p.display()))
+            }
+            (2, Some(f), _) => {
+                let c = self.content();
+                fs::write(&f, c)?;
+                Ok(format!("write {}", f.display()))
+            }
+            (3, Some(f), _) => {
+                use std::io::Write;
+                let c = self.content();
+                fs::OpenOptions::new().append(true).open(&f)?.write_all(&c)?;
+                Ok(format!("append {}", f.display()))
+            }
+            (4, Some(f), _) => {
+                fs::remove_file(&f)?;
+                Ok(format!("delete {}", f.display()))
+            }
+            (5, Some(f), _) => {
+                let to = dir.join(self.name());
+                fs::rename(&f, &to)?;
+                Ok(format!("rename {} {}", f.display(), to.display()))
+            }
+            (6, _, _) => {
+                let top = dir.join(self.name());
+                let deep = top.join("a/b/c/d");
+                fs::create_dir_all(&deep)?;
+                let c = self.content();
+                fs::write(deep.join("f"), c)?;
+                fs::write(top.join("a/g"), b"at once")?;
+                Ok(format!("mkdir -p {}", deep.display()))
+            }
+            (7, _, Some(d)) if !dir.starts_with(&d) => {
+                let to = dir.join(self.name());
+                fs::rename(&d, &to)?;
+                Ok(format!("rename dir {} {}", d.display(), to.display()))
+            }
+            (8, _, Some(d)) => {
+                fs::remove_dir_all(&d)?;
+                Ok(format!("rm -rf {}", d.display()))
+            }
+            (9, Some(f), _) => {
+                // A file becomes a directory with something in it.
+                fs::remove_file(&f)?;
+                fs::create_dir(&f)?;
+                fs::write(f.join("inside"), b"flip")?;
+                Ok(format!("file->dir {}", f.display()))
+            }
+            (10, _, Some(d)) => {
+                fs::remove_dir_all(&d)?;
+                fs::write(&d, b"was a directory")?;
+                Ok(format!("dir->file {}", d.display()))
+            }
+            (11, f, d) => {
+                let modes = [0o644, 0o600, 0o755, 0o700, 0o640];
+                let mode = *modes.choose(&mut self.rng).unwrap();
+                let p = if self.rng.random_bool(0.5) { f.or(d) } else { d.or(f) };
+                let Some(p) = p else { return Ok("nothing to chmod".into()) };
+                fs::set_permissions(&p, fs::Permissions::from_mode(mode))?;
+                Ok(format!("chmod {mode:o} {}", p.display()))
+            }
+            (12, _, _) => {
+                let p = dir.join(self.name());
+                let t = ["../x", "/etc/passwd", "n1", "a b/c"][self.rng.random_range(0..4)];
+                std::os::unix::fs::symlink(t, &p)?;
+                Ok(format!("symlink {} -> {t}", p.display()))
+            }
+            (13, _, Some(d)) => {
+                // Out of the tree, and (now or later) back in.
+                let name = self.name();
+                let out = self.outside.join(name);
+                fs::rename(&d, &out)?;
+                if self.rng.random_bool(0.5) {
+                    fs::write(out.join("while-out"), b"x")?;
+                    let back = dir.join(self.name());
+                    if !back.starts_with(&d) {
+                        fs::rename(&out, &back)?;
+                        return Ok(format!("moved out and back {} -> {}", d.display(), back.display()));
+                    }
+                }
+                Ok(format!("moved out {}", d.display()))
+            }
+            (14, _, _) => {
+                // Something the mirror must never hold.
+                fs::write(self.src.join("skip").join(self.name()), b"excluded")?;
+                Ok("write into the excluded tree".into())
+            }
+            _ => Ok("nothing".into()),
+        })();
+        r.unwrap_or_else(|e| format!("(failed: {e})"))
+    }
+
+    /// Bring back what went outside, so those moves-in happen too.
+    pub fn bring_back(&mut self) {
+        for e in std::fs::read_dir(&self.outside).unwrap().flatten() {
+            let name = self.name();
+            let to = self.src.join(name);
+            let _ = std::fs::rename(e.path(), to);
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("MIRROR_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed)
+}
+
+#[test]
+fn a_random_workload_ends_with_identical_mirrors_for_two_clients() {
+    let s = Setup::new();
+    std::fs::write(s.src.join("before"), b"there at boot").unwrap();
+    let d = s.mirrord(&[]);
+    let (m1, m2) = (s.path("mirror1"), s.path("mirror2"));
+    let c1 = FsMirror::start(d.port, &m1, &[]);
+    let mut w = Workload::new(seed(), &s.src, &s.path("outside"));
+    let mut done = Vec::new();
+    for _ in 0..400 {
+        done.push(w.step());
+    }
+    // The second client starts later: its INIT runs while changes go on.
+    let c2 = FsMirror::start(d.port, &m2, &[]);
+    for _ in 0..200 {
+        done.push(w.step());
+    }
+    w.bring_back();
+    let logs = || format!("{}\n{}\n{}", d.log(), c1.log(), c2.log());
+    converge(&s.src, &s.mirrored(&m1), 60, &logs);
+    converge(&s.src, &s.mirrored(&m2), 60, &logs);
+    assert!(!s.mirrored(&m1).join("skip").exists(), "the excluded tree was mirrored");
+    assert!(std::fs::read_dir(s.mirrored(&m1)).unwrap().count() > 3, "the workload left something to compare");
+}
+
+#[test]
+fn a_client_killed_at_random_points_resumes_by_serial_without_init() {
+    let s = Setup::new();
+    let d = s.mirrord(&[]);
+    let m = s.path("mirror");
+    let mut c = FsMirror::start(d.port, &m, &[]);
+    let mut w = Workload::new(seed() ^ 0xdead, &s.src, &s.path("outside"));
+    let mut rng = StdRng::seed_from_u64(seed());
+    // The first INIT must be done (an sn written) before kills count as resumable.
+    eventually(30, "the first INIT", || std::fs::read_to_string(m.join("sn")).ok().filter(|s| s.contains(',')).ok_or_else(|| c.log()));
+    for _ in 0..8 {
+        for _ in 0..rng.random_range(10..80) {
+            w.step();
+        }
+        c.kill();
+        for _ in 0..rng.random_range(0..30) {
+            w.step();
+        }
+        c = FsMirror::start(d.port, &m, &[]);
+    }
+    w.bring_back();
+    converge(&s.src, &s.mirrored(&m), 60, &|| format!("{}\n{}", d.log(), c.log()));
+    let inits = d.log().matches("INIT at serial").count();
+    assert_eq!(inits, 1, "a restarted client did INIT again:\n{}", tail(&c.log(), 40));
+    assert!(c.log().contains("replied \"OK\"") || c.log().contains("replied \"SERIAL:"), "{}", c.log());
+}
+
+#[test]
+fn an_excluded_tree_stays_excluded_when_deleted_and_made_again() {
+    let s = Setup::new();
+    let d = s.mirrord(&[]);
+    let m = s.path("mirror");
+    let c = FsMirror::start(d.port, &m, &[]);
+    let skip = s.src.join("skip");
+    std::fs::remove_dir_all(&skip).unwrap();
+    std::fs::create_dir_all(skip.join("deep")).unwrap();
+    std::fs::write(skip.join("deep/f"), b"no").unwrap();
+    std::fs::write(s.src.join("marker"), b"yes").unwrap();
+    converge(&s.src, &s.mirrored(&m), 30, &|| format!("{}\n{}", d.log(), c.log()));
+    assert!(!s.mirrored(&m).join("skip").exists());
+    assert!(!d.log().contains("/skip"), "{}", d.log());
+}
