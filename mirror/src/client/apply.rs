@@ -317,9 +317,4 @@ impl Sync for Apply {
         }
         Ok(())
     }
-
-    fn durable(&mut self) -> Result<()> {
-        let d = File::open(&self.dir).map_err(io(&self.dir))?;
-        nix::unistd::syncfs(&d).map_err(|e| io(&self.dir)(e.into()))
-    }
 }

@@ -1,23 +1,26 @@
 //! fs_mirror, the client: connect to mirrord, resume from `DIR/sn` (`SN:`) or start over
 //! (`INIT`), then ask for batch after batch (`NEXT`) and hand each to an fs_sync back-end —
 //! [`apply::Apply`] carries it out under `DIR`, [`report::Report`] prints it. The serial in
-//! `sn` moves only after a batch is applied and synced to disk, so a client killed at any
-//! point resumes without losing or skipping a record. A lost connection is retried with
-//! backoff.
+//! `sn` moves only after a batch is applied and synced to disk ([`durable`]), so a client
+//! killed at any point resumes without losing or skipping a record. A lost connection is
+//! retried with backoff.
 
 pub mod apply;
+pub mod durable;
 pub mod link;
 pub mod place;
 pub mod report;
 pub mod sn;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::proto::{BATCH, Reply, Request};
 use crate::record::Record;
 use link::{Batch, Link};
+use durable::Durable;
 use sn::{Applied, Sn};
 
 /// An fs_sync back-end.
@@ -36,8 +39,10 @@ pub trait Sync {
     fn end_init(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Make what was carried out survive a crash.
-    fn durable(&mut self) -> Result<()>;
+    /// Hand over what was carried out (the syncer then makes it durable).
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,15 +66,16 @@ pub struct Config {
 
 /// Mirror until killed; returns only on an error retrying cannot mend.
 pub fn run(cfg: &Config) -> Result<()> {
-    let mut sn = Sn::lock(&cfg.datadir)?;
+    let sn = Arc::new(Mutex::new(Sn::lock(&cfg.datadir)?));
     let mut applied = Applied::open(&cfg.datadir)?;
+    let durable = Durable::start(sn.clone(), (cfg.mode == Mode::Apply).then(|| cfg.datadir.clone()));
     let mut sync: Box<dyn Sync> = match cfg.mode {
         Mode::Apply => Box::new(apply::Apply::new(&cfg.datadir, cfg.verbose)?),
         Mode::Report => Box::new(report::Report::new(cfg.json)),
     };
     let mut backoff = Duration::from_millis(250);
     loop {
-        let err = match Client::connect(cfg, &mut sn, &mut applied, sync.as_mut()) {
+        let err = match Client::connect(cfg, &sn, &durable, &mut applied, sync.as_mut()) {
             Ok(mut c) => {
                 backoff = Duration::from_millis(250);
                 c.mirror()
@@ -91,7 +97,8 @@ pub fn run(cfg: &Config) -> Result<()> {
 struct Client<'a> {
     cfg: &'a Config,
     link: Link,
-    sn: &'a mut Sn,
+    sn: &'a Mutex<Sn>,
+    durable: &'a Durable,
     applied: &'a mut Applied,
     sync: &'a mut dyn Sync,
     session: String,
@@ -101,7 +108,8 @@ struct Client<'a> {
 impl<'a> Client<'a> {
     fn connect(
         cfg: &'a Config,
-        sn: &'a mut Sn,
+        sn: &'a Mutex<Sn>,
+        durable: &'a Durable,
         applied: &'a mut Applied,
         sync: &'a mut dyn Sync,
     ) -> Result<Client<'a>> {
@@ -117,7 +125,7 @@ impl<'a> Client<'a> {
                 what: format!("answered {l:?} to START (a --secret-file may be needed)"),
             });
         }
-        Ok(Client { cfg, link, sn, applied, sync, session: String::new(), serial: 0 })
+        Ok(Client { cfg, link, sn, durable, applied, sync, session: String::new(), serial: 0 })
     }
 
     fn say(&self, what: String) {
@@ -136,7 +144,8 @@ impl<'a> Client<'a> {
 
     /// Resume or start over, then follow the log.
     fn follow(&mut self) -> Result<std::convert::Infallible> {
-        match self.sn.read()? {
+        let resume = self.sn.lock().unwrap_or_else(|e| e.into_inner()).read()?;
+        match resume {
             Some((session, serial)) => {
                 let req = Request::Sn { session: session.clone(), serial: serial as i64 };
                 self.link.command(&req)?;
@@ -149,7 +158,7 @@ impl<'a> Client<'a> {
                     let b = self.link.batch_after(&l)?;
                     self.realtime(b)?;
                 } else if l == Reply::SESSION_INVALID || l == Reply::SERIAL_INVALID {
-                    self.sn.clear()?;
+                    self.sn.lock().unwrap_or_else(|e| e.into_inner()).clear()?;
                     self.init()?;
                 } else {
                     return Err(self.unexpected(&l));
@@ -187,9 +196,9 @@ impl<'a> Client<'a> {
             if n < BATCH {
                 self.applied.write(&self.session, b.serial)?;
                 self.sync.end_init()?;
-                self.sync.durable()?;
+                self.sync.flush()?;
                 self.serial = b.serial;
-                self.sn.write(&self.session, self.serial)?;
+                self.durable.submit(&self.session, self.serial)?;
                 self.say(format!("INIT done at serial {}", b.serial));
                 return Ok(());
             }
@@ -215,9 +224,9 @@ impl<'a> Client<'a> {
         self.say(format!("serial {}: {} records", b.serial, n));
         let (applied, session) = (&mut *self.applied, &self.session);
         self.sync.batch(&records, &mut self.link, &mut |s| applied.write(session, s))?;
-        self.sync.durable()?;
+        self.sync.flush()?;
         self.serial = b.serial;
-        self.sn.write(&self.session, self.serial)
+        self.durable.submit(&self.session, self.serial)
     }
 
     /// The readable records with their serials; unreadable ones are logged and left out.

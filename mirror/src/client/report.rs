@@ -60,7 +60,7 @@ impl Sync for Report {
         Ok(())
     }
 
-    fn durable(&mut self) -> Result<()> {
+    fn flush(&mut self) -> Result<()> {
         let _ = std::io::stdout().flush();
         Ok(())
     }

@@ -138,3 +138,54 @@ fn the_snapshot_comes_in_batches_of_at_most_1024() {
     // 2500 files, the root: 2501 records.
     assert_eq!(sizes, [1024, 1024, 453]);
 }
+
+#[test]
+fn report_mode_prints_each_change_as_json_and_touches_nothing() {
+    let s = Setup::new();
+    let d = s.mirrord(&[]);
+    let m = s.path("report");
+    let out = s.path("report.out");
+    let mut c = std::process::Command::new(bin("fs_mirror"))
+        .args(["--host", "127.0.0.1", "--port", &d.port.to_string(), "--sync", "report", "--json"])
+        .arg("--datadir")
+        .arg(&m)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once its INIT is done (sn written), a change arrives as a record.
+    eventually(30, "the INIT", || std::fs::read_to_string(m.join("sn")).ok().filter(|s| s.contains(',')).ok_or_else(String::new));
+    std::fs::write(s.src.join("intruder.php"), b"<?php system($_GET['c']);").unwrap();
+    let line = eventually(30, "the report of the write", || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["op"] == "FWRITE" && v["path"].as_str().is_some_and(|p| p.ends_with("/intruder.php")))
+            .ok_or(text)
+    });
+    assert_eq!(line["size"], 25);
+    assert_eq!(line["mode"], "644");
+    assert!(line["serial"].as_u64().unwrap() >= 1);
+    let _ = c.kill();
+    let _ = c.wait();
+    assert!(!s.mirrored(&m).exists(), "report mode wrote into the mirror directory");
+}
+
+#[test]
+fn fs_info_lists_finds_and_removes() {
+    let s = Setup::new();
+    std::fs::write(s.src.join("a"), b"x").unwrap();
+    std::fs::write(s.src.join("skip/hidden"), b"x").unwrap();
+    let src = s.src.display().to_string();
+    assert_eq!(fs_info(&s.info, &["-l"]), format!("t:{src}\nx:{src}/skip\n"));
+    assert_eq!(fs_info(&s.info, &["-f"]), format!("{src}\n{src}/a\n"));
+    fs_info(&s.info, &["-r", &format!("x:{src}/skip")]);
+    assert!(fs_info(&s.info, &["-f"]).contains("/skip/hidden"));
+    let out = std::process::Command::new(bin("fs_info"))
+        .arg("-d").arg(&s.info)
+        .args(["-a", "t:/no/such/place"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/place"));
+}
