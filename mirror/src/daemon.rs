@@ -48,7 +48,8 @@ pub fn rules(cfg: &Config) -> Result<Rules> {
 
 fn new_session() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| Error::FsInfo(format!("no randomness for a session id: {e}")))?;
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::FsInfo(format!("no randomness for a session id: {e}")))?;
     Ok(hex(&b))
 }
 

@@ -37,7 +37,9 @@ pub struct Entry {
 impl Entry {
     pub fn parse(s: &str) -> Result<Entry> {
         let (tag, path) = s.split_once(':').ok_or_else(|| {
-            Error::FsInfo(format!("{s:?}: expected t:PATH, x:PATH, tL:LISTFILE or xL:LISTFILE"))
+            Error::FsInfo(format!(
+                "{s:?}: expected t:PATH, x:PATH, tL:LISTFILE or xL:LISTFILE"
+            ))
         })?;
         let (tag, list) = match tag {
             "t" => (Tag::Include, false),
@@ -102,7 +104,8 @@ fn check_name(name: &str) -> Result<()> {
 
 /// Whether `p` is absolute and plain (no `.`, `..` or empty components).
 fn plain_absolute(p: &Path) -> bool {
-    (crate::record::plain_absolute(p) || p == Path::new("/")) && !p.as_os_str().as_bytes().contains(&b'\n')
+    (crate::record::plain_absolute(p) || p == Path::new("/"))
+        && !p.as_os_str().as_bytes().contains(&b'\n')
 }
 
 impl FsInfo {
@@ -169,7 +172,10 @@ impl FsInfo {
     fn expand(e: &Entry) -> Result<Vec<PathBuf>> {
         if e.list {
             if !e.path.is_file() {
-                return Err(Error::FsInfo(format!("list file {} does not exist", e.path.display())));
+                return Err(Error::FsInfo(format!(
+                    "list file {} does not exist",
+                    e.path.display()
+                )));
             }
             Self::read_list(&e.path)
         } else {
@@ -183,7 +189,13 @@ impl FsInfo {
         let mut id = self.load(name)?;
         for e in entries {
             for p in Self::expand(e)? {
-                let p = PathBuf::from(p.as_os_str().as_bytes().strip_suffix(b"/").filter(|s| !s.is_empty()).map_or(p.as_os_str(), OsStr::from_bytes));
+                let p = PathBuf::from(
+                    p.as_os_str()
+                        .as_bytes()
+                        .strip_suffix(b"/")
+                        .filter(|s| !s.is_empty())
+                        .map_or(p.as_os_str(), OsStr::from_bytes),
+                );
                 if !plain_absolute(&p) {
                     return Err(Error::FsInfo(format!(
                         "{}: give an absolute path without '.', '..' or newlines",
@@ -191,7 +203,10 @@ impl FsInfo {
                     )));
                 }
                 if std::fs::symlink_metadata(&p).is_err() {
-                    return Err(Error::FsInfo(format!("{}: no such file or directory", p.display())));
+                    return Err(Error::FsInfo(format!(
+                        "{}: no such file or directory",
+                        p.display()
+                    )));
                 }
                 match e.tag {
                     Tag::Include => {
@@ -238,7 +253,11 @@ impl FsInfo {
                     return Err(Error::FsInfo(format!(
                         "{} is not among the {} paths of {name:?} (see fs_info -l {name})",
                         p.display(),
-                        if e.tag == Tag::Include { "included" } else { "excluded" }
+                        if e.tag == Tag::Include {
+                            "included"
+                        } else {
+                            "excluded"
+                        }
                     )));
                 }
             }
@@ -256,7 +275,9 @@ impl FsInfo {
                 continue;
             }
             out(&p);
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
             if m.is_dir()
                 && let Ok(rd) = std::fs::read_dir(&p)
             {
@@ -281,19 +302,43 @@ mod tests {
         let info = FsInfo::new(d.path().join("info"));
         let e = |s: String| Entry::parse(&s).unwrap();
         let id = info
-            .add("website", &[e(format!("t:{}", root.display())), e(format!("x:{}/cache", root.display()))], false)
+            .add(
+                "website",
+                &[
+                    e(format!("t:{}", root.display())),
+                    e(format!("x:{}/cache", root.display())),
+                ],
+                false,
+            )
             .unwrap();
         assert_eq!(id.exclude, [root.join("cache")]);
         assert_eq!(info.load("website").unwrap(), id);
         // Inside an excluded tree, missing, relative, with '..': refused, nothing stored.
-        for bad in [format!("t:{}/cache/x", root.display()), format!("t:{}/nope", root.display()), "t:rel".into(), format!("t:{}/../www", root.display())] {
-            assert!(info.add("website", &[e(bad.clone())], false).is_err(), "{bad}");
+        for bad in [
+            format!("t:{}/cache/x", root.display()),
+            format!("t:{}/nope", root.display()),
+            "t:rel".into(),
+            format!("t:{}/../www", root.display()),
+        ] {
+            assert!(
+                info.add("website", &[e(bad.clone())], false).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(info.load("website").unwrap(), id);
-        assert!(info.add("website", &[e(format!("t:{}/cache/x", root.display()))], true).is_ok());
+        assert!(
+            info.add(
+                "website",
+                &[e(format!("t:{}/cache/x", root.display()))],
+                true
+            )
+            .is_ok()
+        );
         assert!(Entry::parse("q:/x").is_err() && Entry::parse("/x").is_err());
         assert!(info.load("../etc").is_err());
-        let id = info.remove("website", &[e(format!("x:{}/cache", root.display()))]).unwrap();
+        let id = info
+            .remove("website", &[e(format!("x:{}/cache", root.display()))])
+            .unwrap();
         assert!(id.exclude.is_empty());
     }
 }

@@ -69,7 +69,9 @@ impl Shutdown {
     }
 
     pub fn trigger(&self) {
-        self.inner.set.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .set
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(a) = *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner()) {
             // Connecting wakes the accept loop, which then sees the switch.
             let _ = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1));

@@ -97,7 +97,9 @@ impl Monitor {
     fn handle(&mut self, e: Event) -> Result<()> {
         self.begin()?;
         match e {
-            Event::Created { path, .. } | Event::Attrib { path, .. } => self.reconcile(&path, false),
+            Event::Created { path, .. } | Event::Attrib { path, .. } => {
+                self.reconcile(&path, false)
+            }
             Event::Written { path } => self.reconcile(&path, true),
             Event::Deleted { path, .. } => self.deleted(&path),
             Event::Moved { from, to, .. } => self.moved(&from, &to),

@@ -180,7 +180,9 @@ impl Record {
         let mut words = rest.split(' ');
         let raw = words.next().unwrap_or("");
         let dir_slash = raw.len() > 1 && raw.ends_with('/');
-        let path = PathBuf::from(unescape(raw.trim_end_matches('/')).ok_or_else(|| bad("bad %-escape in path"))?);
+        let path = PathBuf::from(
+            unescape(raw.trim_end_matches('/')).ok_or_else(|| bad("bad %-escape in path"))?,
+        );
         if path.as_os_str().is_empty() && raw != "/" {
             return Err(bad("empty path"));
         }
@@ -188,16 +190,30 @@ impl Record {
         let (mut to, mut mode, mut uid, mut gid, mut size, mut mtime, mut target) =
             (None, None, None, None, None, None, None);
         for w in words {
-            let (k, v) = w.split_once('=').ok_or_else(|| bad("a field is not key=value"))?;
-            let num = |radix| u64::from_str_radix(v, radix).map_err(|_| bad("a number field is not a number"));
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| bad("a field is not key=value"))?;
+            let num = |radix| {
+                u64::from_str_radix(v, radix).map_err(|_| bad("a number field is not a number"))
+            };
             match k {
-                "to" => to = Some(PathBuf::from(unescape(v).ok_or_else(|| bad("bad %-escape"))?)),
-                "target" => target = Some(PathBuf::from(unescape(v).ok_or_else(|| bad("bad %-escape"))?)),
+                "to" => {
+                    to = Some(PathBuf::from(
+                        unescape(v).ok_or_else(|| bad("bad %-escape"))?,
+                    ))
+                }
+                "target" => {
+                    target = Some(PathBuf::from(
+                        unescape(v).ok_or_else(|| bad("bad %-escape"))?,
+                    ))
+                }
                 "mode" => mode = Some(num(8)? as u32 & 0o7777),
                 "uid" => uid = Some(num(10)? as u32),
                 "gid" => gid = Some(num(10)? as u32),
                 "size" => size = Some(num(10)?),
-                "mtime" => mtime = Some(v.parse::<i64>().map_err(|_| bad("mtime is not a number"))?),
+                "mtime" => {
+                    mtime = Some(v.parse::<i64>().map_err(|_| bad("mtime is not a number"))?)
+                }
                 // Fields of later versions are skipped.
                 _ => {}
             }
@@ -302,7 +318,11 @@ mod tests {
             uid: 10,
             gid: 20,
             size: if kind == Kind::File { 5 } else { 0 },
-            mtime_ns: if kind == Kind::File { 1_700_000_000_123_456_789 } else { 0 },
+            mtime_ns: if kind == Kind::File {
+                1_700_000_000_123_456_789
+            } else {
+                0
+            },
             target: (kind == Kind::Symlink).then(|| PathBuf::from("../a b")),
         }
     }
@@ -311,13 +331,52 @@ mod tests {
     fn every_record_reads_back_as_itself() {
         let odd = PathBuf::from(OsStr::from_bytes(b"/r/a b%c\n\xff\xfe/\xc3\xa9t\xc3\xa9"));
         let records = [
-            Record { op: Op::Create, path: "/var/www/html".into(), to: None, meta: Some(meta(Kind::Dir)) },
-            Record { op: Op::Fwrite, path: odd.clone(), to: None, meta: Some(meta(Kind::File)) },
-            Record { op: Op::Symlink, path: "/r/l".into(), to: None, meta: Some(meta(Kind::Symlink)) },
-            Record { op: Op::Delete, path: odd.clone(), to: None, meta: None },
-            Record { op: Op::Move, path: "/r/x".into(), to: Some(odd), meta: None },
-            Record { op: Op::Attrib, path: "/r/d".into(), to: None, meta: Some(meta(Kind::Dir)) },
-            Record { op: Op::Attrib, path: "/r/f".into(), to: None, meta: Some(Meta { size: 0, mtime_ns: 0, ..meta(Kind::File) }) },
+            Record {
+                op: Op::Create,
+                path: "/var/www/html".into(),
+                to: None,
+                meta: Some(meta(Kind::Dir)),
+            },
+            Record {
+                op: Op::Fwrite,
+                path: odd.clone(),
+                to: None,
+                meta: Some(meta(Kind::File)),
+            },
+            Record {
+                op: Op::Symlink,
+                path: "/r/l".into(),
+                to: None,
+                meta: Some(meta(Kind::Symlink)),
+            },
+            Record {
+                op: Op::Delete,
+                path: odd.clone(),
+                to: None,
+                meta: None,
+            },
+            Record {
+                op: Op::Move,
+                path: "/r/x".into(),
+                to: Some(odd),
+                meta: None,
+            },
+            Record {
+                op: Op::Attrib,
+                path: "/r/d".into(),
+                to: None,
+                meta: Some(meta(Kind::Dir)),
+            },
+            Record {
+                op: Op::Attrib,
+                path: "/r/f".into(),
+                to: None,
+                meta: Some(Meta {
+                    size: 0,
+                    mtime_ns: 0,
+                    ..meta(Kind::File)
+                }),
+            },
         ];
         for r in records {
             let line = r.line();
@@ -328,16 +387,40 @@ mod tests {
 
     #[test]
     fn the_original_designs_lines_keep_their_shape() {
-        let r = Record { op: Op::Create, path: "/var/www/html".into(), to: None, meta: Some(meta(Kind::Dir)) };
-        assert!(r.line().starts_with("CREATE:/var/www/html/ "), "{}", r.line());
-        let d = Record { op: Op::Delete, path: "/var/www/html/tmp/s2124.html".into(), to: None, meta: None };
+        let r = Record {
+            op: Op::Create,
+            path: "/var/www/html".into(),
+            to: None,
+            meta: Some(meta(Kind::Dir)),
+        };
+        assert!(
+            r.line().starts_with("CREATE:/var/www/html/ "),
+            "{}",
+            r.line()
+        );
+        let d = Record {
+            op: Op::Delete,
+            path: "/var/www/html/tmp/s2124.html".into(),
+            to: None,
+            meta: None,
+        };
         assert_eq!(d.line(), "DELETE:/var/www/html/tmp/s2124.html");
     }
 
     #[test]
     fn bad_lines_are_errors_not_panics() {
-        for l in ["", "CREATE", "NOPE:/a", "CREATE:/a mode=9z uid=0 gid=0", "FWRITE:/a%zz mode=644 uid=0 gid=0",
-            "MOVE:/a", "SYMLINK:/a mode=777 uid=0 gid=0", "CREATE:/a x", "FWRITE:/a%", "CREATE:"] {
+        for l in [
+            "",
+            "CREATE",
+            "NOPE:/a",
+            "CREATE:/a mode=9z uid=0 gid=0",
+            "FWRITE:/a%zz mode=644 uid=0 gid=0",
+            "MOVE:/a",
+            "SYMLINK:/a mode=777 uid=0 gid=0",
+            "CREATE:/a x",
+            "FWRITE:/a%",
+            "CREATE:",
+        ] {
             assert!(Record::parse(l).is_err(), "{l:?} was accepted");
         }
     }

@@ -35,7 +35,11 @@ struct Args {
 
 fn run(a: Args) -> anyhow::Result<()> {
     let info = FsInfo::new(&a.datadir);
-    let parse = |v: &[String]| v.iter().map(|s| Entry::parse(s)).collect::<Result<Vec<_>, _>>();
+    let parse = |v: &[String]| {
+        v.iter()
+            .map(|s| Entry::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+    };
     if !a.add.is_empty() {
         info.add(&a.identity, &parse(&a.add)?, a.force)?;
     }

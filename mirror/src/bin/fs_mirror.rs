@@ -50,7 +50,11 @@ fn run(a: Args) -> anyhow::Result<()> {
             SyncArg::Report => Mode::Report,
         },
         json: a.json,
-        secret: a.secret_file.as_deref().map(upm_mirror::secret::read).transpose()?,
+        secret: a
+            .secret_file
+            .as_deref()
+            .map(upm_mirror::secret::read)
+            .transpose()?,
         verbose: a.verbose,
         idle: Duration::from_secs(a.idle.max(1)),
     };

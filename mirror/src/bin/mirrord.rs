@@ -37,7 +37,11 @@ fn run(a: Args) -> anyhow::Result<()> {
         fs_info_dir: a.fs_info_dir,
         state_dir: a.state_dir,
         listen: a.listen,
-        secret: a.secret_file.as_deref().map(upm_mirror::secret::read).transpose()?,
+        secret: a
+            .secret_file
+            .as_deref()
+            .map(upm_mirror::secret::read)
+            .transpose()?,
         keepalive: Duration::from_secs(a.keepalive.max(1)),
         verbose: a.verbose,
     };

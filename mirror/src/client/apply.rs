@@ -78,7 +78,9 @@ impl Apply {
 
     /// Make every directory above `target` (inside DIR) a directory.
     fn parents(&self, target: &Path) -> Result<()> {
-        let Some(parent) = target.parent() else { return Ok(()) };
+        let Some(parent) = target.parent() else {
+            return Ok(());
+        };
         let rel = parent.strip_prefix(&self.dir).unwrap_or(Path::new(""));
         let mut at = self.dir.clone();
         for c in rel.components() {
@@ -152,14 +154,20 @@ impl Apply {
                 drop(f);
                 let _ = std::fs::remove_file(&tmp);
                 if self.verbose {
-                    eprintln!("fs_mirror: {} changed since; waiting for its later record", target.display());
+                    eprintln!(
+                        "fs_mirror: {} changed since; waiting for its later record",
+                        target.display()
+                    );
                 }
                 return Ok(());
             }
             Content::Corrupt => {
                 drop(f);
                 let _ = std::fs::remove_file(&tmp);
-                eprintln!("fs_mirror: {}: content did not match its SHA-256; not applied", target.display());
+                eprintln!(
+                    "fs_mirror: {}: content did not match its SHA-256; not applied",
+                    target.display()
+                );
                 return Ok(());
             }
         }
@@ -241,7 +249,10 @@ impl Sync for Apply {
                 // the mirror now says of the path.
                 while asked < fetch.len() && asked < received + WINDOW {
                     let (s, p) = &fetch[asked];
-                    link.send(&Request::Get { serial: *s, path: p.clone() })?;
+                    link.send(&Request::Get {
+                        serial: *s,
+                        path: p.clone(),
+                    })?;
                     asked += 1;
                 }
                 link.flush()?;
@@ -282,7 +293,15 @@ impl Sync for Apply {
         }
         for (serial, path, target) in refetch {
             link.command(&Request::Get { serial, path })?;
-            let m = Meta { kind: Kind::File, mode: 0o644, uid: 0, gid: 0, size: 0, mtime_ns: 0, target: None };
+            let m = Meta {
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime_ns: 0,
+                target: None,
+            };
             self.receive(link, &target, &m)?;
         }
         if let Some((last, _)) = records.last() {
@@ -292,11 +311,15 @@ impl Sync for Apply {
     }
 
     fn end_init(&mut self) -> Result<()> {
-        let Some(seen) = self.seen.take() else { return Ok(()) };
+        let Some(seen) = self.seen.take() else {
+            return Ok(());
+        };
         // What the snapshot did not name has no place in the mirror.
         let mut stack = vec![self.dir.clone()];
         while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let p = e.path();
                 let rel = p.strip_prefix(&self.dir).unwrap_or(&p);

@@ -42,13 +42,17 @@ impl Durable {
                         }
                         st.want.take()
                     };
-                    let Some((session, serial)) = want else { continue };
+                    let Some((session, serial)) = want else {
+                        continue;
+                    };
                     let r = (|| -> Result<()> {
                         if let Some(dir) = &fs {
                             let d = std::fs::File::open(dir).map_err(io(dir))?;
                             nix::unistd::syncfs(&d).map_err(|e| io(dir)(e.into()))?;
                         }
-                        sn.lock().unwrap_or_else(|e| e.into_inner()).write(&session, serial)
+                        sn.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .write(&session, serial)
                     })();
                     if let Err(e) = r {
                         lock.lock().unwrap_or_else(|e| e.into_inner()).failed = Some(e.to_string());
@@ -56,7 +60,10 @@ impl Durable {
                 }
             })
             .expect("a thread");
-        Durable { shared, thread: Some(thread) }
+        Durable {
+            shared,
+            thread: Some(thread),
+        }
     }
 
     /// Make everything carried out so far durable, then record `serial` as the resume point;
@@ -65,7 +72,10 @@ impl Durable {
         let (lock, cv) = &*self.shared;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = st.failed.take() {
-            return Err(Error::Io { path: "sn".into(), source: std::io::Error::other(f) });
+            return Err(Error::Io {
+                path: "sn".into(),
+                source: std::io::Error::other(f),
+            });
         }
         st.want = Some((session.to_string(), serial));
         cv.notify_one();

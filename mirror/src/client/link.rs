@@ -37,19 +37,27 @@ impl Link {
     /// Connect; a peer silent for longer than `idle` (it sends `KEEPALIVE` more often) is dead.
     pub fn connect(host: &str, port: u16, idle: Duration) -> Result<Link> {
         let peer = format!("{host}:{port}");
-        let net = |source| Error::Net { peer: peer.clone(), source };
+        let net = |source| Error::Net {
+            peer: peer.clone(),
+            source,
+        };
         let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(net)?.collect();
         let mut last = None;
         for a in addrs {
             match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
                 Ok(s) => {
                     s.set_read_timeout(Some(idle)).map_err(net)?;
-                    return Ok(Link { conn: Connection::new(s).map_err(net)?, peer });
+                    return Ok(Link {
+                        conn: Connection::new(s).map_err(net)?,
+                        peer,
+                    });
                 }
                 Err(e) => last = Some(e),
             }
         }
-        Err(net(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into())))
+        Err(net(
+            last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into())
+        ))
     }
 
     fn net(&self) -> impl FnOnce(std::io::Error) -> Error + use<> {
@@ -58,7 +66,10 @@ impl Link {
     }
 
     fn protocol(&self, what: String) -> Error {
-        Error::Protocol { peer: self.peer.clone(), what }
+        Error::Protocol {
+            peer: self.peer.clone(),
+            what,
+        }
     }
 
     /// Queue a command (sent at the next flush).
@@ -96,13 +107,17 @@ impl Link {
         let nonce = hex(&b);
         self.command(&Request::Auth(Some(nonce.clone())))?;
         let l = self.line()?;
-        let Some((challenge, server_proof)) = l.strip_prefix("CHALLENGE:").and_then(|c| c.split_once(' ')) else {
+        let Some((challenge, server_proof)) =
+            l.strip_prefix("CHALLENGE:").and_then(|c| c.split_once(' '))
+        else {
             return Err(self.protocol(format!(
                 "answered {l:?} to AUTH: it has no --secret-file, or is not mirrord"
             )));
         };
         if proof(secret, "server", &nonce) != server_proof {
-            return Err(self.protocol("does not know the shared secret (wrong --secret-file on one side)".into()));
+            return Err(self.protocol(
+                "does not know the shared secret (wrong --secret-file on one side)".into(),
+            ));
         }
         let response = proof(secret, "client", challenge);
         self.command(&Request::Response(response))?;
@@ -163,11 +178,18 @@ impl Link {
             .map_err(self.net())?;
         let l = self.line()?;
         if let Some(e) = failed {
-            return Err(Error::Io { path: to.to_path_buf(), source: e });
+            return Err(Error::Io {
+                path: to.to_path_buf(),
+                source: e,
+            });
         }
         let want = l
             .strip_prefix("SHA256:")
             .ok_or_else(|| self.protocol(format!("expected SHA256:<hex>, got {l:?}")))?;
-        Ok(if hex(&sha.finalize()) == want { Content::Received } else { Content::Corrupt })
+        Ok(if hex(&sha.finalize()) == want {
+            Content::Received
+        } else {
+            Content::Corrupt
+        })
     }
 }

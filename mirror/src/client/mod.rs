@@ -19,8 +19,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::proto::{BATCH, Reply, Request};
 use crate::record::Record;
-use link::{Batch, Link};
 use durable::Durable;
+use link::{Batch, Link};
 use sn::{Applied, Sn};
 
 /// An fs_sync back-end.
@@ -68,7 +68,10 @@ pub struct Config {
 pub fn run(cfg: &Config) -> Result<()> {
     let sn = Arc::new(Mutex::new(Sn::lock(&cfg.datadir)?));
     let mut applied = Applied::open(&cfg.datadir)?;
-    let durable = Durable::start(sn.clone(), (cfg.mode == Mode::Apply).then(|| cfg.datadir.clone()));
+    let durable = Durable::start(
+        sn.clone(),
+        (cfg.mode == Mode::Apply).then(|| cfg.datadir.clone()),
+    );
     let mut sync: Box<dyn Sync> = match cfg.mode {
         Mode::Apply => Box::new(apply::Apply::new(&cfg.datadir, cfg.verbose)?),
         Mode::Report => Box::new(report::Report::new(cfg.json)),
@@ -87,7 +90,10 @@ pub fn run(cfg: &Config) -> Result<()> {
         {
             return Err(err);
         }
-        eprintln!("fs_mirror: {err}; retrying in {:.1}s", backoff.as_secs_f32());
+        eprintln!(
+            "fs_mirror: {err}; retrying in {:.1}s",
+            backoff.as_secs_f32()
+        );
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
@@ -125,7 +131,16 @@ impl<'a> Client<'a> {
                 what: format!("answered {l:?} to START (a --secret-file may be needed)"),
             });
         }
-        Ok(Client { cfg, link, sn, durable, applied, sync, session: String::new(), serial: 0 })
+        Ok(Client {
+            cfg,
+            link,
+            sn,
+            durable,
+            applied,
+            sync,
+            session: String::new(),
+            serial: 0,
+        })
     }
 
     fn say(&self, what: String) {
@@ -147,7 +162,10 @@ impl<'a> Client<'a> {
         let resume = self.sn.lock().unwrap_or_else(|e| e.into_inner()).read()?;
         match resume {
             Some((session, serial)) => {
-                let req = Request::Sn { session: session.clone(), serial: serial as i64 };
+                let req = Request::Sn {
+                    session: session.clone(),
+                    serial: serial as i64,
+                };
                 self.link.command(&req)?;
                 let l = self.link.line()?;
                 self.say(format!("server replied {l:?} to {:?}", req.line()));
@@ -174,7 +192,10 @@ impl<'a> Client<'a> {
     }
 
     fn unexpected(&self, l: &str) -> Error {
-        Error::Protocol { peer: format!("{}:{}", self.cfg.host, self.cfg.port), what: format!("unexpected answer {l:?}") }
+        Error::Protocol {
+            peer: format!("{}:{}", self.cfg.host, self.cfg.port),
+            what: format!("unexpected answer {l:?}"),
+        }
     }
 
     /// The whole snapshot, batch by batch, then the resume point.
@@ -212,8 +233,13 @@ impl<'a> Client<'a> {
         // Serials follow one another unless the log has gaps; then the batch's stands for all.
         let first = self.serial + 1;
         let consecutive = b.serial >= self.serial && b.serial - self.serial == n;
-        let mut records =
-            self.checked(b.records, |i| if consecutive { first + i as u64 } else { b.serial });
+        let mut records = self.checked(b.records, |i| {
+            if consecutive {
+                first + i as u64
+            } else {
+                b.serial
+            }
+        });
         // Records carried out before a kill are not carried out twice.
         if consecutive
             && let Some((session, upto)) = self.applied.read()?
@@ -223,7 +249,8 @@ impl<'a> Client<'a> {
         }
         self.say(format!("serial {}: {} records", b.serial, n));
         let (applied, session) = (&mut *self.applied, &self.session);
-        self.sync.batch(&records, &mut self.link, &mut |s| applied.write(session, s))?;
+        self.sync
+            .batch(&records, &mut self.link, &mut |s| applied.write(session, s))?;
         self.sync.flush()?;
         self.serial = b.serial;
         self.durable.submit(&self.session, self.serial)

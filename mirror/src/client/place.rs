@@ -27,7 +27,9 @@ pub fn check(path: &Path) -> Result<(), Refused> {
     if !crate::record::plain_absolute(path) {
         return Err(Refused::NotPlain(shown()));
     }
-    let rel = path.strip_prefix("/").map_err(|_| Refused::NotPlain(shown()))?;
+    let rel = path
+        .strip_prefix("/")
+        .map_err(|_| Refused::NotPlain(shown()))?;
     if let Some(Component::Normal(first)) = rel.components().next()
         && RESERVED.iter().any(|r| first.as_bytes() == r.as_bytes())
     {
@@ -40,7 +42,9 @@ pub fn check(path: &Path) -> Result<(), Refused> {
 pub fn place(dir: &Path, path: &Path) -> Result<PathBuf, Refused> {
     let shown = || path.display().to_string();
     check(path)?;
-    let rel = path.strip_prefix("/").map_err(|_| Refused::NotPlain(shown()))?;
+    let rel = path
+        .strip_prefix("/")
+        .map_err(|_| Refused::NotPlain(shown()))?;
     let full = dir.join(rel);
     // Every directory on the way inside DIR must not be a symlink.
     let mut at = dir.to_path_buf();
@@ -65,10 +69,25 @@ mod tests {
     fn escapes_are_refused() {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc", d.path().join("link")).unwrap();
-        for bad in ["../x", "/a//b", "/a/b/", "/a/..", "/a/../../etc/passwd", "/a/./b", "relative", "/", "/sn", "/.fs_mirror/t", "/link/passwd"] {
+        for bad in [
+            "../x",
+            "/a//b",
+            "/a/b/",
+            "/a/..",
+            "/a/../../etc/passwd",
+            "/a/./b",
+            "relative",
+            "/",
+            "/sn",
+            "/.fs_mirror/t",
+            "/link/passwd",
+        ] {
             assert!(place(d.path(), Path::new(bad)).is_err(), "{bad} accepted");
         }
-        assert_eq!(place(d.path(), Path::new("/var/www/x")).unwrap(), d.path().join("var/www/x"));
+        assert_eq!(
+            place(d.path(), Path::new("/var/www/x")).unwrap(),
+            d.path().join("var/www/x")
+        );
         // A symlink as the last component is replaced, not followed: allowed.
         assert!(place(d.path(), Path::new("/link")).is_ok());
     }

@@ -49,8 +49,12 @@ impl Sn {
     /// Record the resume point (after what it covers is applied and synced).
     pub fn write(&mut self, session: &str, serial: u64) -> Result<()> {
         let line = format!("{session},{serial}\n");
-        self.file.write_all_at(line.as_bytes(), 0).map_err(io(&self.path))?;
-        self.file.set_len(line.len() as u64).map_err(io(&self.path))?;
+        self.file
+            .write_all_at(line.as_bytes(), 0)
+            .map_err(io(&self.path))?;
+        self.file
+            .set_len(line.len() as u64)
+            .map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
         Ok(())
     }
@@ -99,7 +103,9 @@ impl Applied {
 
     pub fn write(&mut self, session: &str, serial: u64) -> Result<()> {
         let line = format!("{session},{serial}\n");
-        self.file.write_all_at(line.as_bytes(), 0).map_err(io(&self.path))?;
+        self.file
+            .write_all_at(line.as_bytes(), 0)
+            .map_err(io(&self.path))?;
         self.file.set_len(line.len() as u64).map_err(io(&self.path))
     }
 }

@@ -43,10 +43,16 @@ pub enum Request {
     Start,
     Init,
     /// `SN:<session>,<serial>`; the serial as given (it may be negative: invalid).
-    Sn { session: String, serial: i64 },
+    Sn {
+        session: String,
+        serial: i64,
+    },
     Next,
     /// `GET <serial> <path>`.
-    Get { serial: u64, path: PathBuf },
+    Get {
+        serial: u64,
+        path: PathBuf,
+    },
     Quit,
 }
 
@@ -154,17 +160,40 @@ mod tests {
             Request::Auth(None),
             Request::Auth(Some("ab01".into())),
             Request::Response("ff".into()),
-            Request::Sn { session: "8c0a4927a5280905e6f3ca01d5a02a53".into(), serial: 3282 },
-            Request::Get { serial: 7, path: "/var/www/a b".into() },
+            Request::Sn {
+                session: "8c0a4927a5280905e6f3ca01d5a02a53".into(),
+                serial: 3282,
+            },
+            Request::Get {
+                serial: 7,
+                path: "/var/www/a b".into(),
+            },
         ] {
-            assert_eq!(Request::parse(format!("{}\r\n", r.line()).as_bytes()), Ok(r));
+            assert_eq!(
+                Request::parse(format!("{}\r\n", r.line()).as_bytes()),
+                Ok(r)
+            );
         }
         // The original design's own spelling, with a space after the comma.
         assert_eq!(
             Request::parse(b"SN:8c0a, -1\r\n"),
-            Ok(Request::Sn { session: "8c0a".into(), serial: -1 })
+            Ok(Request::Sn {
+                session: "8c0a".into(),
+                serial: -1
+            })
         );
-        for junk in [&b"THIS"[..], b"NXT", b"", b"SN:", b"SN:x,y", b"GET x /a", b"GET 1", b"\xff\xfe", b"AUTH zz", b"GET 1 /a%q"] {
+        for junk in [
+            &b"THIS"[..],
+            b"NXT",
+            b"",
+            b"SN:",
+            b"SN:x,y",
+            b"GET x /a",
+            b"GET 1",
+            b"\xff\xfe",
+            b"AUTH zz",
+            b"GET 1 /a%q",
+        ] {
             assert_eq!(Request::parse(junk), Err(Unknown), "{junk:?}");
         }
     }

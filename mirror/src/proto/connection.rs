@@ -79,7 +79,11 @@ impl Connection {
     }
 
     /// Exactly `n` raw bytes, handed to `sink` piece by piece.
-    pub fn read_bytes(&mut self, mut n: u64, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    pub fn read_bytes(
+        &mut self,
+        mut n: u64,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
         while n > 0 {
             if !self.has_buffered() && self.fill()? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());

@@ -50,7 +50,9 @@ pub fn run(listener: TcpListener, shutdown: Shutdown, served: Arc<Served>) -> Re
         let spawned = std::thread::Builder::new()
             .name("mirrord-session".into())
             .spawn(move || {
-                let peer = stream.peer_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string());
                 if served.verbose {
                     eprintln!("mirrord: {peer} connected");
                 }

@@ -52,7 +52,11 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(stream: TcpStream, served: &'a Served, shutdown: &'a Shutdown) -> Result<Session<'a>> {
+    pub fn new(
+        stream: TcpStream,
+        served: &'a Served,
+        shutdown: &'a Shutdown,
+    ) -> Result<Session<'a>> {
         let conn = Connection::new(stream).map_err(|source| Error::Net {
             peer: "client".into(),
             source,
@@ -119,14 +123,18 @@ impl<'a> Session<'a> {
             (State::Fresh, Some(R::Start)) => cmd::start::apply(self),
             (State::Fresh, _) => self.refuse(Reply::INVALID_COMMAND),
             (State::Started | State::MustInit, Some(R::Init)) => cmd::init::apply(self),
-            (State::Started, Some(R::Sn { session, serial })) => cmd::sn::apply(self, &session, serial),
+            (State::Started, Some(R::Sn { session, serial })) => {
+                cmd::sn::apply(self, &session, serial)
+            }
             (State::Started | State::MustInit, _) => self.refuse(Reply::INVALID_INIT_COMMAND),
             (State::Init(_), Some(R::Next)) => cmd::init::next(self),
             (State::Realtime { .. }, Some(R::Next)) => cmd::next::apply(self),
             (State::Init(_) | State::Realtime { .. }, Some(R::Get { serial, path })) => {
                 cmd::get::apply(self, serial, &path)
             }
-            (State::Init(_) | State::Realtime { .. }, _) => self.refuse(Reply::INVALID_REALTIME_COMMAND),
+            (State::Init(_) | State::Realtime { .. }, _) => {
+                self.refuse(Reply::INVALID_REALTIME_COMMAND)
+            }
         }
     }
 }

@@ -52,7 +52,8 @@ impl Store {
         for (i, m) in MIGRATIONS.iter().enumerate().skip(have as usize) {
             let tx = c.transaction().map_err(db)?;
             tx.execute_batch(m).map_err(db)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(db)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(db)?;
             tx.commit().map_err(db)?;
         }
         Ok(store)
@@ -79,9 +80,10 @@ impl Store {
 
 /// A value of the `meta` table.
 pub fn meta(c: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(c
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
+    Ok(
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 pub fn set_meta(c: &Connection, key: &str, value: &str) -> Result<()> {

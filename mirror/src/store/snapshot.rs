@@ -69,9 +69,8 @@ pub fn put(c: &Connection, p: &Path, m: &Meta) -> Result<()> {
 /// Forget `p` and everything below it; how many paths were forgotten.
 pub fn remove_tree(c: &Connection, p: &Path) -> Result<usize> {
     let (lo, hi) = below(p);
-    let mut s = c.prepare_cached(
-        "DELETE FROM snapshot WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
-    )?;
+    let mut s =
+        c.prepare_cached("DELETE FROM snapshot WHERE path = ?1 OR (path >= ?2 AND path < ?3)")?;
     Ok(s.execute(params![bytes(p), lo, hi])?)
 }
 
@@ -115,11 +114,23 @@ mod tests {
     use super::*;
 
     fn m(kind: Kind) -> Meta {
-        Meta { kind, mode: 0o755, uid: 0, gid: 0, size: 0, mtime_ns: 0, target: None }
+        Meta {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime_ns: 0,
+            target: None,
+        }
     }
 
     fn paths(c: &Connection) -> Vec<String> {
-        page(c, None, 100).unwrap().into_iter().map(|(p, _)| p.display().to_string()).collect()
+        page(c, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect()
     }
 
     fn db() -> (tempfile::TempDir, Connection) {
@@ -132,13 +143,25 @@ mod tests {
     #[test]
     fn subtrees_are_one_range_and_nothing_beside_them() {
         let (_d, c) = db();
-        for p in ["/r", "/r/a", "/r/a/b", "/r/a/b/f", "/r/a-b", "/r/ab", "/r/a0"] {
+        for p in [
+            "/r", "/r/a", "/r/a/b", "/r/a/b/f", "/r/a-b", "/r/ab", "/r/a0",
+        ] {
             put(&c, Path::new(p), &m(Kind::Dir)).unwrap();
         }
         // Byte order: a parent before its children ('-' sorts before '/', which does not matter).
-        assert_eq!(paths(&c), ["/r", "/r/a", "/r/a-b", "/r/a/b", "/r/a/b/f", "/r/a0", "/r/ab"]);
+        assert_eq!(
+            paths(&c),
+            [
+                "/r", "/r/a", "/r/a-b", "/r/a/b", "/r/a/b/f", "/r/a0", "/r/ab"
+            ]
+        );
         move_tree(&c, Path::new("/r/a"), Path::new("/r/z")).unwrap();
-        assert_eq!(paths(&c), ["/r", "/r/a-b", "/r/a0", "/r/ab", "/r/z", "/r/z/b", "/r/z/b/f"]);
+        assert_eq!(
+            paths(&c),
+            [
+                "/r", "/r/a-b", "/r/a0", "/r/ab", "/r/z", "/r/z/b", "/r/z/b/f"
+            ]
+        );
         assert_eq!(remove_tree(&c, Path::new("/r/z")).unwrap(), 3);
         assert_eq!(paths(&c), ["/r", "/r/a-b", "/r/a0", "/r/ab"]);
         // A move onto an existing path replaces it.

@@ -66,12 +66,28 @@ fn record(r: &Row<'_>) -> rusqlite::Result<(u64, Record)> {
             gid: r.get(7)?,
             size: r.get::<_, i64>(8)? as u64,
             mtime_ns: r.get(9)?,
-            target: if kind == Kind::Symlink { path2.clone().map(path) } else { None },
+            target: if kind == Kind::Symlink {
+                path2.clone().map(path)
+            } else {
+                None
+            },
         }),
         None => None,
     };
-    let to = if op == Op::Move { path2.map(path) } else { None };
-    Ok((serial as u64, Record { op, path: p, to, meta }))
+    let to = if op == Op::Move {
+        path2.map(path)
+    } else {
+        None
+    };
+    Ok((
+        serial as u64,
+        Record {
+            op,
+            path: p,
+            to,
+            meta,
+        },
+    ))
 }
 
 /// Up to `limit` records after `serial`, in order.
@@ -96,7 +112,11 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
         let op: String = r.get(0)?;
         let at = path(r.get(1)?);
         let to: Option<Vec<u8>> = r.get(2)?;
-        if op == "MOVE" && to.as_deref().is_some_and(|t| cur.starts_with(OsStr::from_bytes(t))) {
+        if op == "MOVE"
+            && to
+                .as_deref()
+                .is_some_and(|t| cur.starts_with(OsStr::from_bytes(t)))
+        {
             // Something else was renamed onto it.
             return Ok(None);
         }
@@ -104,9 +124,15 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
             continue;
         }
         if op == "MOVE" {
-            let Some(to) = to.map(path) else { return Ok(None) };
+            let Some(to) = to.map(path) else {
+                return Ok(None);
+            };
             let rest = cur.strip_prefix(&at).unwrap_or(Path::new("")).to_path_buf();
-            cur = if rest.as_os_str().is_empty() { to } else { to.join(rest) };
+            cur = if rest.as_os_str().is_empty() {
+                to
+            } else {
+                to.join(rest)
+            };
         } else if at == cur || op == "DELETE" {
             // Written again, replaced, or deleted (with a directory above it).
             return Ok(None);

@@ -20,8 +20,17 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Run fs_info; its stdout, or panic with its stderr.
 pub fn fs_info(info: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin("fs_info")).arg("-d").arg(info).args(args).output().unwrap();
-    assert!(out.status.success(), "fs_info {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin("fs_info"))
+        .arg("-d")
+        .arg(info)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fs_info {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -48,8 +57,10 @@ impl Mirrord {
     pub fn start(info: &Path, state: &Path, extra: &[&str]) -> Mirrord {
         let log = state.with_extension("log");
         let mut child = Command::new(bin("mirrord"))
-            .arg("--fs-info-dir").arg(info)
-            .arg("--state-dir").arg(state)
+            .arg("--fs-info-dir")
+            .arg(info)
+            .arg("--state-dir")
+            .arg(state)
             .args(["--listen", "127.0.0.1:0", "-v", "--keepalive", "1"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -64,10 +75,20 @@ impl Mirrord {
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("mirrord said {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "mirrord said {line:?}; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
         line.clear();
         out.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "boot init finished", "{}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert_eq!(
+            line.trim(),
+            "boot init finished",
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         Mirrord { child, port, log }
     }
 
@@ -91,10 +112,23 @@ pub struct FsMirror {
 impl FsMirror {
     pub fn start(port: u16, datadir: &Path, extra: &[&str]) -> FsMirror {
         let log = datadir.with_extension(format!("{}.log", std::process::id()));
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(bin("fs_mirror"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-v", "--idle", "5"])
-            .arg("--datadir").arg(datadir)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "-v",
+                "--idle",
+                "5",
+            ])
+            .arg("--datadir")
+            .arg(datadir)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -133,22 +167,31 @@ pub fn tree(root: &Path, skip: &[&str]) -> BTreeMap<PathBuf, Node> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
             if skip.iter().any(|s| rel.starts_with(s)) {
                 continue;
             }
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
             let mode = m.permissions().mode() & 0o7777;
             let node = if m.file_type().is_symlink() {
-                Node::Link { target: std::fs::read_link(&p).unwrap_or_default() }
+                Node::Link {
+                    target: std::fs::read_link(&p).unwrap_or_default(),
+                }
             } else if m.is_dir() {
                 stack.push(p.clone());
                 Node::Dir { mode }
             } else {
-                Node::File { mode, content: std::fs::read(&p).unwrap_or_default() }
+                Node::File {
+                    mode,
+                    content: std::fs::read(&p).unwrap_or_default(),
+                }
             };
             let _ = m.uid();
             out.insert(rel, node);
@@ -164,7 +207,12 @@ pub fn differences(src: &Path, mirror: &Path, skip: &[&str]) -> Vec<String> {
     for (p, n) in &a {
         match b.get(p) {
             None => d.push(format!("missing in mirror: {}", p.display())),
-            Some(m) if m != n => d.push(format!("differs: {} {:?} vs {:?}", p.display(), short(n), short(m))),
+            Some(m) if m != n => d.push(format!(
+                "differs: {} {:?} vs {:?}",
+                p.display(),
+                short(n),
+                short(m)
+            )),
             _ => {}
         }
     }
@@ -190,7 +238,12 @@ pub fn converge(src: &Path, mirror: &Path, secs: u64, logs: &dyn Fn() -> String)
         if d.is_empty() {
             Ok(())
         } else {
-            Err(format!("{} differences, first: {:?}\n{}", d.len(), &d[..d.len().min(10)], tail(&logs(), 30)))
+            Err(format!(
+                "{} differences, first: {:?}\n{}",
+                d.len(),
+                &d[..d.len().min(10)],
+                tail(&logs(), 30)
+            ))
         }
     });
 }
@@ -227,7 +280,9 @@ impl Telnet {
         loop {
             if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
                 let l: Vec<u8> = self.buf.drain(..=i).collect();
-                let l = String::from_utf8_lossy(&l).trim_end_matches(['\r', '\n']).to_string();
+                let l = String::from_utf8_lossy(&l)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
                 return Some(l);
             }
             let mut chunk = [0u8; 65536];
@@ -284,7 +339,16 @@ impl Setup {
         let src = tmp.path().join("src");
         std::fs::create_dir_all(src.join("skip")).unwrap();
         let info = tmp.path().join("info");
-        fs_info(&info, &["-a", &format!("t:{}", src.display()), "-a", &format!("x:{}/skip", src.display()), "system"]);
+        fs_info(
+            &info,
+            &[
+                "-a",
+                &format!("t:{}", src.display()),
+                "-a",
+                &format!("x:{}/skip", src.display()),
+                "system",
+            ],
+        );
         Setup { tmp, src, info }
     }
 

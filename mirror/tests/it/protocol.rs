@@ -7,7 +7,10 @@ fn session_of(t: &mut Telnet) -> String {
     assert_eq!(t.line().as_deref(), Some("OK"));
     t.send("INIT");
     let s = t.line().unwrap();
-    let id = s.strip_prefix("SESSION:").unwrap_or_else(|| panic!("{s}")).to_string();
+    let id = s
+        .strip_prefix("SESSION:")
+        .unwrap_or_else(|| panic!("{s}"))
+        .to_string();
     assert_eq!(id.len(), 32, "{s}");
     id
 }
@@ -40,8 +43,17 @@ fn the_original_designs_sessions_get_its_answers() {
     let src = s.src.display().to_string();
     assert_eq!(b[0], "SERIAL:0", "{b:?}");
     assert!(b[1].starts_with(&format!("CREATE:{src}/ mode=")), "{b:?}");
-    assert!(b.iter().any(|l| l.starts_with(&format!("CREATE:{src}/include/ "))), "{b:?}");
-    assert!(b.iter().any(|l| l.starts_with(&format!("FWRITE:{src}/index.php mode=644 uid=0 gid=0 size=5 "))), "{b:?}");
+    assert!(
+        b.iter()
+            .any(|l| l.starts_with(&format!("CREATE:{src}/include/ "))),
+        "{b:?}"
+    );
+    assert!(
+        b.iter().any(|l| l.starts_with(&format!(
+            "FWRITE:{src}/index.php mode=644 uid=0 gid=0 size=5 "
+        ))),
+        "{b:?}"
+    );
     assert!(!b.iter().any(|l| l.contains("/skip")), "excluded: {b:?}");
     assert_eq!(b.last().unwrap(), "EOF");
     t.send("NXT");
@@ -75,18 +87,29 @@ fn the_original_designs_sessions_get_its_answers() {
     t.send(&format!("SN:{session}, 0"));
     assert_eq!(t.line().as_deref(), Some("OK"));
     t.send("NEXT");
-    assert_eq!(t.line().as_deref(), Some("KEEPALIVE"), "nothing changed yet");
+    assert_eq!(
+        t.line().as_deref(),
+        Some("KEEPALIVE"),
+        "nothing changed yet"
+    );
     std::fs::create_dir(s.src.join("new")).unwrap();
     let b = t.batch();
     assert_eq!(b[0], "SERIAL:1", "{b:?}");
-    assert!(b[1].starts_with(&format!("CREATE:{src}/new/ mode=")), "{b:?}");
+    assert!(
+        b[1].starts_with(&format!("CREATE:{src}/new/ mode=")),
+        "{b:?}"
+    );
 
     // A file's content by GET, and CHANGED once it was written again.
     std::fs::write(s.src.join("new/f"), b"hello").unwrap();
     t.send("NEXT");
     let b = t.batch();
     let serial: u64 = b[0].strip_prefix("SERIAL:").unwrap().parse().unwrap();
-    assert!(b.iter().any(|l| l.starts_with(&format!("FWRITE:{src}/new/f mode=644 uid=0 gid=0 size=5"))), "{b:?}");
+    assert!(
+        b.iter()
+            .any(|l| l.starts_with(&format!("FWRITE:{src}/new/f mode=644 uid=0 gid=0 size=5"))),
+        "{b:?}"
+    );
     t.send(&format!("GET {serial} {src}/new/f"));
     assert_eq!(t.line().as_deref(), Some("SIZE:5"));
     assert_eq!(t.bytes(5), b"hello");
@@ -146,7 +169,15 @@ fn report_mode_prints_each_change_as_json_and_touches_nothing() {
     let m = s.path("report");
     let out = s.path("report.out");
     let mut c = std::process::Command::new(bin("fs_mirror"))
-        .args(["--host", "127.0.0.1", "--port", &d.port.to_string(), "--sync", "report", "--json"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &d.port.to_string(),
+            "--sync",
+            "report",
+            "--json",
+        ])
         .arg("--datadir")
         .arg(&m)
         .stdout(std::fs::File::create(&out).unwrap())
@@ -154,13 +185,23 @@ fn report_mode_prints_each_change_as_json_and_touches_nothing() {
         .spawn()
         .unwrap();
     // Once its INIT is done (sn written), a change arrives as a record.
-    eventually(30, "the INIT", || std::fs::read_to_string(m.join("sn")).ok().filter(|s| s.contains(',')).ok_or_else(String::new));
+    eventually(30, "the INIT", || {
+        std::fs::read_to_string(m.join("sn"))
+            .ok()
+            .filter(|s| s.contains(','))
+            .ok_or_else(String::new)
+    });
     std::fs::write(s.src.join("intruder.php"), b"<?php system($_GET['c']);").unwrap();
     let line = eventually(30, "the report of the write", || {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .find(|v| v["op"] == "FWRITE" && v["path"].as_str().is_some_and(|p| p.ends_with("/intruder.php")))
+            .find(|v| {
+                v["op"] == "FWRITE"
+                    && v["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("/intruder.php"))
+            })
             .ok_or(text)
     });
     assert_eq!(line["size"], 25);
@@ -168,7 +209,10 @@ fn report_mode_prints_each_change_as_json_and_touches_nothing() {
     assert!(line["serial"].as_u64().unwrap() >= 1);
     let _ = c.kill();
     let _ = c.wait();
-    assert!(!s.mirrored(&m).exists(), "report mode wrote into the mirror directory");
+    assert!(
+        !s.mirrored(&m).exists(),
+        "report mode wrote into the mirror directory"
+    );
 }
 
 #[test]
@@ -177,12 +221,16 @@ fn fs_info_lists_finds_and_removes() {
     std::fs::write(s.src.join("a"), b"x").unwrap();
     std::fs::write(s.src.join("skip/hidden"), b"x").unwrap();
     let src = s.src.display().to_string();
-    assert_eq!(fs_info(&s.info, &["-l"]), format!("t:{src}\nx:{src}/skip\n"));
+    assert_eq!(
+        fs_info(&s.info, &["-l"]),
+        format!("t:{src}\nx:{src}/skip\n")
+    );
     assert_eq!(fs_info(&s.info, &["-f"]), format!("{src}\n{src}/a\n"));
     fs_info(&s.info, &["-r", &format!("x:{src}/skip")]);
     assert!(fs_info(&s.info, &["-f"]).contains("/skip/hidden"));
     let out = std::process::Command::new(bin("fs_info"))
-        .arg("-d").arg(&s.info)
+        .arg("-d")
+        .arg(&s.info)
         .args(["-a", "t:/no/such/place"])
         .output()
         .unwrap();

@@ -15,7 +15,12 @@ fn bad_protocol_input_is_refused_and_the_server_goes_on() {
     t.send_raw(&[b'A'; 20_000]);
     assert_eq!(t.line().as_deref(), Some("LINE TOO LONG"));
     assert!(t.closed());
-    for junk in [&b"\xff\xfe\x00\x01\r\n"[..], b"GET 1 /x\r\n", b"SN:abc,1\r\n", b"\r\n"] {
+    for junk in [
+        &b"\xff\xfe\x00\x01\r\n"[..],
+        b"GET 1 /x\r\n",
+        b"SN:abc,1\r\n",
+        b"\r\n",
+    ] {
         let mut t = Telnet::connect(d.port);
         t.send_raw(junk);
         assert_eq!(t.line().as_deref(), Some("INVALID COMMAND"), "{junk:?}");
@@ -25,7 +30,9 @@ fn bad_protocol_input_is_refused_and_the_server_goes_on() {
     std::fs::write(s.src.join("f"), b"still served").unwrap();
     let m = s.path("mirror");
     let c = FsMirror::start(d.port, &m, &[]);
-    converge(&s.src, &s.mirrored(&m), 30, &|| format!("{}\n{}", d.log(), c.log()));
+    converge(&s.src, &s.mirrored(&m), 30, &|| {
+        format!("{}\n{}", d.log(), c.log())
+    });
 }
 
 #[test]
@@ -63,7 +70,13 @@ fn a_wrong_secret_is_refused_and_the_right_one_mirrors() {
     // A secret others may read is refused before anything starts.
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = std::process::Command::new(bin("fs_mirror"))
-        .args(["--host", "127.0.0.1", "--port", &d.port.to_string(), "--datadir"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &d.port.to_string(),
+            "--datadir",
+        ])
         .arg(s.path("m3"))
         .arg("--secret-file")
         .arg(&wrong)
@@ -74,7 +87,9 @@ fn a_wrong_secret_is_refused_and_the_right_one_mirrors() {
 
     let m = s.path("mirror");
     let c = FsMirror::start(d.port, &m, &["--secret-file", secret.to_str().unwrap()]);
-    converge(&s.src, &s.mirrored(&m), 30, &|| format!("{}\n{}", d.log(), c.log()));
+    converge(&s.src, &s.mirrored(&m), 30, &|| {
+        format!("{}\n{}", d.log(), c.log())
+    });
 }
 
 /// A hostile server: answers INIT with records that try to leave the mirror directory.
@@ -89,7 +104,10 @@ fn records_that_would_escape_the_mirror_are_refused_and_never_applied() {
     let records = vec![
         "CREATE:/../../escape/ mode=755 uid=0 gid=0".to_string(),
         "FWRITE:/a/../../../x mode=644 uid=0 gid=0 size=1 mtime=0".into(),
-        format!("SYMLINK:/link mode=777 uid=0 gid=0 target={}", outside.display()),
+        format!(
+            "SYMLINK:/link mode=777 uid=0 gid=0 target={}",
+            outside.display()
+        ),
         "FWRITE:/link/pwned mode=644 uid=0 gid=0 size=5 mtime=0".into(),
         "CREATE:/link/sub/ mode=755 uid=0 gid=0".into(),
         "CREATE:/sn/ mode=755 uid=0 gid=0".into(),
@@ -131,16 +149,29 @@ fn records_that_would_escape_the_mirror_are_refused_and_never_applied() {
     });
     let c = FsMirror::start(port, &m, &[]);
     eventually(30, "the hostile batch applied", || {
-        std::fs::read_to_string(m.join("sn")).ok().filter(|s| s.starts_with("hostile,1")).ok_or_else(|| c.log())
+        std::fs::read_to_string(m.join("sn"))
+            .ok()
+            .filter(|s| s.starts_with("hostile,1"))
+            .ok_or_else(|| c.log())
     });
     let gets = server.join().unwrap();
-    assert_eq!(gets, 1, "only /link/pwned passes the syntax check; its answer is read and dropped");
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "written through the symlink");
+    assert_eq!(
+        gets, 1,
+        "only /link/pwned passes the syntax check; its answer is read and dropped"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "written through the symlink"
+    );
     for p in ["escape", "x", "moved", "y"] {
         assert!(!tmp.path().join(p).exists(), "{p} escaped");
     }
     assert!(m.join("ok").is_dir(), "the one good record was applied");
-    assert!(m.join("sn").is_file(), "sn is the client's, not a directory");
+    assert!(
+        m.join("sn").is_file(),
+        "sn is the client's, not a directory"
+    );
     let log = c.log();
     assert!(log.matches("refused").count() >= 8, "{log}");
 }

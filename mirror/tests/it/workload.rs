@@ -14,7 +14,9 @@ fn entries(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut dirs, mut files) = (vec![root.to_path_buf()], Vec::new());
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.starts_with(root.join("skip")) {
@@ -42,7 +44,12 @@ pub struct Workload {
 impl Workload {
     pub fn new(seed: u64, src: &Path, outside: &Path) -> Workload {
         std::fs::create_dir_all(outside).unwrap();
-        Workload { rng: StdRng::seed_from_u64(seed), src: src.into(), outside: outside.into(), n: 0 }
+        Workload {
+            rng: StdRng::seed_from_u64(seed),
+            src: src.into(),
+            outside: outside.into(),
+            n: 0,
+        }
     }
 
     fn name(&mut self) -> String {
@@ -62,7 +69,11 @@ impl Workload {
         let (dirs, files) = entries(&self.src);
         let dir = dirs.choose(&mut self.rng).unwrap().clone();
         let file = files.choose(&mut self.rng).cloned();
-        let sub = dirs.iter().filter(|d| **d != self.src).cloned().collect::<Vec<_>>();
+        let sub = dirs
+            .iter()
+            .filter(|d| **d != self.src)
+            .cloned()
+            .collect::<Vec<_>>();
         let subdir = sub.choose(&mut self.rng).cloned();
         let op = self.rng.random_range(0..15);
         let r: std::io::Result<String> = (|| match (op, file, subdir) {
@@ -80,7 +91,10 @@ impl Workload {
             (3, Some(f), _) => {
                 use std::io::Write;
                 let c = self.content();
-                fs::OpenOptions::new().append(true).open(&f)?.write_all(&c)?;
+                fs::OpenOptions::new()
+                    .append(true)
+                    .open(&f)?
+                    .write_all(&c)?;
                 Ok(format!("append {}", f.display()))
             }
             (4, Some(f), _) => {
@@ -125,8 +139,14 @@ impl Workload {
             (11, f, d) => {
                 let modes = [0o644, 0o600, 0o755, 0o700, 0o640];
                 let mode = *modes.choose(&mut self.rng).unwrap();
-                let p = if self.rng.random_bool(0.5) { f.or(d) } else { d.or(f) };
-                let Some(p) = p else { return Ok("nothing to chmod".into()) };
+                let p = if self.rng.random_bool(0.5) {
+                    f.or(d)
+                } else {
+                    d.or(f)
+                };
+                let Some(p) = p else {
+                    return Ok("nothing to chmod".into());
+                };
                 fs::set_permissions(&p, fs::Permissions::from_mode(mode))?;
                 Ok(format!("chmod {mode:o} {}", p.display()))
             }
@@ -146,7 +166,11 @@ impl Workload {
                     let back = dir.join(self.name());
                     if !back.starts_with(&d) {
                         fs::rename(&out, &back)?;
-                        return Ok(format!("moved out and back {} -> {}", d.display(), back.display()));
+                        return Ok(format!(
+                            "moved out and back {} -> {}",
+                            d.display(),
+                            back.display()
+                        ));
                     }
                 }
                 Ok(format!("moved out {}", d.display()))
@@ -172,7 +196,10 @@ impl Workload {
 }
 
 fn seed() -> u64 {
-    std::env::var("MIRROR_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed)
+    std::env::var("MIRROR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed)
 }
 
 #[test]
@@ -196,8 +223,14 @@ fn a_random_workload_ends_with_identical_mirrors_for_two_clients() {
     let logs = || format!("{}\n{}\n{}", d.log(), c1.log(), c2.log());
     converge(&s.src, &s.mirrored(&m1), 60, &logs);
     converge(&s.src, &s.mirrored(&m2), 60, &logs);
-    assert!(!s.mirrored(&m1).join("skip").exists(), "the excluded tree was mirrored");
-    assert!(std::fs::read_dir(s.mirrored(&m1)).unwrap().count() > 3, "the workload left something to compare");
+    assert!(
+        !s.mirrored(&m1).join("skip").exists(),
+        "the excluded tree was mirrored"
+    );
+    assert!(
+        std::fs::read_dir(s.mirrored(&m1)).unwrap().count() > 3,
+        "the workload left something to compare"
+    );
 }
 
 #[test]
@@ -209,7 +242,12 @@ fn a_client_killed_at_random_points_resumes_by_serial_without_init() {
     let mut w = Workload::new(seed() ^ 0xdead, &s.src, &s.path("outside"));
     let mut rng = StdRng::seed_from_u64(seed());
     // The first INIT must be done (an sn written) before kills count as resumable.
-    eventually(30, "the first INIT", || std::fs::read_to_string(m.join("sn")).ok().filter(|s| s.contains(',')).ok_or_else(|| c.log()));
+    eventually(30, "the first INIT", || {
+        std::fs::read_to_string(m.join("sn"))
+            .ok()
+            .filter(|s| s.contains(','))
+            .ok_or_else(|| c.log())
+    });
     for _ in 0..8 {
         for _ in 0..rng.random_range(10..80) {
             w.step();
@@ -221,10 +259,21 @@ fn a_client_killed_at_random_points_resumes_by_serial_without_init() {
         c = FsMirror::start(d.port, &m, &[]);
     }
     w.bring_back();
-    converge(&s.src, &s.mirrored(&m), 60, &|| format!("{}\n{}", d.log(), c.log()));
+    converge(&s.src, &s.mirrored(&m), 60, &|| {
+        format!("{}\n{}", d.log(), c.log())
+    });
     let inits = d.log().matches("INIT at serial").count();
-    assert_eq!(inits, 1, "a restarted client did INIT again:\n{}", tail(&c.log(), 40));
-    assert!(c.log().contains("replied \"OK\"") || c.log().contains("replied \"SERIAL:"), "{}", c.log());
+    assert_eq!(
+        inits,
+        1,
+        "a restarted client did INIT again:\n{}",
+        tail(&c.log(), 40)
+    );
+    assert!(
+        c.log().contains("replied \"OK\"") || c.log().contains("replied \"SERIAL:"),
+        "{}",
+        c.log()
+    );
 }
 
 #[test]
@@ -238,7 +287,9 @@ fn an_excluded_tree_stays_excluded_when_deleted_and_made_again() {
     std::fs::create_dir_all(skip.join("deep")).unwrap();
     std::fs::write(skip.join("deep/f"), b"no").unwrap();
     std::fs::write(s.src.join("marker"), b"yes").unwrap();
-    converge(&s.src, &s.mirrored(&m), 30, &|| format!("{}\n{}", d.log(), c.log()));
+    converge(&s.src, &s.mirrored(&m), 30, &|| {
+        format!("{}\n{}", d.log(), c.log())
+    });
     assert!(!s.mirrored(&m).join("skip").exists());
     assert!(!d.log().contains("/skip"), "{}", d.log());
 }

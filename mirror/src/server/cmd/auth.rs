@@ -44,7 +44,12 @@ pub fn response(s: &mut Session<'_>, r: &str) -> Result<Flow> {
     };
     let want = proof(&secret, "client", &c);
     // Compared in constant time.
-    let same = want.len() == r.len() && want.bytes().zip(r.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    let same = want.len() == r.len()
+        && want
+            .bytes()
+            .zip(r.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
     if same {
         s.authed = true;
         s.say(Reply::OK)

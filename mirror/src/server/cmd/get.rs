@@ -28,7 +28,10 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
         return s.say(Reply::CHANGED);
     }
     let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(&now);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(&now);
     let Ok(mut file) = file else {
         return s.say(Reply::CHANGED);
     };
@@ -57,7 +60,8 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
             s.conn.write_bytes(&buf[..n])?;
             left -= n as u64;
         }
-        s.conn.write_line(&format!("SHA256:{}", hex(&sha.finalize())))
+        s.conn
+            .write_line(&format!("SHA256:{}", hex(&sha.finalize())))
     };
     send().map_err(net)?;
     Ok(Flow::Go)

@@ -29,7 +29,9 @@ pub fn apply(s: &mut Session<'_>) -> Result<Flow> {
         s.conn.flush().map_err(s.net())?;
         let keepalive = s.served.keepalive;
         let left = keepalive.saturating_sub(quiet_since.elapsed());
-        s.served.head.wait_beyond(cursor, left.min(Duration::from_secs(1)));
+        s.served
+            .head
+            .wait_beyond(cursor, left.min(Duration::from_secs(1)));
         if quiet_since.elapsed() >= keepalive {
             s.say(Reply::KEEPALIVE)?;
             s.conn.flush().map_err(s.net())?;
