@@ -41,7 +41,7 @@ start_mirrord() {
   "$BIN/fs_info" -d "$work/info" -a "t:$1" system
   local t0
   t0=$(now)
-  coproc MD { "$BIN/mirrord" --fs-info-dir "$work/info" --state-dir "$work/state" --listen 127.0.0.1:0 2>"$work/mirrord.err"; }
+  coproc MD { exec "$BIN/mirrord" --fs-info-dir "$work/info" --state-dir "$work/state" --listen 127.0.0.1:0 2>"$work/mirrord.err"; }
   pids+=("$MD_PID")
   local line
   read -r line <&"${MD[0]}"
@@ -76,16 +76,18 @@ if [[ $part == sync || $part == all ]]; then
   src=$work/sync-src
   small_files "$src" "$FILES"
   sync
-  t0=$(now); rsync -a "$src/" "$work/rsync-dst/"; t1=$(now)
-  echo "rsync -a:            $(secs "$t0" "$t1") s"
+  t0=$(now); rsync -a "$src/" "$work/rsync-dst/"; t1=$(now); sync; t2=$(now)
+  echo "rsync -a:            $(secs "$t0" "$t1") s (then sync: $(secs "$t0" "$t2") s)"
   start_mirrord "$src"
   echo "mirrord boot:        $BOOT s (walk, $((FILES / 100)) watches, snapshot of $((FILES + FILES / 100 + 1)) paths)"
   t0=$(now)
-  "$BIN/fs_mirror" --host 127.0.0.1 --port "$PORT" --datadir "$work/mirror" 2>"$work/fs_mirror.err" &
+  "$BIN/fs_mirror" -v --host 127.0.0.1 --port "$PORT" --datadir "$work/mirror" 2>"$work/fs_mirror.err" &
   pids+=($!)
-  wait_for "$work/mirror/sn"
+  until grep -q "INIT done" "$work/fs_mirror.err"; do sleep 0.01; done
   t1=$(now)
-  echo "fs_mirror INIT:      $(secs "$t0" "$t1") s (including a syncfs per batch of 1024)"
+  wait_for "$work/mirror/sn"
+  t2=$(now)
+  echo "fs_mirror INIT:      $(secs "$t0" "$t1") s (every file in place; durable, syncfs then sn: $(secs "$t0" "$t2") s)"
   diff -r "$src" "$work/mirror$src" >/dev/null && echo "mirror identical:    yes" || echo "mirror identical:    NO"
   stop_all
   rm -rf "$src" "$work/rsync-dst" "$work/mirror"
@@ -135,7 +137,7 @@ PY
   n=$(find "$tree" -type d | wc -l)
   sync
   t0=$(now)
-  coproc IW { inotifywait -m -r -e create "$tree" 2>&1; }
+  coproc IW { exec inotifywait -m -r -e create "$tree" 2>&1; }
   pids+=("$IW_PID")
   while read -r line <&"${IW[0]}"; do [[ $line == "Watches established." ]] && break; done
   t1=$(now)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::client::Sync;
 use crate::client::link::{Content, Link};
-use crate::client::place::{RESERVED, check, place};
+use crate::client::place::{RESERVED, check, place_known};
 use crate::error::{Result, io};
 use crate::proto::Request;
 use crate::record::{Kind, Meta, Op, Record};
@@ -29,6 +29,10 @@ pub struct Apply {
     n: u64,
     /// During INIT: every path the snapshot named (and its parents), to remove the rest after.
     seen: Option<HashSet<PathBuf>>,
+    /// Directories of the mirror known to be real directories (not symlinks), so most records
+    /// need no `lstat` of their parents. Forgotten whenever something is removed, renamed or
+    /// replaced.
+    dirs: HashSet<PathBuf>,
 }
 
 /// Whether an error says the path is not there (a missing or non-directory ancestor included).
@@ -68,6 +72,7 @@ impl Apply {
             verbose,
             n: 0,
             seen: None,
+            dirs: HashSet::new(),
         })
     }
 
@@ -77,23 +82,40 @@ impl Apply {
     }
 
     /// Make every directory above `target` (inside DIR) a directory.
-    fn parents(&self, target: &Path) -> Result<()> {
+    fn parents(&mut self, target: &Path) -> Result<()> {
         let Some(parent) = target.parent() else {
             return Ok(());
         };
-        let rel = parent.strip_prefix(&self.dir).unwrap_or(Path::new(""));
+        if self.dirs.contains(parent) {
+            return Ok(());
+        }
+        let rel = parent
+            .strip_prefix(&self.dir)
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
         let mut at = self.dir.clone();
         for c in rel.components() {
             at.push(c);
-            match std::fs::symlink_metadata(&at) {
-                Ok(m) if m.is_dir() => continue,
-                // Overtaken: something that is no directory any more on the server.
-                Ok(_) => std::fs::remove_file(&at).map_err(io(&at))?,
-                Err(_) => {}
+            if self.dirs.contains(&at) {
+                continue;
             }
-            std::fs::create_dir(&at).map_err(io(&at))?;
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.is_dir() => {}
+                // Overtaken: something that is no directory any more on the server.
+                Ok(_) => {
+                    std::fs::remove_file(&at).map_err(io(&at))?;
+                    std::fs::create_dir(&at).map_err(io(&at))?;
+                }
+                Err(_) => std::fs::create_dir(&at).map_err(io(&at))?,
+            }
+            self.dirs.insert(at.clone());
         }
         Ok(())
+    }
+
+    /// Where a record's path lands, checked (see [`crate::client::place::place`]).
+    fn place(&self, path: &Path) -> std::result::Result<PathBuf, crate::client::place::Refused> {
+        place_known(&self.dir, path, &mut |p| self.dirs.contains(p))
     }
 
     fn owner(&self, p: &Path, m: &Meta) -> Result<()> {
@@ -107,7 +129,7 @@ impl Apply {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m.mode)).map_err(io(p))
     }
 
-    fn mkdir(&self, target: &Path, m: &Meta) -> Result<()> {
+    fn mkdir(&mut self, target: &Path, m: &Meta) -> Result<()> {
         self.parents(target)?;
         match std::fs::symlink_metadata(target) {
             Ok(k) if k.is_dir() => {}
@@ -117,15 +139,17 @@ impl Apply {
             }
             Err(_) => std::fs::create_dir(target).map_err(io(target))?,
         }
+        self.dirs.insert(target.to_path_buf());
         self.owner(target, m)?;
         self.mode(target, m)
     }
 
     /// Put `tmp` at `target`, replacing whatever is there.
-    fn install(&self, tmp: &Path, target: &Path) -> Result<()> {
+    fn install(&mut self, tmp: &Path, target: &Path) -> Result<()> {
         self.parents(target)?;
         if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
             std::fs::remove_dir_all(target).map_err(io(target))?;
+            self.dirs.clear();
         }
         std::fs::rename(tmp, target).map_err(io(target))
     }
@@ -183,6 +207,7 @@ impl Apply {
             return Ok(false);
         };
         self.parents(to)?;
+        self.dirs.clear();
         match std::fs::symlink_metadata(to) {
             Ok(tm) if tm.is_dir() || fm.is_dir() => remove_any(to).map_err(io(to))?,
             _ => {}
@@ -258,7 +283,7 @@ impl Sync for Apply {
                 link.flush()?;
                 received += 1;
             }
-            let target = match place(&self.dir, &r.path) {
+            let target = match self.place(&r.path) {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("fs_mirror: refused record {}: {e}", r.line());
@@ -274,11 +299,14 @@ impl Sync for Apply {
                 (Op::Create, Some(m)) => self.mkdir(&target, &m)?,
                 (Op::Symlink, Some(m)) => self.symlink(&target, &m)?,
                 (Op::Attrib, Some(m)) => self.attrib(&target, &m)?,
-                (Op::Delete, _) => remove_any(&target).map_err(io(&target))?,
+                (Op::Delete, _) => {
+                    self.dirs.clear();
+                    remove_any(&target).map_err(io(&target))?
+                }
                 (Op::Move, _) => {
                     let to = r.to.clone().unwrap_or_default();
                     self.note_seen(&to);
-                    match place(&self.dir, &to) {
+                    match self.place(&to) {
                         Ok(to_t) => {
                             if !self.rename(&target, &to_t)? {
                                 // Its source never arrived here: fetch it under its new name.
@@ -314,6 +342,7 @@ impl Sync for Apply {
         let Some(seen) = self.seen.take() else {
             return Ok(());
         };
+        self.dirs.clear();
         // What the snapshot did not name has no place in the mirror.
         let mut stack = vec![self.dir.clone()];
         while let Some(d) = stack.pop() {

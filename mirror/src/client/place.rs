@@ -38,6 +38,38 @@ pub fn check(path: &Path) -> Result<(), Refused> {
     Ok(())
 }
 
+/// `DIR` + `path`, checked. `known` answers for directories already found to be real
+/// directories (a cache of the caller's; it must forget them when the mirror changes shape).
+pub fn place_known(
+    dir: &Path,
+    path: &Path,
+    known: &mut dyn FnMut(&Path) -> bool,
+) -> Result<PathBuf, Refused> {
+    let shown = || path.display().to_string();
+    check(path)?;
+    let rel = path
+        .strip_prefix("/")
+        .map_err(|_| Refused::NotPlain(shown()))?;
+    let full = dir.join(rel);
+    let mut at = dir.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for c in &parts[..parts.len() - 1] {
+        at.push(c);
+        if known(&at) {
+            continue;
+        }
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Refused::ThroughSymlink(shown(), at.display().to_string()));
+            }
+            // Nothing below a missing directory exists either.
+            Err(_) => break,
+            _ => {}
+        }
+    }
+    Ok(full)
+}
+
 /// `DIR` + `path`, checked.
 pub fn place(dir: &Path, path: &Path) -> Result<PathBuf, Refused> {
     let shown = || path.display().to_string();
