@@ -78,7 +78,8 @@ impl Apply {
 
     fn temp(&mut self) -> PathBuf {
         self.n += 1;
-        self.tmp.join(format!("t{}.{}", std::process::id(), self.n))
+        // The directory is this client's alone (sn's lock): no need for unique names.
+        self.tmp.join(format!("t{}", self.n))
     }
 
     /// Make every directory above `target` (inside DIR) a directory.
@@ -147,11 +148,15 @@ impl Apply {
     /// Put `tmp` at `target`, replacing whatever is there.
     fn install(&mut self, tmp: &Path, target: &Path) -> Result<()> {
         self.parents(target)?;
-        if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
-            std::fs::remove_dir_all(target).map_err(io(target))?;
-            self.dirs.clear();
+        match std::fs::rename(tmp, target) {
+            // A directory is in the way (overtaken): it goes.
+            Err(_) if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) => {
+                std::fs::remove_dir_all(target).map_err(io(target))?;
+                self.dirs.clear();
+                std::fs::rename(tmp, target).map_err(io(target))
+            }
+            r => r.map_err(io(target)),
         }
-        std::fs::rename(tmp, target).map_err(io(target))
     }
 
     fn symlink(&mut self, target: &Path, m: &Meta) -> Result<()> {
@@ -195,8 +200,11 @@ impl Apply {
                 return Ok(());
             }
         }
-        self.owner(&tmp, m)?;
-        self.mode(&tmp, m)?;
+        if self.root {
+            std::os::unix::fs::fchown(&f, Some(m.uid), Some(m.gid)).map_err(io(&tmp))?;
+        }
+        f.set_permissions(std::fs::Permissions::from_mode(m.mode))
+            .map_err(io(&tmp))?;
         set_mtime(&f, m.mtime_ns).map_err(io(&tmp))?;
         drop(f);
         self.install(&tmp, target)

@@ -173,7 +173,7 @@ fn report_mode_prints_each_change_as_json_and_touches_nothing() {
     let d = s.mirrord(&[]);
     let m = s.path("report");
     let out = s.path("report.out");
-    let mut c = std::process::Command::new(bin("fs_mirror"))
+    let c = std::process::Command::new(bin("fs_mirror"))
         .args([
             "--host",
             "127.0.0.1",
@@ -189,6 +189,11 @@ fn report_mode_prints_each_change_as_json_and_touches_nothing() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Killed however the test ends.
+    let mut c = FsMirror {
+        child: c,
+        log: s.path("report.log"),
+    };
     // Once its INIT is done (sn written), a change arrives as a record.
     eventually(30, "the INIT", || {
         std::fs::read_to_string(m.join("sn"))

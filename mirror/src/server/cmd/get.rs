@@ -21,7 +21,13 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     }
-    let Some(now) = wmlog::follow(&s.db, serial, path)? else {
+    // Nothing logged after `serial` (the common case in an INIT): the path is as it was.
+    let now = if serial >= s.served.head.get() {
+        Some(path.to_path_buf())
+    } else {
+        wmlog::follow(&s.db, serial, path)?
+    };
+    let Some(now) = now else {
         return s.say(Reply::CHANGED);
     };
     if snapshot::get(&s.db, &now)?.is_none_or(|m| m.kind != Kind::File) {
