@@ -49,7 +49,7 @@ pub fn rules(cfg: &Config) -> Result<Rules> {
 fn new_session() -> Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b)
-        .map_err(|e| Error::FsInfo(format!("no randomness for a session id: {e}")))?;
+        .map_err(|e| Error::Internal(format!("no randomness for a session id: {e}")))?;
     Ok(hex(&b))
 }
 
@@ -63,18 +63,28 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
     let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose);
     // This version rebuilds the snapshot at every boot: a new session, and clients INIT.
     monitor.new_session(&session, head0)?;
-    let mut failed = None;
-    let watcher = Watcher::walk(rules, &mut |e| {
-        if failed.is_none()
-            && let Err(err) = monitor.boot_seen(e)
-        {
-            failed = Some(err);
-        }
-    })?;
-    if let Some(err) = failed {
-        return Err(err);
-    }
-    monitor.commit()?;
+    // The walk (watches, listings) and the snapshot's filling (lstat, sqlite) run side by side.
+    let (found, seen) = std::sync::mpsc::sync_channel::<upm_watch::Event>(8192);
+    let filler = std::thread::Builder::new()
+        .name("mirrord-boot".into())
+        .spawn(move || -> Result<Monitor> {
+            for e in seen {
+                monitor.boot_seen(e)?;
+            }
+            monitor.commit()?;
+            Ok(monitor)
+        })
+        .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
+    let walked = Watcher::walk(rules, &mut |e| {
+        // A filler that stopped has its error, returned below.
+        let _ = found.send(e);
+    });
+    drop(found);
+    let monitor = filler
+        .join()
+        .map_err(|_| Error::Internal("the snapshot's thread panicked".into()))??;
+    // A directory moved out must leave the mirror without waiting for the next change.
+    let watcher = walked?.partner_wait(50);
     let paths = snapshot::len(&store.connect()?)?;
     let watching = watcher.spawn(monitor)?;
     Ok(Booted {

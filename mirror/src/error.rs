@@ -21,6 +21,8 @@ pub enum Error {
     Watch(#[from] upm_watch::Error),
     #[error("fs_info: {0}")]
     FsInfo(String),
+    #[error("{0}")]
+    Internal(String),
     #[error("{peer}: {what}")]
     Protocol { peer: String, what: String },
     #[error("{peer}: {source}")]

@@ -55,8 +55,8 @@ impl Watcher<Inotify> {
             .name("upm-watch".into())
             .spawn(move || {
                 loop {
-                    // A rename half waits a moment for its partner, then counts as moved out.
-                    let wait = self.has_pending().then_some(PARTNER_WAIT_MS);
+                    // A rename half may wait a moment for its partner, then count as moved out.
+                    let wait = self.partner_wait_ms();
                     let woke = wait_readable(
                         self.backend().as_fd(),
                         stop_rx.as_fd(),
@@ -134,10 +134,6 @@ impl<H> Drop for Running<H> {
         }
     }
 }
-
-/// How long the first half of a rename waits for its partner when nothing else comes. The
-/// kernel queues both halves in one rename, so the partner is either right behind or never.
-const PARTNER_WAIT_MS: u16 = 20;
 
 /// What woke the watcher's thread: the control pipes, or the end of a wait for a partner.
 struct Woke {

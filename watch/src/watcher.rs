@@ -20,6 +20,9 @@ pub struct Watcher<B: Backend = Inotify> {
     rules: Rules,
     index: Index<B::Wd>,
     pending: Option<PendingMove>,
+    /// How long a running watcher lets a rename half wait for its partner before it counts
+    /// as moved out; none: until the next event or the end (see [`Watcher::partner_wait`]).
+    partner_wait_ms: Option<u16>,
 }
 
 impl Watcher<Inotify> {
@@ -53,6 +56,7 @@ impl<B: Backend> Watcher<B> {
             rules,
             index: Index::new(),
             pending: None,
+            partner_wait_ms: None,
         };
         for d in dirs {
             w.watch(d)?;
@@ -83,6 +87,21 @@ impl<B: Backend> Watcher<B> {
     /// Whether the first half of a rename waits for its partner (see [`Watcher::flush`]).
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// Let a running watcher ([`Watcher::spawn`]) settle a rename half whose partner did not
+    /// come within `ms` as moved out, instead of holding it until the next event. The kernel
+    /// queues both halves within one rename, so the partner is normally right behind; a
+    /// consumer that must hear of a move-out promptly (mirrord) sets this, one that must
+    /// never see a slow rename split into a deletion and a creation (the install tracker)
+    /// does not.
+    pub fn partner_wait(mut self, ms: u16) -> Self {
+        self.partner_wait_ms = Some(ms);
+        self
+    }
+
+    pub(crate) fn partner_wait_ms(&self) -> Option<u16> {
+        self.partner_wait_ms.filter(|_| self.pending.is_some())
     }
 
     /// How many directories are watched.
