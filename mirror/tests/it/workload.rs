@@ -152,7 +152,8 @@ impl Workload {
             }
             (12, _, _) => {
                 let p = dir.join(self.name());
-                let t = ["../x", "/etc/passwd", "n1", "a b/c"][self.rng.random_range(0..4)];
+                // Never a real file: the workload writes through whatever its picks are, links too.
+                let t = ["../x", "/nonexistent-upm-mirror-test/passwd", "n1", "a b/c"][self.rng.random_range(0..4)];
                 std::os::unix::fs::symlink(t, &p)?;
                 Ok(format!("symlink {} -> {t}", p.display()))
             }
