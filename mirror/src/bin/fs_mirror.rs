@@ -19,10 +19,13 @@ enum SyncArg {
 #[derive(Parser)]
 #[command(name = "fs_mirror", version)]
 struct Args {
+    /// The host running mirrord.
     #[arg(long)]
     host: String,
+    /// mirrord's port.
     #[arg(long, default_value_t = 2123)]
     port: u16,
+    /// Where the copy goes (the server's /a/b at DATADIR/a/b) and the resume point (DATADIR/sn).
     #[arg(long)]
     datadir: PathBuf,
     #[arg(long, value_enum, default_value = "apply")]
@@ -36,6 +39,7 @@ struct Args {
     /// Seconds of silence after which the server is taken for dead.
     #[arg(long, default_value_t = 60)]
     idle: u64,
+    /// Say what is done, to stderr.
     #[arg(short, long)]
     verbose: bool,
 }

@@ -14,11 +14,13 @@ struct Args {
     /// fs_info identities to mirror (repeatable).
     #[arg(long = "identity", default_value = "system")]
     identity: Vec<String>,
+    /// Where fs_info keeps the identities.
     #[arg(long, default_value = "/var/lib/fs_info")]
     fs_info_dir: PathBuf,
     /// The snapshot and wmLog (sqlite).
     #[arg(long, default_value = "/var/lib/mirrord")]
     state_dir: PathBuf,
+    /// Address and port to serve fs_mirror on (port 0: any free port, printed at start).
     #[arg(long, default_value = "0.0.0.0:2123")]
     listen: String,
     /// A shared secret clients must prove (mode 600).
@@ -27,6 +29,7 @@ struct Args {
     /// Seconds between keep-alives to a client waiting for changes.
     #[arg(long, default_value_t = 15)]
     keepalive: u64,
+    /// Log each record and each client's commands to stderr.
     #[arg(short, long)]
     verbose: bool,
 }
