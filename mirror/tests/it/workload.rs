@@ -9,7 +9,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::harness::*;
 
-/// The source's directories and files (excluded `skip` left out), found again at each step.
+/// The source's directories and regular files (excluded `skip` left out), found again at each
+/// step. Symlinks are neither: the workload writes, appends and chmods what it picks, and must
+/// never do so through a link (a link may point anywhere, even outside the test's directory).
 fn entries(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut dirs, mut files) = (vec![root.to_path_buf()], Vec::new());
     let mut stack = vec![root.to_path_buf()];
@@ -26,7 +28,7 @@ fn entries(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
             if t.is_dir() {
                 dirs.push(p.clone());
                 stack.push(p);
-            } else {
+            } else if t.is_file() {
                 files.push(p);
             }
         }
@@ -153,7 +155,8 @@ impl Workload {
             (12, _, _) => {
                 let p = dir.join(self.name());
                 // Never a real file: the workload writes through whatever its picks are, links too.
-                let t = ["../x", "/nonexistent-upm-mirror-test/passwd", "n1", "a b/c"][self.rng.random_range(0..4)];
+                let t = ["../x", "/nonexistent-upm-mirror-test/passwd", "n1", "a b/c"]
+                    [self.rng.random_range(0..4)];
                 std::os::unix::fs::symlink(t, &p)?;
                 Ok(format!("symlink {} -> {t}", p.display()))
             }
