@@ -102,8 +102,8 @@ fn records_that_would_escape_the_mirror_are_refused_and_never_applied() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let records = vec![
-        "CREATE:/../../escape/ mode=755 uid=0 gid=0".to_string(),
-        "FWRITE:/a/../../../x mode=644 uid=0 gid=0 size=1 mtime=0".into(),
+        "CREATE:/../../escape-upm-mirror-test/ mode=755 uid=0 gid=0".to_string(),
+        "FWRITE:/a/../../../x-upm-mirror-test mode=644 uid=0 gid=0 size=1 mtime=0".into(),
         format!(
             "SYMLINK:/link mode=777 uid=0 gid=0 target={}",
             outside.display()
@@ -113,8 +113,8 @@ fn records_that_would_escape_the_mirror_are_refused_and_never_applied() {
         "CREATE:/sn/ mode=755 uid=0 gid=0".into(),
         "DELETE:/..".into(),
         "CREATE:/ok/ mode=700 uid=0 gid=0".into(),
-        "MOVE:/ok to=/../../moved".into(),
-        "FWRITE:/ok/%2E%2E/%2E%2E/y mode=644 uid=0 gid=0 size=1 mtime=0".into(),
+        "MOVE:/ok to=/../../moved-upm-mirror-test".into(),
+        "FWRITE:/ok/%2E%2E/%2E%2E/y-upm-mirror-test mode=644 uid=0 gid=0 size=1 mtime=0".into(),
         "GARBAGE LINE".into(),
     ];
     let server = std::thread::spawn(move || {
@@ -164,8 +164,14 @@ fn records_that_would_escape_the_mirror_are_refused_and_never_applied() {
         0,
         "written through the symlink"
     );
+    // Where each would have landed: beside the mirror directory, or one level further up.
+    let up = tmp.path().parent().unwrap();
     for p in ["escape", "x", "moved", "y"] {
-        assert!(!tmp.path().join(p).exists(), "{p} escaped");
+        let name = format!("{p}-upm-mirror-test");
+        assert!(
+            !tmp.path().join(&name).exists() && !up.join(&name).exists(),
+            "{p} escaped"
+        );
     }
     assert!(m.join("ok").is_dir(), "the one good record was applied");
     assert!(
