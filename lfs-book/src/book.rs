@@ -15,6 +15,9 @@ use crate::page::{self, Extra, Lookup, Package, Place, Read, squash};
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub revision: Revision,
+    /// The architecture: elements marked `arch="…"` for others are left out (empty: keep
+    /// them all).
+    pub arch: String,
     /// Only these chapters (none: all).
     pub chapters: Vec<u32>,
     /// Only these packages, by name or page id (none: all).
@@ -127,7 +130,8 @@ impl Book {
         } else {
             Kind::Blfs
         };
-        let loader = Loader::new(opts.revision);
+        let mut loader = Loader::new(opts.revision);
+        loader.arch = opts.arch.clone();
         let root = loader.load(&index)?;
         let chapters = chapters(&root);
         let idx = Index {

@@ -158,12 +158,15 @@ pub const FAILED: &str = "upm-failed-include";
 /// Loads book files for one revision.
 pub struct Loader {
     pub reader: Reader,
+    /// Keep elements marked `arch="…"` only for this architecture (empty: keep all).
+    pub arch: String,
 }
 
 impl Loader {
     pub fn new(revision: Revision) -> Loader {
         Loader {
             reader: Reader::new(revision),
+            arch: String::new(),
         }
     }
 
@@ -248,6 +251,12 @@ impl Loader {
         }
         if let Some(rev) = node.attribute("revision")
             && !rev.split(';').any(|r| r.trim() == self.revision().name())
+        {
+            return Ok(Vec::new());
+        }
+        if let Some(arch) = node.attribute("arch")
+            && !self.arch.is_empty()
+            && !arch.split(';').any(|a| a.trim() == self.arch || a.trim() == "default")
         {
             return Ok(Vec::new());
         }

@@ -219,22 +219,23 @@ struct Block {
     placeholders: Vec<String>,
     /// Inside the page's configuration section.
     config: bool,
+    /// A `nodump` block: not run, but read for interactive steps.
+    nodump: bool,
 }
 
-/// The command blocks of a page, in order, without the `nodump` ones.
+/// The command blocks of a page, in order, the `nodump` ones marked.
 fn blocks(page: &Element) -> Vec<Block> {
     let mut out = Vec::new();
     fn walk(e: &Element, config: bool, out: &mut Vec<Block>) {
         let config = config || (e.name == "sect2" && e.attr("role") == Some("configuration"));
         if e.name == "screen" {
-            if e.attr("role") == Some("nodump") {
-                return;
-            }
+            let screen_nodump = e.attr("role") == Some("nodump");
             let root = e.attr("role") == Some("root");
             for u in e.descendants() {
-                if u.name != "userinput" || u.attr("role") == Some("nodump") {
+                if u.name != "userinput" {
                     continue;
                 }
+                let nodump = screen_nodump || u.attr("role") == Some("nodump");
                 let placeholders = u
                     .descendants()
                     .into_iter()
@@ -248,6 +249,7 @@ fn blocks(page: &Element) -> Vec<Block> {
                     root,
                     placeholders,
                     config,
+                    nodump,
                 });
             }
             return;
@@ -265,7 +267,26 @@ fn blocks(page: &Element) -> Vec<Block> {
 fn command_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let joined = text.replace("\\\n", " ");
+    let mut heredoc: Option<String> = None;
     for line in joined.lines() {
+        // A here-document's lines are data, not commands.
+        if let Some(end) = &heredoc {
+            if line.trim() == end {
+                heredoc = None;
+            }
+            continue;
+        }
+        if let Some(i) = line.find("<<") {
+            let word = line[i + 2..]
+                .trim_start_matches('-')
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_matches(|c| c == '"' || c == '\'');
+            if !word.is_empty() {
+                heredoc = Some(word.to_string());
+            }
+        }
         for part in line.split(['&', '|', ';', '(', ')', '{', '}']) {
             let mut toks = part.split_whitespace();
             let mut first = toks.next();
@@ -309,7 +330,7 @@ pub fn read_lfs(page: &Element, look: &dyn Lookup) -> Read {
         .map(|a| squash(&a.text()))
         .unwrap_or_default();
     let file = url_file(&url);
-    let md5 = look.md5_of(&file);
+    let md5 = look.md5_of(&file).filter(|m| is_md5(m));
     let description = description(page);
     build(
         page,
@@ -401,7 +422,7 @@ pub fn read_blfs(page: &Element, look: &dyn Lookup) -> Read {
             t.strip_prefix("Download MD5 sum:")
                 .map(|m| m.trim().to_string())
         })
-        .filter(|m| m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()));
+        .filter(|m| is_md5(m));
     let deps = crate::deps::read(page, pkg, look);
     let mut start = Start {
         name,
@@ -515,7 +536,7 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
         return reported("not a package: the page names no source archive".into());
     }
     let blocks = blocks(page);
-    if blocks.is_empty() {
+    if blocks.iter().all(|b| b.nodump) {
         return reported("not a package: the page has no commands".into());
     }
     let mut notes = Vec::new();
@@ -525,19 +546,22 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
     let mut extra = Vec::new();
     let mut current = s.default_phase;
     for b in &blocks {
-        if let Some(p) = b.placeholders.first() {
-            return reported(format!(
-                "a command needs a value the book leaves to the reader: {} in `{}`",
-                p.trim(),
-                squash(&b.text)
-            ));
-        }
         let words = command_words(&b.text);
         if let Some((_, why)) = INTERACTIVE
             .iter()
             .find(|(w, _)| words.iter().any(|x| x == w) || b.text.contains(&format!("make {w}")))
         {
             return reported(format!("needs interaction: {why}"));
+        }
+        if b.nodump {
+            continue;
+        }
+        if let Some(p) = b.placeholders.first() {
+            return reported(format!(
+                "a command needs a value the book leaves to the reader: {} in `{}`",
+                p.trim(),
+                squash(&b.text)
+            ));
         }
         if b.config && b.text.contains("make install-") && b.root {
             notes.push(format!(
@@ -619,6 +643,10 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
         deps: s.deps,
         notes,
     }))
+}
+
+fn is_md5(m: &str) -> bool {
+    m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn is_archive(f: &str) -> bool {

@@ -33,11 +33,10 @@ fn text(s: &str) -> Item {
 pub fn document(place: &Place, pkg: &Package) -> DocumentMut {
     let mut doc = DocumentMut::new();
     doc.decor_mut().set_prefix(format!(
-        "# {} ({} chapter {}, page {}), imported by `upm book import` from the book's page {}:\n\
+        "# {} ({} {}), imported by `upm book import` from the book's page {}:\n\
          # its commands, unedited. Review before building.\n",
         place.title,
         place.book.to_ascii_uppercase(),
-        place.chapter,
         place.section(),
         place.id
     ));

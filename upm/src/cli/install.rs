@@ -15,9 +15,14 @@ pub struct Args {
     /// Another directory to look for the source archive in (repeatable).
     #[arg(long = "sources-dir", value_name = "DIR")]
     sources_dirs: Vec<PathBuf>,
-    /// Use this source archive.
+    /// Use this source archive. When its name differs from the recipe's `source.file` (a
+    /// newer release, a distribution's copy), the recipe's checksums do not apply: upm prints
+    /// its sha256 and records the file and its sums as the install's source.
     #[arg(long, value_name = "FILE")]
     source: Option<PathBuf>,
+    /// The sha256 the source archive must have (64 hexadecimal digits).
+    #[arg(long, value_name = "HEX", value_parser = sha256_arg)]
+    sha256: Option<String>,
     /// Parallel make jobs (MAKEFLAGS=-jN; default: the recipe's, else the number of CPUs).
     #[arg(short, long, value_name = "N")]
     jobs: Option<u32>,
@@ -88,6 +93,14 @@ struct User<'a> {
     gid: u32,
 }
 
+fn sha256_arg(s: &str) -> Result<String, String> {
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!("{s:?} is not a sha256: expected 64 hexadecimal digits"))
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let overrides = super::overrides(&args.sets)?;
@@ -98,6 +111,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             overrides,
             sources_dirs: args.sources_dirs,
             source: args.source,
+            sha256: args.sha256,
             jobs: args.jobs,
             no_check: args.no_check,
             keep_build: args.keep_build,

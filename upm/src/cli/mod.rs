@@ -1,6 +1,7 @@
 //! Command-line parsing and printing only: each subcommand lives in its own file, turns its
 //! arguments into the library's options and calls the library.
 
+mod book;
 mod check;
 mod completions;
 mod export;
@@ -95,6 +96,8 @@ enum Command {
     User(user::Args),
     /// Run a command against a throwaway overlay of this system and show what it changed.
     Sandbox(sandbox::Args),
+    /// Import the LFS and BLFS books as recipes, list them, compare two versions.
+    Book(book::Args),
 }
 
 /// A ctree syntax chosen on the command line.
@@ -145,6 +148,7 @@ pub fn main() -> ExitCode {
         Command::Recipe(a) => recipe::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(&ctx, a),
         Command::User(a) => user::run(&ctx, a),
+        Command::Book(a) => book::run(&ctx, a),
     };
     match result {
         Ok(code) => code,
@@ -168,6 +172,7 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
         Command::Sandbox(_)
         | Command::Tree(_)
         | Command::Recipe(_)
+        | Command::Book(_)
         | Command::Completions(_)
         | Command::Man(_) => true,
         _ => false,

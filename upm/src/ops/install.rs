@@ -45,8 +45,11 @@ pub struct Options {
     pub overrides: Vec<(Key, Value)>,
     /// Extra directories to look for the source archive in (host paths).
     pub sources_dirs: Vec<PathBuf>,
-    /// The source archive to use, whatever the recipe's file name says.
+    /// The source archive to use, whatever the recipe's file name says. When its name
+    /// differs from the recipe's file, the recipe's checksums do not apply.
     pub source: Option<PathBuf>,
+    /// The sha256 the source archive must have (`--sha256`).
+    pub sha256: Option<String>,
     pub jobs: Option<u32>,
     pub no_check: bool,
     pub keep_build: bool,
@@ -303,13 +306,26 @@ impl Build<'_> {
     }
 }
 
-/// Find the source archive and verify its checksums, before anything is changed.
+/// The source archive an install uses.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub path: PathBuf,
+    pub md5: String,
+    pub sha256: String,
+    /// The recipe names another file (`--source FILE` with another name): its checksums did
+    /// not apply, and the recipe the install records names this file and its sums instead.
+    pub other_file: bool,
+}
+
+/// Find the source archive and verify its checksums, before anything is changed. With
+/// `--source FILE` of another name than the recipe's, the recipe's checksums do not apply:
+/// the file's sha256 is printed and checked against `--sha256` when given.
 fn locate(
     ctx: &Ctx,
     cfg: &Config,
     recipe: &Recipe,
     opts: &Options,
-) -> Result<Option<PathBuf>, Error> {
+) -> Result<Option<Chosen>, Error> {
     let src = &recipe.source;
     // Without `source.file`, the archive is named as the end of its URL.
     let from_url = src
@@ -318,20 +334,75 @@ fn locate(
         .and_then(|u| u.rsplit('/').next())
         .filter(|n| !n.is_empty())
         .map(String::from);
-    let Some(file) = src.file.clone().or(from_url) else {
-        return Ok(None);
-    };
-    let archive = match &opts.source {
-        Some(s) => s.clone(),
-        None => {
+    let named = src.file.clone().or(from_url);
+    let (archive, other_file) = match (&opts.source, &named) {
+        (Some(s), _) => {
+            let same = named.as_deref().is_some_and(|n| {
+                s.file_name().and_then(|f| f.to_str()) == Some(n)
+            });
+            (s.clone(), !same)
+        }
+        (None, Some(file)) => {
             let mut dirs = opts.sources_dirs.clone();
             dirs.extend(cfg.source_dirs.iter().map(|d| on_host(&ctx.root, d)));
             dirs.push(on_host(&ctx.root, &pkguser::home(&recipe.package.name)));
-            source::find(&file, &dirs)?
+            (source::find(file, &dirs)?, false)
         }
+        (None, None) => return Ok(None),
     };
-    source::verify(&archive, src.md5.as_deref(), src.sha256.as_deref())?;
-    Ok(Some(archive))
+    let (md5, sha256) = source::digests(&archive)?;
+    if !other_file {
+        source::verify_digests(
+            &archive,
+            (&md5, &sha256),
+            src.md5.as_deref(),
+            src.sha256.as_deref(),
+        )?;
+    } else {
+        ctx.printer.note(&format!(
+            "{} is not the recipe's source ({}): the recipe's checksums do not apply; its sha256 is {sha256}",
+            quoted(&archive),
+            named.as_deref().unwrap_or("none")
+        ));
+    }
+    if let Some(want) = &opts.sha256 {
+        source::verify_digests(&archive, (&md5, &sha256), None, Some(want))?;
+    }
+    Ok(Some(Chosen {
+        path: archive,
+        md5,
+        sha256,
+        other_file,
+    }))
+}
+
+/// Make the recipe (and the tree an install records) name the archive actually used.
+fn use_chosen(recipe: &mut Recipe, tree: &mut crate::ctree::Tree, path: &Path, c: &Chosen) {
+    let name = c
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    recipe.source.file = Some(name.clone());
+    recipe.source.md5 = Some(c.md5.clone());
+    recipe.source.sha256 = Some(c.sha256.clone());
+    for (key, v) in [
+        ("source.file", name),
+        ("source.md5", c.md5.clone()),
+        ("source.sha256", c.sha256.clone()),
+    ] {
+        let key = Key::parse(key).expect("a valid key");
+        let loc = tree
+            .entry(&key)
+            .map(|e| e.loc.clone())
+            .unwrap_or_else(|| crate::ctree::Loc::file(path));
+        tree.insert(crate::ctree::Entry {
+            key,
+            value: Value::Str(v),
+            loc,
+            literal: true,
+        });
+    }
 }
 
 /// Install a package. See the module documentation for the stages.
@@ -342,8 +413,8 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let cfg = ctx.cfg.clone();
     let path = find_recipe(ctx, &cfg, &opts.recipe)?;
     let recipe::Loaded {
-        recipe,
-        tree,
+        mut recipe,
+        mut tree,
         written,
         warnings,
     } = recipe::load_with(&path, &opts.overrides)?;
@@ -385,7 +456,11 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         Some(row) => db.files(row.id)?,
         None => Vec::new(),
     };
-    let archive = locate(ctx, &cfg, &recipe, opts)?;
+    let chosen = locate(ctx, &cfg, &recipe, opts)?;
+    if let Some(c) = &chosen {
+        use_chosen(&mut recipe, &mut tree, &path, c);
+    }
+    let archive = chosen.as_ref().map(|c| c.path.clone());
 
     let (user, user_created) = pkguser::add(root, &name, &cfg.ids)?;
     if user_created {

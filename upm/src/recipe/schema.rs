@@ -48,6 +48,16 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("source.sha256", Kind::Str),
     ("source.patches", Kind::List),
     ("source.dir", Kind::Str),
+    ("source.extra", Kind::List),
+    ("depends.required", Kind::List),
+    ("depends.recommended", Kind::List),
+    ("depends.optional", Kind::List),
+    ("depends.runtime", Kind::List),
+    ("book.name", Kind::Str),
+    ("book.chapter", Kind::Int),
+    ("book.section", Kind::Str),
+    ("book.order", Kind::Int),
+    ("book.page", Kind::Str),
     ("phases.prepare", Kind::Str),
     ("phases.configure", Kind::Str),
     ("phases.compile", Kind::Str),
@@ -60,7 +70,8 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("options.shell", Kind::Str),
 ];
 
-/// Every key a recipe may set (besides `env.NAME` and anything under `vars.`).
+/// Every key a recipe may set (besides `env.NAME`, `source.md5sums.FILE` and anything under
+/// `vars.`).
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
     SCHEMA.iter().map(|(k, _)| *k)
 }
@@ -244,6 +255,20 @@ pub fn typed(
         }
         match e.key.first() {
             Some("vars") => continue,
+            Some("source")
+                if e.key.len() == 3 && e.key.segments()[1] == "md5sums" =>
+            {
+                // The md5 of a patch or extra archive, by file name (as the books give it).
+                let ok = matches!(&e.value, Value::Str(s)
+                    if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));
+                if !ok {
+                    c.err(
+                        &e.loc,
+                        format!("`{text}` must be 32 hexadecimal digits (an md5 sum)"),
+                    );
+                }
+                continue;
+            }
             Some("env") if e.key.len() == 2 => {
                 let name = &e.key.segments()[1];
                 let valid = name
@@ -266,7 +291,7 @@ pub fn typed(
         let hint = suggest::closest(&text, known_keys())
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_else(|| {
-                "; known tables are package, source, phases, root, env, vars, options".into()
+                "; known tables are package, source, depends, book, phases, root, env, vars, options".into()
             });
         warnings.push(Diagnostic {
             loc: e.loc.clone(),

@@ -87,6 +87,16 @@ pub fn verify(path: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<()
         return Ok(());
     }
     let (m, s) = digests(path)?;
+    verify_digests(path, (&m, &s), md5, sha256)
+}
+
+/// Check a file's md5 and sha256, already computed, against the expected ones.
+pub fn verify_digests(
+    path: &Path,
+    (m, s): (&str, &str),
+    md5: Option<&str>,
+    sha256: Option<&str>,
+) -> Result<(), Error> {
     for (algo, expected, actual) in [("md5", md5, m), ("sha256", sha256, s)] {
         if let Some(e) = expected
             && !e.eq_ignore_ascii_case(&actual)
@@ -95,7 +105,7 @@ pub fn verify(path: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<()
                 path: path.to_path_buf(),
                 algo,
                 expected: e.to_ascii_lowercase(),
-                actual,
+                actual: actual.to_string(),
             });
         }
     }
