@@ -252,9 +252,22 @@ fn names(kind: Kind, chapters: &[&Element]) -> HashMap<String, String> {
             };
             out.insert(id.to_string(), name.clone());
             for e in p.descendants() {
-                if let Some(inner) = e.attr("id") {
-                    out.entry(inner.to_string()).or_insert_with(|| name.clone());
-                }
+                let Some(inner) = e.attr("id") else {
+                    continue;
+                };
+                // A section with its own package information (a Perl or Python module on
+                // a page of modules) is a package of its own name.
+                let own = e.name == "sect2"
+                    && e
+                        .descendants()
+                        .iter()
+                        .any(|d| d.attr("role") == Some("package"));
+                let n = if own {
+                    page::package_name(inner)
+                } else {
+                    name.clone()
+                };
+                out.entry(inner.to_string()).or_insert(n);
             }
         }
     }

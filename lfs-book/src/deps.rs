@@ -1,7 +1,9 @@
 //! BLFS dependencies: the `<para role="required|recommended|optional|runtime">` paragraphs of a
 //! page's package section, each `<xref linkend="…"/>` in them resolved to the package name of
 //! the page that holds the id (a page, or a section inside one, such as a Python module).
-//! Links outside the book (`<ulink>`) are not packages upm can build and are left out.
+//! An xref's own `role` overrides its paragraph's level (`runtime`; `nodep` is none). Links
+//! outside the book (`<ulink>`) and to whole chapters ("a mail server") are not packages upm
+//! can build and are left out.
 
 use crate::doc::Element;
 use crate::page::Lookup;
@@ -42,6 +44,8 @@ impl Deps {
     }
 }
 
+const LEVELS: [&str; 4] = ["required", "recommended", "optional", "runtime"];
+
 /// The dependencies in `pkg`, the package section of `page`.
 pub fn read(page: &Element, pkg: &Element, look: &dyn Lookup) -> Deps {
     let own = page.attr("id").and_then(|id| look.name_of_id(id));
@@ -50,17 +54,29 @@ pub fn read(page: &Element, pkg: &Element, look: &dyn Lookup) -> Deps {
         if para.name != "para" {
             continue;
         }
-        let level = match para.attr("role").map(str::to_ascii_lowercase).as_deref() {
-            Some("required") => &mut deps.required,
-            Some("recommended") => &mut deps.recommended,
-            Some("optional") => &mut deps.optional,
-            Some("runtime") => &mut deps.runtime,
-            _ => continue,
+        let Some(para_level) = para.attr("role").map(str::to_ascii_lowercase) else {
+            continue;
         };
+        if !LEVELS.contains(&para_level.as_str()) {
+            continue;
+        }
         for x in para.descendants() {
             if x.name != "xref" {
                 continue;
             }
+            // An xref's own role overrides its paragraph's: `<xref role="runtime" …/>` in
+            // a recommended paragraph is needed at run time; `role="nodep"` is no dependency.
+            let level = match x.attr("role").map(str::to_ascii_lowercase) {
+                Some(r) if r == "nodep" => continue,
+                Some(r) if LEVELS.contains(&r.as_str()) => r,
+                _ => para_level.clone(),
+            };
+            let level = match level.as_str() {
+                "required" => &mut deps.required,
+                "recommended" => &mut deps.recommended,
+                "optional" => &mut deps.optional,
+                _ => &mut deps.runtime,
+            };
             let Some(target) = x.attr("linkend") else {
                 continue;
             };
