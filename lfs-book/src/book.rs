@@ -160,7 +160,7 @@ impl Book {
                     chapter: number,
                     page: i as u32 + 1,
                     order,
-                    id: p.attr("id").unwrap_or("").to_string(),
+                    id: p.attr("id").or(p.attr("href")).unwrap_or("").to_string(),
                     title: p
                         .named("title")
                         .next()

@@ -4,6 +4,7 @@
 mod harness;
 
 mod binpkg;
+mod book;
 mod cli;
 mod ctree;
 mod faults;
