@@ -71,6 +71,8 @@ pub struct Installed {
     pub reports: Vec<ReportRow>,
     /// Files no package owned that the install replaced (kept for `upm remove --restore`).
     pub replaced: Vec<PathBuf>,
+    /// The source archive used and its checksums (after `--source`).
+    pub source: Option<Chosen>,
     pub seconds: f64,
     pub timings: Timings,
     /// The profile written (inside the root); `None` when writing it failed (warned).
@@ -537,6 +539,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         steps,
         reports,
         replaced,
+        source: chosen,
         seconds: started.elapsed().as_secs_f64(),
         timings,
         profile,
