@@ -169,11 +169,7 @@ impl Book {
                 };
                 if !opts.packages.is_empty() {
                     let name = idx.names.get(&place.id).cloned().unwrap_or_default();
-                    if !opts
-                        .packages
-                        .iter()
-                        .any(|w| *w == name || *w == place.id)
-                    {
+                    if !opts.packages.iter().any(|w| *w == name || *w == place.id) {
                         continue;
                     }
                 }
@@ -181,11 +177,7 @@ impl Book {
                     _ if p.name == crate::doc::FAILED => Read::Reported {
                         name: p.attr("href").unwrap_or("").to_string(),
                         version: None,
-                        reason: format!(
-                            "{}: {}",
-                            page::UNREADABLE,
-                            p.attr("error").unwrap_or("")
-                        ),
+                        reason: format!("{}: {}", page::UNREADABLE, p.attr("error").unwrap_or("")),
                     },
                     Kind::Lfs => page::read_lfs(p, &idx),
                     Kind::Blfs => page::read_blfs(p, &idx),
@@ -221,7 +213,9 @@ impl Book {
 
     pub fn reported(&self) -> impl Iterator<Item = (&Place, &str, &str)> {
         self.pages.iter().filter_map(|p| match &p.outcome {
-            Outcome::Reported { name, reason, .. } => Some((&p.place, name.as_str(), reason.as_str())),
+            Outcome::Reported { name, reason, .. } => {
+                Some((&p.place, name.as_str(), reason.as_str()))
+            }
             Outcome::Package(_) => None,
         })
     }
@@ -258,8 +252,7 @@ fn names(kind: Kind, chapters: &[&Element]) -> HashMap<String, String> {
                 // A section with its own package information (a Perl or Python module on
                 // a page of modules) is a package of its own name.
                 let own = e.name == "sect2"
-                    && e
-                        .descendants()
+                    && e.descendants()
                         .iter()
                         .any(|d| d.attr("role") == Some("package"));
                 let n = if own {

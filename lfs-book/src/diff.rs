@@ -35,14 +35,20 @@ pub fn diff(old: &Book, new: &Book) -> Vec<Change> {
         let Some(o) = before.get(id) else {
             out.push(change(
                 "added",
-                format!("{} {}", n.name(), n.version().unwrap_or("")).trim().into(),
+                format!("{} {}", n.name(), n.version().unwrap_or(""))
+                    .trim()
+                    .into(),
             ));
             continue;
         };
         if o.version() != n.version() {
             out.push(change(
                 "version",
-                format!("{} -> {}", o.version().unwrap_or("-"), n.version().unwrap_or("-")),
+                format!(
+                    "{} -> {}",
+                    o.version().unwrap_or("-"),
+                    n.version().unwrap_or("-")
+                ),
             ));
         }
         match (o.package(), n.package()) {
@@ -85,14 +91,20 @@ pub fn diff(old: &Book, new: &Book) -> Vec<Change> {
             (None, None) => {}
         }
     }
-    let now: HashMap<&str, ()> = new.pages.iter().map(|p| (p.place.id.as_str(), ())).collect();
+    let now: HashMap<&str, ()> = new
+        .pages
+        .iter()
+        .map(|p| (p.place.id.as_str(), ()))
+        .collect();
     for o in &old.pages {
         if !now.contains_key(o.place.id.as_str()) {
             out.push(Change {
                 page: o.place.id.clone(),
                 name: o.name().to_string(),
                 what: "removed",
-                detail: format!("{} {}", o.name(), o.version().unwrap_or("")).trim().into(),
+                detail: format!("{} {}", o.name(), o.version().unwrap_or(""))
+                    .trim()
+                    .into(),
             });
         }
     }

@@ -195,7 +195,9 @@ impl Loader {
             self.reader.read(subset, path, &mut decls)?;
         }
         let (doc_text, shift) = with_entities(&text, prolog.end, &decls);
-        if std::env::var_os("LFSBOOK_DUMP").is_some() { std::fs::write("/tmp/lfsbook-dump.xml", &doc_text).ok(); }
+        if std::env::var_os("LFSBOOK_DUMP").is_some() {
+            std::fs::write("/tmp/lfsbook-dump.xml", &doc_text).ok();
+        }
         let opts = roxmltree::ParsingOptions {
             allow_dtd: true,
             nodes_limit: u32::MAX,
@@ -256,7 +258,9 @@ impl Loader {
         }
         if let Some(arch) = node.attribute("arch")
             && !self.arch.is_empty()
-            && !arch.split(';').any(|a| a.trim() == self.arch || a.trim() == "default")
+            && !arch
+                .split(';')
+                .any(|a| a.trim() == self.arch || a.trim() == "default")
         {
             return Ok(Vec::new());
         }

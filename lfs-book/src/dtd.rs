@@ -138,8 +138,8 @@ impl Reader {
     fn read_file(&self, path: &Path, decls: &mut Decls, depth: usize) -> Result<(), Error> {
         // Nothing declared yet that the file could depend on: its declarations are the same
         // for every page, read once.
-        let fresh = decls.list.is_empty()
-            && decls.params.values().all(|p| matches!(p, Param::File(_)));
+        let fresh =
+            decls.list.is_empty() && decls.params.values().all(|p| matches!(p, Param::File(_)));
         if !fresh {
             return self.scan_file(path, decls, depth);
         }
@@ -266,7 +266,11 @@ impl Scan<'_> {
     }
 
     fn name(&mut self) -> Result<String, Error> {
-        let n: String = self.rest().chars().take_while(|&c| is_name_char(c)).collect();
+        let n: String = self
+            .rest()
+            .chars()
+            .take_while(|&c| is_name_char(c))
+            .collect();
         if n.is_empty() {
             return Err(self.err("expected a name"));
         }
@@ -540,7 +544,11 @@ pub fn prolog<'a>(text: &'a str, file: &Path) -> Result<Prolog<'a>, Error> {
         let trimmed = rest.trim_start();
         pos += rest.len() - trimmed.len();
         if trimmed.starts_with("<?") || trimmed.starts_with("<!--") {
-            let end = if trimmed.starts_with("<?") { "?>" } else { "-->" };
+            let end = if trimmed.starts_with("<?") {
+                "?>"
+            } else {
+                "-->"
+            };
             match trimmed.find(end) {
                 Some(i) => pos += i + end.len(),
                 None => return Err(err(pos, "unterminated comment or processing instruction")),
@@ -658,7 +666,10 @@ mod tests {
                      <!ENTITY n \"%relnum;-&v;\"><!-- ]]> in a comment -->\n\
                      <!ENTITY % p SYSTEM \"p.ent\"> %p;",
                 ),
-                ("p.ent", "<!ENTITY sed-version \"4.9\"><!ENTITY v \"later\">"),
+                (
+                    "p.ent",
+                    "<!ENTITY sed-version \"4.9\"><!ENTITY v \"later\">",
+                ),
             ],
             "<!ENTITY % g SYSTEM \"general.ent\"> %g; <!ENTITY own \"&sed-version;\">",
         );

@@ -17,11 +17,9 @@ pub mod write;
 
 use std::path::{Path, PathBuf};
 
-
 pub use book::{Book, Kind, Options, Outcome, PageRef};
 pub use dtd::Revision;
 pub use page::{Package, Phase, Place};
-
 
 /// Why reading a book failed.
 #[derive(Debug, thiserror::Error)]

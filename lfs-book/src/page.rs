@@ -17,9 +17,10 @@ use crate::deps::Deps;
 use crate::doc::{Element, FAILED};
 
 /// The build phases of a recipe, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    #[default]
     Prepare,
     Configure,
     Compile,
@@ -170,9 +171,18 @@ const ROOT_ONLY: &[&str] = &[
 
 /// Words that make a command interactive.
 const INTERACTIVE: &[(&str, &str)] = &[
-    ("menuconfig", "kernel configuration is interactive (make menuconfig)"),
-    ("nconfig", "kernel configuration is interactive (make nconfig)"),
-    ("oldconfig", "kernel configuration asks questions (make oldconfig)"),
+    (
+        "menuconfig",
+        "kernel configuration is interactive (make menuconfig)",
+    ),
+    (
+        "nconfig",
+        "kernel configuration is interactive (make nconfig)",
+    ),
+    (
+        "oldconfig",
+        "kernel configuration asks questions (make oldconfig)",
+    ),
     ("passwd", "setting a password is interactive (passwd)"),
 ];
 
@@ -464,7 +474,13 @@ fn title_version(title: &str) -> Option<String> {
     (1..bytes.len())
         .rev()
         .find(|&i| bytes[i - 1] == b'-' && bytes[i].is_ascii_digit())
-        .map(|i| title[i..].split_whitespace().next().unwrap_or("").to_string())
+        .map(|i| {
+            title[i..]
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .filter(|v| !v.is_empty())
 }
 
@@ -513,12 +529,6 @@ struct Start {
     default_phase: Phase,
 }
 
-impl Default for Phase {
-    fn default() -> Self {
-        Phase::Prepare
-    }
-}
-
 /// The page's commands into phases, or the reason the page cannot be a recipe.
 fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
     let reported = |reason: String| Read::Reported {
@@ -527,10 +537,7 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
         reason,
     };
     if let Some(f) = page.descendants().into_iter().find(|e| e.name == FAILED) {
-        return reported(format!(
-            "{UNREADABLE}: {}",
-            f.attr("error").unwrap_or("")
-        ));
+        return reported(format!("{UNREADABLE}: {}", f.attr("error").unwrap_or("")));
     }
     if s.url.is_empty() || s.file.is_empty() {
         return reported("not a package: the page names no source archive".into());
@@ -571,7 +578,10 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
             continue;
         }
         // Files the commands take from beside the source: patches and other archives.
-        for tok in b.text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
+        for tok in b
+            .text
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+        {
             let Some(f) = tok.rsplit("../").next().filter(|_| tok.starts_with("../")) else {
                 continue;
             };
@@ -650,9 +660,11 @@ fn is_md5(m: &str) -> bool {
 }
 
 fn is_archive(f: &str) -> bool {
-    [".tar.xz", ".tar.gz", ".tar.bz2", ".tgz", ".tar.zst", ".tar.lz", ".zip"]
-        .iter()
-        .any(|e| f.ends_with(e))
+    [
+        ".tar.xz", ".tar.gz", ".tar.bz2", ".tgz", ".tar.zst", ".tar.lz", ".zip",
+    ]
+    .iter()
+    .any(|e| f.ends_with(e))
 }
 
 #[cfg(test)]
@@ -680,7 +692,9 @@ mod tests {
 
     #[test]
     fn first_words_of_commands() {
-        let w = command_words("make install &&\nchown -R root:root /x\nFOO=1 /usr/sbin/useradd -c x y | tee\n");
+        let w = command_words(
+            "make install &&\nchown -R root:root /x\nFOO=1 /usr/sbin/useradd -c x y | tee\n",
+        );
         assert_eq!(w, ["make", "chown", "useradd", "tee"]);
     }
 }

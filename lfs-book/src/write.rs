@@ -25,7 +25,11 @@ pub const REPORT: &str = "import-report.txt";
 
 /// Write `book`'s recipes and report into `dir` (made if needed). `each` is called after
 /// every page, for progress.
-pub fn write(book: &Book, dir: &Path, mut each: impl FnMut(usize, usize)) -> Result<Written, Error> {
+pub fn write(
+    book: &Book,
+    dir: &Path,
+    mut each: impl FnMut(usize, usize),
+) -> Result<Written, Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut w = Written {
         report: dir.join(REPORT),

@@ -97,7 +97,9 @@ fn sha256_arg(s: &str) -> Result<String, String> {
     if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(s.to_ascii_lowercase())
     } else {
-        Err(format!("{s:?} is not a sha256: expected 64 hexadecimal digits"))
+        Err(format!(
+            "{s:?} is not a sha256: expected 64 hexadecimal digits"
+        ))
     }
 }
 

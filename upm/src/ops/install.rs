@@ -339,9 +339,9 @@ fn locate(
     let named = src.file.clone().or(from_url);
     let (archive, other_file) = match (&opts.source, &named) {
         (Some(s), _) => {
-            let same = named.as_deref().is_some_and(|n| {
-                s.file_name().and_then(|f| f.to_str()) == Some(n)
-            });
+            let same = named
+                .as_deref()
+                .is_some_and(|n| s.file_name().and_then(|f| f.to_str()) == Some(n));
             (s.clone(), !same)
         }
         (None, Some(file)) => {

@@ -255,9 +255,7 @@ pub fn typed(
         }
         match e.key.first() {
             Some("vars") => continue,
-            Some("source")
-                if e.key.len() == 3 && e.key.segments()[1] == "md5sums" =>
-            {
+            Some("source") if e.key.len() == 3 && e.key.segments()[1] == "md5sums" => {
                 // The md5 of a patch or extra archive, by file name (as the books give it).
                 let ok = matches!(&e.value, Value::Str(s)
                     if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()));

@@ -99,7 +99,7 @@ pub fn verify_digests(
 ) -> Result<(), Error> {
     for (algo, expected, actual) in [("md5", md5, m), ("sha256", sha256, s)] {
         if let Some(e) = expected
-            && !e.eq_ignore_ascii_case(&actual)
+            && !e.eq_ignore_ascii_case(actual)
         {
             return Err(Error::Checksum {
                 path: path.to_path_buf(),

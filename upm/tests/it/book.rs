@@ -165,9 +165,17 @@ fn lfs_chapter_8_versions_md5s_phases_and_report() {
     let bz = phases("bzip2");
     let names: Vec<&str> = bz.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(names, ["prepare", "compile", "install"]);
-    assert!(bz[0].1.starts_with("patch -Np1 -i ../bzip2-1.0.8-install_docs-1.patch\nsed -i"));
+    assert!(
+        bz[0]
+            .1
+            .starts_with("patch -Np1 -i ../bzip2-1.0.8-install_docs-1.patch\nsed -i")
+    );
     assert_eq!(bz[1].1, "make -f Makefile-libbz2_so\nmake clean\nmake\n");
-    assert!(bz[2].1.starts_with("make PREFIX=/usr install\ncp -av libbz2.so.* /usr/lib\n"));
+    assert!(
+        bz[2]
+            .1
+            .starts_with("make PREFIX=/usr install\ncp -av libbz2.so.* /usr/lib\n")
+    );
     assert!(bz[2].1.ends_with("rm -fv /usr/lib/libbz2.a\n"));
     assert_eq!(
         got["bzip2"].1.source.patches,
@@ -217,7 +225,10 @@ fn lfs_chapters_5_to_7_import_and_the_whole_book_reports_its_one_unreadable_page
     let got = recipes(&out);
     let ent = packages_ent();
     assert_eq!(got.len(), 28, "{:?}", got.keys());
-    assert_eq!(got["binutils-pass1"].1.package.version, ent["binutils-version"]);
+    assert_eq!(
+        got["binutils-pass1"].1.package.version,
+        ent["binutils-version"]
+    );
     assert_eq!(got["gcc-pass2"].1.package.version, ent["gcc-version"]);
     assert!(
         got["binutils-pass1"]
@@ -237,7 +248,13 @@ fn lfs_chapters_5_to_7_import_and_the_whole_book_reports_its_one_unreadable_page
     );
     let written = std::fs::read_dir(&all)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
         .count();
     assert!(written > 100, "{written} recipes");
     recipes(&all);
@@ -262,14 +279,36 @@ fn blfs_imports_whole_with_dependencies_by_level() {
             (
                 &[],
                 &["libpsl"],
-                &["gnutls", "perl-http-daemon", "perl-io-socket-ssl", "libidn2", "libproxy", "pcre2", "valgrind"],
+                &[
+                    "gnutls",
+                    "perl-http-daemon",
+                    "perl-io-socket-ssl",
+                    "libidn2",
+                    "libproxy",
+                    "pcre2",
+                    "valgrind",
+                ],
                 &["make-ca"],
             ),
         ),
-        ("libxslt", (&["libxml2"], &[], &["libgcrypt"], &["docbook", "docbook-xsl"])),
-        ("sudo", (&[], &[], &["linux-pam", "mitkrb", "openldap"], &[])),
+        (
+            "libxslt",
+            (
+                &["libxml2"],
+                &[],
+                &["libgcrypt"],
+                &["docbook", "docbook-xsl"],
+            ),
+        ),
+        (
+            "sudo",
+            (&[], &[], &["linux-pam", "mitkrb", "openldap"], &[]),
+        ),
         ("pcre2", (&[], &[], &["valgrind"], &[])),
-        ("libarchive", (&[], &[], &["libxml2", "lzo", "nettle", "pcre2"], &[])),
+        (
+            "libarchive",
+            (&[], &[], &["libxml2", "lzo", "nettle", "pcre2"], &[]),
+        ),
         (
             "curl",
             (
@@ -287,7 +326,15 @@ fn blfs_imports_whole_with_dependencies_by_level() {
             (
                 &[],
                 &["curl", "libarchive", "libuv", "nghttp2"],
-                &["gcc", "git", "mercurial", "openjdk", "qt6", "sphinx", "subversion"],
+                &[
+                    "gcc",
+                    "git",
+                    "mercurial",
+                    "openjdk",
+                    "qt6",
+                    "sphinx",
+                    "subversion",
+                ],
                 &[],
             ),
         ),
@@ -297,13 +344,30 @@ fn blfs_imports_whole_with_dependencies_by_level() {
                 &["nettle"],
                 &["make-ca", "libunistring", "libtasn1", "p11-kit"],
                 &[
-                    "brotli", "doxygen", "gtk-doc", "libidn", "libidn2", "libseccomp", "net-tools",
-                    "texlive", "tl-installer", "unbound", "valgrind",
+                    "brotli",
+                    "doxygen",
+                    "gtk-doc",
+                    "libidn",
+                    "libidn2",
+                    "libseccomp",
+                    "net-tools",
+                    "texlive",
+                    "tl-installer",
+                    "unbound",
+                    "valgrind",
                 ],
                 &[],
             ),
         ),
-        ("libpsl", (&[], &["libidn2", "libunistring"], &["gtk-doc", "icu", "libidn", "valgrind"], &[])),
+        (
+            "libpsl",
+            (
+                &[],
+                &["libidn2", "libunistring"],
+                &["gtk-doc", "icu", "libidn", "valgrind"],
+                &[],
+            ),
+        ),
     ];
     for (name, (req, rec, opt, run)) in expected {
         let (path, _) = &got[name];
@@ -319,7 +383,10 @@ fn blfs_imports_whole_with_dependencies_by_level() {
         // What a build needs first: required, then recommended.
         let mut build = s(req);
         build.extend(s(rec));
-        assert_eq!(got[name].1.package.depends, build, "{name}: package.depends");
+        assert_eq!(
+            got[name].1.package.depends, build,
+            "{name}: package.depends"
+        );
     }
 }
 
@@ -339,12 +406,22 @@ fn book_diff_names_versions_commands_and_dependencies() {
     let text = std::fs::read_to_string(&ent).unwrap();
     std::fs::write(
         &ent,
-        text.replace("<!ENTITY sed-version \"4.9\">", "<!ENTITY sed-version \"4.10\">"),
+        text.replace(
+            "<!ENTITY sed-version \"4.9\">",
+            "<!ENTITY sed-version \"4.10\">",
+        ),
     )
     .unwrap();
     let page = new.join("chapter08/gzip.xml");
     let text = std::fs::read_to_string(&page).unwrap();
-    std::fs::write(&page, text.replace(">./configure --prefix=/usr<", ">./configure --prefix=/usr --disable-gcc-warnings<")).unwrap();
+    std::fs::write(
+        &page,
+        text.replace(
+            ">./configure --prefix=/usr<",
+            ">./configure --prefix=/usr --disable-gcc-warnings<",
+        ),
+    )
+    .unwrap();
     let out = upm()
         .args(["book", "diff"])
         .arg(books().join("lfs"))
@@ -352,7 +429,10 @@ fn book_diff_names_versions_commands_and_dependencies() {
         .run()
         .success();
     let text = out.stdout();
-    assert!(text.contains("sed (ch-system-sed): version 4.9 -> 4.10"), "{text}");
+    assert!(
+        text.contains("sed (ch-system-sed): version 4.9 -> 4.10"),
+        "{text}"
+    );
     assert!(
         text.contains("gzip (ch-system-gzip): phase configure:\n  - ./configure --prefix=/usr\n  + ./configure --prefix=/usr --disable-gcc-warnings"),
         "{text}"
@@ -383,7 +463,10 @@ fn chapter_8_recipes_build_as_imported_from_other_archives() {
     }
     import("lfs", &out, &args).success();
     let got = recipes(&out);
-    assert_eq!(got.keys().map(String::as_str).collect::<Vec<_>>(), ["gzip", "m4", "patch"]);
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["gzip", "m4", "patch"]
+    );
 
     let root = Root::new();
     // A wrong --sha256 stops before anything is changed.
@@ -421,7 +504,8 @@ fn chapter_8_recipes_build_as_imported_from_other_archives() {
         // The recipe's checksums are the book's: they do not apply to Debian's archive, and
         // upm says so with the archive's own sha256.
         assert!(
-            run.stderr().contains("the recipe's checksums do not apply") && run.stderr().contains(&sum),
+            run.stderr().contains("the recipe's checksums do not apply")
+                && run.stderr().contains(&sum),
             "{}",
             run.stderr()
         );
@@ -439,7 +523,10 @@ fn chapter_8_recipes_build_as_imported_from_other_archives() {
             .into_iter()
             .filter(|p| p != "/usr/share/info/dir")
             .collect();
-        assert!(manifest.iter().any(|p| p.starts_with("/usr/bin/")), "{name}: {manifest:?}");
+        assert!(
+            manifest.iter().any(|p| p.starts_with("/usr/bin/")),
+            "{name}: {manifest:?}"
+        );
         assert_eq!(
             manifest, changed,
             "{name}: the manifest differs from the overlay's upper directory"
