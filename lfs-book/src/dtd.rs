@@ -698,3 +698,26 @@ mod tests {
         assert_eq!(p.subset, Some("\n <!ENTITY x \"]\">\n"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text gives declarations or an error naming the file, never a panic.
+        #[test]
+        fn any_subset_reads_or_fails_cleanly(text in "(<!ENTITY|<!\\[|%[a-z]{1,3};|\"|'|\\]\\]>|<!--|-->|[ a-z%&;<>\\[\\]\"'é]){0,40}") {
+            let r = Reader::new(Revision::Sysv);
+            let mut d = Decls::default();
+            if let Err(e) = r.read(&text, Path::new("/x/p.xml"), &mut d) {
+                prop_assert!(e.to_string().starts_with("/x/p.xml:"));
+            }
+        }
+
+        #[test]
+        fn any_prolog_is_found_or_refused(text in "(<\\?xml\\?>|<!DOCTYPE a|\\[|\\]|>|<!--|-->|\"|'|<!ENTITY x \"y\">|é| ){0,30}") {
+            let _ = prolog(&text, Path::new("p.xml"));
+        }
+    }
+}

@@ -614,8 +614,24 @@ fn build(page: &Element, s: Start, look: &dyn Lookup) -> Read {
         }
         phase = phase.max(current);
         current = phase;
-        let needs_root = (b.root || phase == Phase::Install)
-            && words.iter().any(|w| ROOT_ONLY.contains(&w.as_str()));
+        let root_words: Vec<&String> = words
+            .iter()
+            .filter(|w| ROOT_ONLY.contains(&w.as_str()))
+            .collect();
+        if phase == Phase::Check && !root_words.is_empty() && !b.root {
+            // The book's tests as the `tester` user (`chown -R tester .`, `su tester -c …`)
+            // need root: a package user cannot run them.
+            notes.push(format!(
+                "the check phase runs {} as the book does, which needs root: install with \
+                 --no-check, or run the tests by hand",
+                root_words
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+        }
+        let needs_root = (b.root || phase == Phase::Install) && !root_words.is_empty();
         if needs_root {
             root.push(b.text.clone());
             continue;

@@ -277,7 +277,18 @@ impl Build<'_> {
 
     /// Unpack (or copy) the source as the package user; returns the working directory
     /// (inside the root).
-    fn unpack(&self, archive: Option<&Path>) -> Result<PathBuf, Error> {
+    fn unpack(&self, archive: Option<&Path>, beside: &[PathBuf]) -> Result<PathBuf, Error> {
+        let work = self.unpack_source(archive)?;
+        // Patches and other archives go beside the unpacked tree, where `../x.patch` finds them.
+        let build = self.home.join("build");
+        for f in beside {
+            let to = build.join(f.file_name().unwrap_or_default());
+            as_fs_user(self.user.uid, self.user.gid, || std::fs::copy(f, &to)).map_err(io(&to))?;
+        }
+        Ok(work)
+    }
+
+    fn unpack_source(&self, archive: Option<&Path>) -> Result<PathBuf, Error> {
         let build = self.home.join("build");
         clear(&build)?;
         self.user_dir(&build)?;
@@ -378,6 +389,42 @@ fn locate(
     }))
 }
 
+/// The patches and other archives the recipe's commands take from beside the source
+/// (`patch -Np1 -i ../x.patch`), found where the archive is looked for (and beside a
+/// `--source` file) and checked against `source.md5sums`, before anything is changed.
+fn beside(
+    ctx: &Ctx,
+    cfg: &Config,
+    recipe: &Recipe,
+    opts: &Options,
+) -> Result<Vec<PathBuf>, Error> {
+    let src = &recipe.source;
+    if src.patches.is_empty() && src.extra.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut dirs = opts.sources_dirs.clone();
+    if let Some(d) = opts.source.as_deref().and_then(Path::parent) {
+        dirs.push(d.to_path_buf());
+    }
+    dirs.extend(cfg.source_dirs.iter().map(|d| on_host(&ctx.root, d)));
+    dirs.push(on_host(&ctx.root, &pkguser::home(&recipe.package.name)));
+    let mut found = Vec::new();
+    for file in src.patches.iter().chain(&src.extra) {
+        if file.contains('/') || file == ".." || file.is_empty() {
+            return Err(source::Error::NotFound {
+                file: format!("{file} (a patch or extra archive must be a plain file name)"),
+                searched: Vec::new(),
+            }
+            .into());
+        }
+        let path = source::find(file, &dirs)?;
+        let md5 = src.md5sums.iter().find(|(f, _)| f == file).map(|(_, m)| m);
+        source::verify(&path, md5.map(String::as_str), None)?;
+        found.push(path);
+    }
+    Ok(found)
+}
+
 /// Make the recipe (and the tree an install records) name the archive actually used.
 fn use_chosen(recipe: &mut Recipe, tree: &mut crate::ctree::Tree, path: &Path, c: &Chosen) {
     let name = c
@@ -463,6 +510,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         use_chosen(&mut recipe, &mut tree, &path, c);
     }
     let archive = chosen.as_ref().map(|c| c.path.clone());
+    let beside = beside(ctx, &cfg, &recipe, opts)?;
 
     let (user, user_created) = pkguser::add(root, &name, &cfg.ids)?;
     if user_created {
@@ -508,7 +556,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     };
     job.prepare_home()?;
     profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)?;
-    job.workdir = match job.b.unpack(archive.as_deref()) {
+    job.workdir = match job.b.unpack(archive.as_deref(), &beside) {
         Ok(w) => w,
         Err(e) if existing.is_none() => {
             // A refused archive on a first install leaves the root as it was.

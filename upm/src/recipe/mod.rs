@@ -79,6 +79,10 @@ pub struct Source {
     pub md5: Option<String>,
     pub sha256: Option<String>,
     pub patches: Vec<String>,
+    /// Other archives the commands take from beside the source (`tar -xf ../x.tar.xz`).
+    pub extra: Vec<String>,
+    /// The md5 of a patch or extra archive, by file name (`source.md5sums."FILE"`).
+    pub md5sums: Vec<(String, String)>,
     /// A local directory (relative to the recipe) copied in place of an archive, for
     /// packages developed next to their recipe.
     pub dir: Option<String>,

@@ -324,6 +324,17 @@ pub fn typed(
         md5: c.hex("source.md5", 32),
         sha256: c.hex("source.sha256", 64),
         patches: c.list("source.patches"),
+        extra: c.list("source.extra"),
+        md5sums: tree
+            .entries()
+            .iter()
+            .filter(|e| e.key.len() == 3 && e.key.first() == Some("source"))
+            .filter(|e| e.key.segments()[1] == "md5sums")
+            .filter_map(|e| match &e.value {
+                Value::Str(s) => Some((e.key.segments()[2].clone(), s.to_ascii_lowercase())),
+                _ => None,
+            })
+            .collect(),
         dir: c.string("source.dir"),
     };
     if (source.md5.is_some() || source.sha256.is_some() || !source.patches.is_empty())

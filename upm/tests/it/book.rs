@@ -537,3 +537,57 @@ fn chapter_8_recipes_build_as_imported_from_other_archives() {
     // The archive's sha256 the test gave was the one upm checked.
     assert_eq!(gz_sum.len(), 64);
 }
+
+#[test]
+fn patches_and_extra_archives_are_put_beside_the_source_and_checked() {
+    needs_root!();
+    let dir = Dir::shared();
+    let patch = "--- /dev/null\n+++ b/upm-patched.txt\n@@ -0,0 +1 @@\n+patched by upm\n";
+    let patch_path = dir.write("extras/fix-1.patch", patch);
+    let md5 = {
+        let out = std::process::Command::new("md5sum").arg(&patch_path).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()[..32].to_string()
+    };
+    let (hello, hello_sum) = debian_source("hello_");
+    let (_, tree_sum) = debian_source("tree_");
+    let recipe = |md5: &str| {
+        format!(
+            "[package]\nname = \"hello\"\nversion = \"2.10\"\n\n[source]\nfile = \"hello_2.10.orig.tar.gz\"\n\
+             sha256 = \"{hello_sum}\"\npatches = [\"fix-1.patch\"]\nextra = [\"tree_2.1.0.orig.tar.gz\"]\n\n\
+             [source.md5sums]\n\"fix-1.patch\" = \"{md5}\"\n\n[phases]\n\
+             prepare = '''\npatch -Np1 -i ../fix-1.patch\nsha256sum ../tree_2.1.0.orig.tar.gz > extra.sum\n'''\n\
+             install = '''\ninstall -Dm644 upm-patched.txt /usr/local/share/upm-patched/upm-patched.txt\n\
+             install -m644 extra.sum /usr/local/share/upm-patched/extra.sum\n'''\n"
+        )
+    };
+    let root = Root::new();
+    let clean = root.state();
+    let sources_dirs: [std::ffi::OsString; 4] = [
+        "--sources-dir".into(),
+        sources().into_os_string(),
+        "--sources-dir".into(),
+        dir.join("extras").into_os_string(),
+    ];
+
+    // A patch whose md5 is not the recipe's stops the install before anything changes.
+    let bad = dir.write("bad/hello.toml", &recipe(&"0".repeat(32)));
+    let mut args: Vec<std::ffi::OsString> = vec!["install".into(), bad.into_os_string()];
+    args.extend(sources_dirs.iter().cloned());
+    root.upm(&args)
+        .failure()
+        .stderr_has("fix-1.patch: wrong md5 checksum");
+    assert_eq!(root.state(), clean);
+
+    let good = dir.write("good/hello.toml", &recipe(&md5));
+    let mut args: Vec<std::ffi::OsString> = vec!["install".into(), good.into_os_string()];
+    args.extend(sources_dirs.iter().cloned());
+    root.upm(&args).success().stdout_has("installed hello");
+    let patched = std::fs::read_to_string(
+        root.upper("usr/local/share/upm-patched/upm-patched.txt"),
+    )
+    .unwrap();
+    assert_eq!(patched, "patched by upm\n");
+    let sum = std::fs::read_to_string(root.upper("usr/local/share/upm-patched/extra.sum")).unwrap();
+    assert!(sum.starts_with(&tree_sum), "{sum}");
+    let _ = hello;
+}
