@@ -392,12 +392,7 @@ fn locate(
 /// The patches and other archives the recipe's commands take from beside the source
 /// (`patch -Np1 -i ../x.patch`), found where the archive is looked for (and beside a
 /// `--source` file) and checked against `source.md5sums`, before anything is changed.
-fn beside(
-    ctx: &Ctx,
-    cfg: &Config,
-    recipe: &Recipe,
-    opts: &Options,
-) -> Result<Vec<PathBuf>, Error> {
+fn beside(ctx: &Ctx, cfg: &Config, recipe: &Recipe, opts: &Options) -> Result<Vec<PathBuf>, Error> {
     let src = &recipe.source;
     if src.patches.is_empty() && src.extra.is_empty() {
         return Ok(Vec::new());

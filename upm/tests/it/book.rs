@@ -545,7 +545,10 @@ fn patches_and_extra_archives_are_put_beside_the_source_and_checked() {
     let patch = "--- /dev/null\n+++ b/upm-patched.txt\n@@ -0,0 +1 @@\n+patched by upm\n";
     let patch_path = dir.write("extras/fix-1.patch", patch);
     let md5 = {
-        let out = std::process::Command::new("md5sum").arg(&patch_path).output().unwrap();
+        let out = std::process::Command::new("md5sum")
+            .arg(&patch_path)
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap()[..32].to_string()
     };
     let (hello, hello_sum) = debian_source("hello_");
@@ -582,10 +585,8 @@ fn patches_and_extra_archives_are_put_beside_the_source_and_checked() {
     let mut args: Vec<std::ffi::OsString> = vec!["install".into(), good.into_os_string()];
     args.extend(sources_dirs.iter().cloned());
     root.upm(&args).success().stdout_has("installed hello");
-    let patched = std::fs::read_to_string(
-        root.upper("usr/local/share/upm-patched/upm-patched.txt"),
-    )
-    .unwrap();
+    let patched =
+        std::fs::read_to_string(root.upper("usr/local/share/upm-patched/upm-patched.txt")).unwrap();
     assert_eq!(patched, "patched by upm\n");
     let sum = std::fs::read_to_string(root.upper("usr/local/share/upm-patched/extra.sum")).unwrap();
     assert!(sum.starts_with(&tree_sum), "{sum}");
