@@ -472,7 +472,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         // A host served by a binary host may not have the sources: the checksum the recipe
         // declares is the archive's the build host verified.
         let sha = match locate(ctx, &cfg, &recipe, opts) {
-            Ok(Some(a)) => Some(crate::manifest::sha256_file(&a).map_err(io(&a))?),
+            Ok(Some(a)) => Some(a.sha256),
             Ok(None) => None,
             Err(e) => match &recipe.source.sha256 {
                 Some(declared) => Some(declared.to_ascii_lowercase()),
@@ -657,6 +657,7 @@ fn from_binhost(
             rebuilt: None,
             tracking: Vec::new(),
             binhost: Some(archive),
+            source: None,
         })),
         Err(e @ (Error::Keys(_) | Error::Archive(_) | Error::Binhost(_) | Error::Profile(_))) => {
             p.warn(&format!("binary host: {e}; building {name}"));
