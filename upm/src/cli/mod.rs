@@ -20,6 +20,7 @@ mod profile;
 mod recipe;
 mod record;
 mod remove;
+mod replay;
 mod sandbox;
 mod tracking;
 mod tree;
@@ -66,6 +67,9 @@ enum Command {
     Import(import::Args),
     /// Make this root's signing key, show it, trust another's.
     Key(key::Args),
+    /// Rebuild a set of packages (recipes, profiles, a host profile) in dependency order;
+    /// resumable with --continue.
+    Replay(replay::Args),
     /// List the installed packages.
     List(list::Args),
     /// Show one package: state, phases, root steps, reports.
@@ -133,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => export::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Key(a) => key::run(&ctx, a),
+        Command::Replay(a) => replay::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
         Command::Info(a) => info::run(&ctx, a),
         Command::Files(a) => files::run(&ctx, a),

@@ -12,6 +12,7 @@
 mod commands;
 mod lock;
 mod replaced;
+mod replay;
 mod schema;
 mod tracking;
 
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use commands::{CommandRow, NewCommand, Origin, ProfileRow};
 pub use lock::Lock;
 pub use replaced::ReplacedRow;
+pub use replay::ReplayStep;
 
 use crate::fsutil::FileKind;
 use crate::manifest::Entry;

@@ -130,4 +130,28 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE profiles ADD COLUMN recipe_hash TEXT;
     "#,
+    // 6: the replay under way (`upm replay`): one row per package in build order with where it
+    // stands, so `upm replay --continue` resumes after a failure, a reboot or a kill -9; and
+    // the options it was started with.
+    r#"
+    CREATE TABLE replay_run (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        options     TEXT NOT NULL,
+        started     INTEGER NOT NULL
+    );
+    CREATE TABLE replay_steps (
+        seq             INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        recipe          BLOB NOT NULL,
+        overrides       TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        phase           TEXT,
+        note            TEXT,
+        seconds         REAL,
+        phase_ms        INTEGER,
+        build_bytes     INTEGER,
+        installed_bytes INTEGER
+    );
+    "#,
 ];

@@ -333,7 +333,7 @@ pub struct Chosen {
 /// Find the source archive and verify its checksums, before anything is changed. With
 /// `--source FILE` of another name than the recipe's, the recipe's checksums do not apply:
 /// the file's sha256 is printed and checked against `--sha256` when given.
-fn locate(
+pub(crate) fn locate(
     ctx: &Ctx,
     cfg: &Config,
     recipe: &Recipe,

@@ -19,6 +19,7 @@ pub mod binhost;
 mod diff;
 mod host;
 pub mod keys;
+pub mod hostfile;
 mod render;
 
 use std::path::{Path, PathBuf};

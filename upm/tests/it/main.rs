@@ -14,6 +14,7 @@ mod names;
 mod pkgnames;
 mod profile;
 mod recipe;
+mod replay;
 mod record;
 mod sandbox;
 mod shell;

@@ -1,4 +1,5 @@
-//! `upm profile diff A B`: what differs between two profiles (installed packages or files).
+//! `upm profile diff A B`: what differs between two profiles (installed packages or files);
+//! `upm profile diff HOSTDIR`: how this host differs from a host profile.
 
 use std::process::ExitCode;
 
@@ -8,10 +9,11 @@ use upm::profile::{self, Change};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// An installed package, or a profile file.
+    /// An installed package, or a profile file; alone, a host profile (a directory holding
+    /// host.toml, or the file).
     a: String,
     /// An installed package, or a profile file.
-    b: String,
+    b: Option<String>,
 }
 
 fn sign(change: &str) -> char {
@@ -44,10 +46,49 @@ fn show_change(c: &Change) -> String {
     }
 }
 
+/// This host against a host profile.
+fn host(ctx: &Ctx, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    let h = profile::hostfile::read(dir)?;
+    let db = upm::ops::query::open(ctx)?;
+    let changes = profile::hostfile::compare(&db, &h)?;
+    if p.json_mode() {
+        p.json(&changes);
+    } else {
+        for c in &changes {
+            let of = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            p.line(&match c.change {
+                "missing" => format!("- {} {} (missing here)", c.name, of(&c.profile)),
+                "extra" => format!("+ {} {} (not in the host profile)", c.name, of(&c.here)),
+                _ => format!(
+                    "~ {}: {} {} here, {} in the host profile",
+                    c.name,
+                    c.change,
+                    of(&c.here),
+                    of(&c.profile)
+                ),
+            });
+        }
+        p.line(&if changes.is_empty() {
+            format!("this host matches {} ({} package(s))", quoted(&h.file), h.packages.len())
+        } else {
+            format!("this host differs from {}", quoted(&h.file))
+        });
+    }
+    Ok(if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
+    let Some(arg_b) = &args.b else {
+        return host(ctx, std::path::Path::new(&args.a));
+    };
     let (path_a, a) = profile::load(ctx, &args.a)?;
-    let (path_b, b) = profile::load(ctx, &args.b)?;
+    let (path_b, b) = profile::load(ctx, arg_b)?;
     let d = profile::diff(&a, &b);
     if p.json_mode() {
         p.json(&d);
