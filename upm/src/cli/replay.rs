@@ -59,8 +59,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         p.json(&report);
     } else if report.dry_run {
         for s in &report.steps {
-            let note = s.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
-            p.line(&format!("{:>3}. {:<5} {} {}{note}", s.seq, s.state, s.name, s.version));
+            let note = s
+                .note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default();
+            p.line(&format!(
+                "{:>3}. {:<5} {} {}{note}",
+                s.seq, s.state, s.name, s.version
+            ));
         }
     } else {
         table(ctx, &report);

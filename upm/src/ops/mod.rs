@@ -196,14 +196,22 @@ pub enum Error {
     },
     #[error(transparent)]
     Cycle(#[from] replay::Cycle),
-    #[error("no replay to continue: the last one finished (or none was started); start one with `upm replay DIR`")]
+    #[error(
+        "no replay to continue: the last one finished (or none was started); start one with `upm replay DIR`"
+    )]
     ReplayNothing,
-    #[error("nothing to replay: give a directory of recipes or profiles, a host profile or recipe files")]
+    #[error(
+        "nothing to replay: give a directory of recipes or profiles, a host profile or recipe files"
+    )]
     ReplayEmpty,
     #[error("{name} is not part of this replay; its packages are: {known}")]
     ReplayUnknown { name: String, known: String },
     #[error("{name} is given twice: {} and {}", quoted(a), quoted(b))]
-    ReplayTwice { name: String, a: PathBuf, b: PathBuf },
+    ReplayTwice {
+        name: String,
+        a: PathBuf,
+        b: PathBuf,
+    },
     #[error("{}: {why}", quoted(path))]
     ReplayInput { path: PathBuf, why: String },
     #[error("no recipe {name:?}: not a file, and not found in {}", searched.iter().map(|p| quoted(p).to_string()).collect::<Vec<_>>().join(", "))]

@@ -53,7 +53,10 @@ fn list(tree: &Tree, key: &str, file: &Path) -> Result<Vec<String>, Error> {
         None => Ok(Vec::new()),
         Some(Value::List(l)) => Ok(l.clone()),
         Some(Value::Str(s)) => Ok(vec![s.clone()]),
-        Some(v) => Err(bad(file, format!("{key} must be a list of strings, not a {}", v.type_name()))),
+        Some(v) => Err(bad(
+            file,
+            format!("{key} must be a list of strings, not a {}", v.type_name()),
+        )),
     }
 }
 
@@ -105,7 +108,7 @@ pub fn read(path: &Path) -> Result<HostProfile, Error> {
                 .subtree(&prefix)
                 .entries()
                 .iter()
-                .map(|e| (e.key.clone(), e.value.clone()))
+                .map(|e| (override_key(&e.key), e.value.clone()))
                 .collect();
             HostPackage {
                 version: text("versions", &name),
@@ -127,6 +130,15 @@ pub fn read(path: &Path) -> Result<HostProfile, Error> {
         packages,
         recipe_dirs,
     })
+}
+
+/// The recipe key a `set.PKG.*` entry sets: `"vars.prefix" = …` (one quoted segment, as
+/// `--set` writes it) and `vars.prefix = …` both set `vars.prefix`.
+fn override_key(k: &Key) -> Key {
+    match k.segments() {
+        [one] if one.contains('.') => Key::parse(one).unwrap_or_else(|_| k.clone()),
+        _ => k.clone(),
+    }
 }
 
 /// What `upm profile export` wrote.
@@ -212,7 +224,11 @@ fn render(name: &str, listed: &[Listed]) -> String {
         Value::List(listed.iter().map(|l| l.name.clone()).collect()),
     );
     for l in listed {
-        set(&mut t, vec!["versions", &l.name], Value::Str(l.version.clone()));
+        set(
+            &mut t,
+            vec!["versions", &l.name],
+            Value::Str(l.version.clone()),
+        );
     }
     for l in listed {
         set(&mut t, vec!["hashes", &l.name], Value::Str(l.hash.clone()));

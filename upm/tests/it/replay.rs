@@ -61,7 +61,12 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
     let go = dir.join("go");
     let ready = "/var/tmp/upm-replay-hello-ready";
     // File order is the reverse of the dependency order.
-    recipe(&dir, "set/1-less.toml", "less", "[package]\ndepends = [\"hello\"]");
+    recipe(
+        &dir,
+        "set/1-less.toml",
+        "less",
+        "[package]\ndepends = [\"hello\"]",
+    );
     // hello's first attempt says it is ready and waits to be killed; the second goes on.
     recipe(
         &dir,
@@ -84,23 +89,39 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
             go.display()
         ),
     );
-    recipe(&dir, "set/4-bzip2.toml", "bzip2", "[package]\ndepends = [\"zlib\"]");
+    recipe(
+        &dir,
+        "set/4-bzip2.toml",
+        "bzip2",
+        "[package]\ndepends = [\"zlib\"]",
+    );
     recipe(&dir, "set/5-zlib.toml", "zlib", "");
     let set = dir.join("set");
     let src = sources();
 
     // The dry run shows the order and changes nothing.
     let dry = root
-        .upm(["--json".as_ref(), "replay".as_ref(), set.as_os_str(), "--dry-run".as_ref()])
+        .upm([
+            "--json".as_ref(),
+            "replay".as_ref(),
+            set.as_os_str(),
+            "--dry-run".as_ref(),
+        ])
         .success()
         .json();
-    let order: Vec<(String, String)> = ORDER.iter().map(|n| (n.to_string(), "build".into())).collect();
+    let order: Vec<(String, String)> = ORDER
+        .iter()
+        .map(|n| (n.to_string(), "build".into()))
+        .collect();
     assert_eq!(states(&dry), order, "{dry}");
     let text = root
         .upm(["replay".as_ref(), set.as_os_str(), "--dry-run".as_ref()])
         .success()
         .stdout();
-    assert!(text.starts_with("  1. build zlib 1.2.13\n  2. build bzip2 1.0.8\n"), "{text}");
+    assert!(
+        text.starts_with("  1. build zlib 1.2.13\n  2. build bzip2 1.0.8\n"),
+        "{text}"
+    );
     root.upm([
         "replay".as_ref(),
         set.as_os_str(),
@@ -110,9 +131,16 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
     ])
     .success()
     .stdout_is("  1. build hello 2.10\n  2. build less 590\n");
-    root.upm(["replay".as_ref(), set.as_os_str(), "--only".as_ref(), "nosuch".as_ref()])
-        .failure()
-        .stderr_has("nosuch is not part of this replay; its packages are: zlib, bzip2, tree, hello, less");
+    root.upm([
+        "replay".as_ref(),
+        set.as_os_str(),
+        "--only".as_ref(),
+        "nosuch".as_ref(),
+    ])
+    .failure()
+    .stderr_has(
+        "nosuch is not part of this replay; its packages are: zlib, bzip2, tree, hello, less",
+    );
     assert!(installed(&root).is_empty());
 
     // The third fails: the replay stops there, naming the package, the phase and the log.
@@ -134,7 +162,10 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
     assert!(err.contains("upm replay --continue"), "{err}");
     assert_eq!(installed(&root), ["bzip2", "zlib"]);
     let table = out.stdout();
-    assert!(table.contains("tree") && table.contains("failed"), "{table}");
+    assert!(
+        table.contains("tree") && table.contains("failed"),
+        "{table}"
+    );
     assert!(table.contains("2 built, 0 skipped, 3 left of 5"), "{table}");
 
     // Fixed, the replay continues; upm is killed during the fourth (hello) and the next
@@ -159,15 +190,25 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
         read("var/tmp/upm-replay-2.err")
     );
     let first = read("var/tmp/upm-replay-1.out");
-    assert!(first.contains("continuing the replay: 3 of 5 package(s) left"), "{first}");
+    assert!(
+        first.contains("continuing the replay: 3 of 5 package(s) left"),
+        "{first}"
+    );
     let second_err = read("var/tmp/upm-replay-2.err");
     assert!(
         second_err.contains("continuing the replay: 2 of 5 package(s) left"),
         "{second_err}"
     );
-    assert!(second_err.contains("the install of hello was interrupted"), "{second_err}");
-    let report: serde_json::Value = serde_json::from_str(&read("var/tmp/upm-replay-2.json")).unwrap();
-    let done: Vec<(String, String)> = ORDER.iter().map(|n| (n.to_string(), "done".into())).collect();
+    assert!(
+        second_err.contains("the install of hello was interrupted"),
+        "{second_err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&read("var/tmp/upm-replay-2.json")).unwrap();
+    let done: Vec<(String, String)> = ORDER
+        .iter()
+        .map(|n| (n.to_string(), "done".into()))
+        .collect();
     assert_eq!(states(&report), done, "{report}");
     assert!(report["failed"].is_null(), "{report}");
     let steps = report["steps"].as_array().unwrap();
@@ -199,10 +240,15 @@ fn five_packages_replay_in_dependency_order_stop_at_a_failure_and_resume_after_k
             src.as_os_str(),
         ])
         .success();
-    let skipped: Vec<(String, String)> = ORDER.iter().map(|n| (n.to_string(), "skipped".into())).collect();
+    let skipped: Vec<(String, String)> = ORDER
+        .iter()
+        .map(|n| (n.to_string(), "skipped".into()))
+        .collect();
     assert_eq!(states(&again.json()), skipped);
     assert!(
-        again.stderr().contains("zlib 1.2.13: already installed at the same version and recipe hash, skipped"),
+        again.stderr().contains(
+            "zlib 1.2.13: already installed at the same version and recipe hash, skipped"
+        ),
         "{}",
         again.stderr()
     );
@@ -213,11 +259,25 @@ fn a_dependency_cycle_is_refused_by_name() {
     needs_root!();
     let root = Root::new();
     let dir = Dir::shared();
-    recipe(&dir, "tree.toml", "tree", "[package]\ndepends = [\"bzip2\"]");
-    recipe(&dir, "bzip2.toml", "bzip2", "[package]\ndepends = [\"less\"]");
+    recipe(
+        &dir,
+        "tree.toml",
+        "tree",
+        "[package]\ndepends = [\"bzip2\"]",
+    );
+    recipe(
+        &dir,
+        "bzip2.toml",
+        "bzip2",
+        "[package]\ndepends = [\"less\"]",
+    );
     recipe(&dir, "less.toml", "less", "[package]\ndepends = [\"tree\"]");
     let out = root
-        .upm(["replay".as_ref(), dir.path().as_os_str(), "--dry-run".as_ref()])
+        .upm([
+            "replay".as_ref(),
+            dir.path().as_os_str(),
+            "--dry-run".as_ref(),
+        ])
         .failure();
     let err = out.stderr();
     assert!(err.contains("dependency cycle: "), "{err}");
@@ -231,9 +291,13 @@ fn a_dependency_cycle_is_refused_by_name() {
         "less",
         "[package]\n\n[depends]\noptional = [\"tree\"]",
     );
-    root.upm(["replay".as_ref(), dir.path().as_os_str(), "--dry-run".as_ref()])
-        .success()
-        .stdout_is("  1. build less 590\n  2. build bzip2 1.0.8\n  3. build tree 2.1.0\n");
+    root.upm([
+        "replay".as_ref(),
+        dir.path().as_os_str(),
+        "--dry-run".as_ref(),
+    ])
+    .success()
+    .stdout_is("  1. build less 590\n  2. build bzip2 1.0.8\n  3. build tree 2.1.0\n");
 }
 
 fn same_files(a: &Root, b: &Root, name: &str) {
@@ -269,24 +333,39 @@ fn a_host_profile_exported_from_one_sandbox_replays_in_a_fresh_one() {
         .stdout_has("2 built, 0 skipped, 0 left of 2");
     assert!(first.upper("usr/local/tree/bin/tree").is_file());
 
-    let export = dir.join("export");
+    // Exported inside the first sandbox, then carried to the host (as a git push would).
     first
-        .upm(["profile".as_ref(), "export".as_ref(), export.as_os_str()])
+        .upm(["profile", "export", "/var/tmp/export"])
         .success()
         .stdout_has("and 2 profile(s)");
-    let text = std::fs::read_to_string(export.join("host.toml")).unwrap();
+    let inside = first.upper("var/tmp/export");
+    let text = std::fs::read_to_string(inside.join("host.toml")).unwrap();
     assert!(text.contains("packages = [\"bzip2\", \"tree\"]"), "{text}");
     assert!(text.contains("tree = \"2.1.0\""), "{text}");
-    assert!(export.join("tree.profile.toml").is_file());
+    assert!(
+        !text.contains("_ms"),
+        "no timings in a host profile: {text}"
+    );
+    let tree_profile = std::fs::read_to_string(inside.join("tree.profile.toml")).unwrap();
+    assert!(tree_profile.contains("/usr/local/tree"), "{tree_profile}");
     // Stable: a second export writes the same bytes.
     first
-        .upm(["profile".as_ref(), "export".as_ref(), export.as_os_str()])
+        .upm(["profile", "export", "/var/tmp/export"])
         .success();
-    assert_eq!(std::fs::read_to_string(export.join("host.toml")).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(inside.join("host.toml")).unwrap(),
+        text
+    );
     first
-        .upm(["profile".as_ref(), "diff".as_ref(), export.as_os_str()])
+        .upm(["profile", "diff", "/var/tmp/export"])
         .success()
         .stdout_has("this host matches");
+    let export = dir.join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    for e in std::fs::read_dir(&inside).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), export.join(e.file_name())).unwrap();
+    }
 
     // A fresh sandbox: the host differs (everything missing), then the replay of the export
     // rebuilds the same package set, with the same files, and the host matches.

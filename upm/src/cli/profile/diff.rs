@@ -70,7 +70,11 @@ fn host(ctx: &Ctx, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
             });
         }
         p.line(&if changes.is_empty() {
-            format!("this host matches {} ({} package(s))", quoted(&h.file), h.packages.len())
+            format!(
+                "this host matches {} ({} package(s))",
+                quoted(&h.file),
+                h.packages.len()
+            )
         } else {
             format!("this host differs from {}", quoted(&h.file))
         });

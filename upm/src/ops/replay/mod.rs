@@ -304,9 +304,12 @@ impl Run<'_> {
             Ok(Same::Yes) => {
                 s.state = "skipped".into();
                 s.note = Some(same_note());
-                self.ctx
-                    .printer
-                    .note(&format!("{} {}: {}, skipped", s.name, s.version, same_note()));
+                self.ctx.printer.note(&format!(
+                    "{} {}: {}, skipped",
+                    s.name,
+                    s.version,
+                    same_note()
+                ));
                 return Ok(db.replay_update(s)?);
             }
             Ok(Same::Other(why)) => return self.failed(&mut db, s, "-", why),
@@ -347,7 +350,13 @@ impl Run<'_> {
             .find(|d| self.failed.contains(d)))
     }
 
-    fn failed(&mut self, db: &mut Db, s: &mut ReplayStep, phase: &str, why: String) -> Result<(), Error> {
+    fn failed(
+        &mut self,
+        db: &mut Db,
+        s: &mut ReplayStep,
+        phase: &str,
+        why: String,
+    ) -> Result<(), Error> {
         s.state = "failed".into();
         s.phase = Some(phase.into());
         s.note = Some(why.clone());
@@ -383,11 +392,7 @@ impl Run<'_> {
             .map(|f| f.size)
             .sum();
         let phase_ms = match db.package(&s.name)? {
-            Some(p) => db
-                .phases(p.id)?
-                .iter()
-                .filter_map(|r| r.duration_ms)
-                .sum(),
+            Some(p) => db.phases(p.id)?.iter().filter_map(|r| r.duration_ms).sum(),
             None => 0,
         };
         self.phase_ms += phase_ms;
@@ -418,7 +423,10 @@ impl Run<'_> {
                 s.version
             ));
         } else {
-            p.note(&format!("replay {n}/{}: {} {}", self.total, s.name, s.version));
+            p.note(&format!(
+                "replay {n}/{}: {} {}",
+                self.total, s.name, s.version
+            ));
         }
     }
 }

@@ -182,9 +182,7 @@ fn files(ctx: &Ctx, input: &Path) -> Result<Vec<(PathBuf, Vec<(Key, Value)>)>, E
         let mut out = Vec::new();
         for e in std::fs::read_dir(input).map_err(io(input))? {
             let p = e.map_err(io(input))?.path();
-            let recipe_like = p
-                .extension()
-                .is_some_and(|x| x == "toml" || x == "ct");
+            let recipe_like = p.extension().is_some_and(|x| x == "toml" || x == "ct");
             if recipe_like && p.is_file() {
                 out.push(p);
             }
