@@ -76,14 +76,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .steps
         .iter()
         .any(|s| matches!(s.state.as_str(), "failed" | "blocked"));
-    if let Some(f) = &report.failed {
-        if !p.json_mode() {
-            p.note(&format!(
-                "replay stopped: {} failed in its {} phase:\n{}",
-                f.name, f.phase, f.message
-            ));
-            p.note("fix it, then `upm replay --continue` resumes from there");
-        }
+    if let Some(f) = &report.failed
+        && !p.json_mode()
+    {
+        p.note(&format!(
+            "replay stopped: {} failed in its {} phase:\n{}",
+            f.name, f.phase, f.message
+        ));
+        p.note("fix it, then `upm replay --continue` resumes from there");
     }
     Ok(if failed {
         ExitCode::FAILURE

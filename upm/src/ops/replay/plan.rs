@@ -169,8 +169,11 @@ pub fn plan(ctx: &Ctx, opts: &Options) -> Result<Vec<Planned>, Error> {
     Ok(ordered)
 }
 
+/// A recipe file, with the keys a host profile sets on it.
+type Input = (PathBuf, Vec<(Key, Value)>);
+
 /// The recipe files of one input, with the keys a host profile sets on each.
-fn files(ctx: &Ctx, input: &Path) -> Result<Vec<(PathBuf, Vec<(Key, Value)>)>, Error> {
+fn files(ctx: &Ctx, input: &Path) -> Result<Vec<Input>, Error> {
     let bad = |why: &str| Error::ReplayInput {
         path: input.to_path_buf(),
         why: why.into(),
@@ -207,7 +210,7 @@ fn files(ctx: &Ctx, input: &Path) -> Result<Vec<(PathBuf, Vec<(Key, Value)>)>, E
 }
 
 /// The recipes of a host profile's packages, in its order.
-fn host(ctx: &Ctx, h: &HostProfile) -> Result<Vec<(PathBuf, Vec<(Key, Value)>)>, Error> {
+fn host(ctx: &Ctx, h: &HostProfile) -> Result<Vec<Input>, Error> {
     let mut out = Vec::new();
     for p in &h.packages {
         let file = match h.recipe_of(&p.name) {
