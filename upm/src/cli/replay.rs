@@ -79,9 +79,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(f) = &report.failed
         && !p.json_mode()
     {
+        let stopped = report.steps.iter().any(|s| s.state == "pending");
         p.note(&format!(
-            "replay stopped: {} failed in its {} phase:\n{}",
-            f.name, f.phase, f.message
+            "{}: {} failed in its {} phase:\n{}",
+            if stopped {
+                "replay stopped"
+            } else {
+                "replay finished with failures; the first"
+            },
+            f.name,
+            f.phase,
+            f.message
         ));
         p.note("fix it, then `upm replay --continue` resumes from there");
     }
