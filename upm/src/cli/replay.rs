@@ -37,6 +37,10 @@ pub struct Args {
     /// Skip the check phases.
     #[arg(long)]
     no_check: bool,
+    /// Build every package, even when the binary host (binhost.url) has an archive of the
+    /// same recipe hash.
+    #[arg(long)]
+    build: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
@@ -53,6 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             jobs: args.jobs,
             sources_dirs: args.sources_dirs,
             no_check: args.no_check,
+            build: args.build,
         },
     )?;
     if p.json_mode() {

@@ -449,6 +449,28 @@ fn use_chosen(recipe: &mut Recipe, tree: &mut crate::ctree::Tree, path: &Path, c
     }
 }
 
+/// The recipe hash an install of `recipe` would record (what the binary host is searched by
+/// and what `upm replay` compares with an installed package's). A host served by a binary
+/// host may not have the sources: then the checksum the recipe declares stands for the
+/// archive's, which the build host verified.
+pub(crate) fn recipe_hash(
+    ctx: &Ctx,
+    cfg: &Config,
+    recipe: &Recipe,
+    written: &crate::ctree::Tree,
+    opts: &Options,
+) -> Result<String, Error> {
+    let sha = match locate(ctx, cfg, recipe, opts) {
+        Ok(Some(a)) => Some(a.sha256),
+        Ok(None) => None,
+        Err(e) => match &recipe.source.sha256 {
+            Some(declared) => Some(declared.to_ascii_lowercase()),
+            None => return Err(e),
+        },
+    };
+    Ok(profile::recipe_hash(written, sha.as_deref()))
+}
+
 /// Install a package. See the module documentation for the stages.
 pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let started = Instant::now();
@@ -469,17 +491,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     if !opts.build
         && let Some(url) = &cfg.binhost_url
     {
-        // A host served by a binary host may not have the sources: the checksum the recipe
-        // declares is the archive's the build host verified.
-        let sha = match locate(ctx, &cfg, &recipe, opts) {
-            Ok(Some(a)) => Some(a.sha256),
-            Ok(None) => None,
-            Err(e) => match &recipe.source.sha256 {
-                Some(declared) => Some(declared.to_ascii_lowercase()),
-                None => return Err(e),
-            },
-        };
-        let hash = profile::recipe_hash(&written, sha.as_deref());
+        let hash = recipe_hash(ctx, &cfg, &recipe, &written, opts)?;
         if let Some(done) = from_binhost(ctx, url, &name, &hash, started)? {
             return Ok(done);
         }

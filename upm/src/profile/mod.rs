@@ -18,8 +18,8 @@ pub mod archive;
 pub mod binhost;
 mod diff;
 mod host;
-pub mod keys;
 pub mod hostfile;
+pub mod keys;
 mod render;
 
 use std::path::{Path, PathBuf};

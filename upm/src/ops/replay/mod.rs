@@ -6,7 +6,8 @@
 //! and `--only` select → start: store the steps in the database (`replay_steps`), all pending
 //! (`--continue` reads them back instead) → run each step not yet done: a package installed
 //! at the same version and recipe hash ([`profile::recipe_hash`]) is skipped; otherwise it is
-//! marked running, installed, and marked done with its time, the sum of its phases' times,
+//! marked running, installed (from the binary host when `binhost.url` has an archive of the
+//! same recipe hash, as `upm install` does), and marked done with its time, the sum of its phases' times,
 //! the disk use of its build tree and of its installed files → stop at the first failure,
 //! recorded with its phase and message (with `--keep-going`, go on with the packages that do
 //! not depend on it) → the report: one row per package, with its time in SBU (relative to
@@ -52,6 +53,8 @@ pub struct Options {
     pub jobs: Option<u32>,
     pub sources_dirs: Vec<PathBuf>,
     pub no_check: bool,
+    /// Build even when the binary host has an archive of the same recipe hash.
+    pub build: bool,
 }
 
 /// The options a replay keeps for `--continue`.
@@ -61,6 +64,8 @@ struct Kept {
     no_check: bool,
     jobs: Option<u32>,
     keep_going: bool,
+    #[serde(default)]
+    build: bool,
 }
 
 /// One package of a replay, as the report shows it.
@@ -116,6 +121,7 @@ pub fn replay(ctx: &Ctx, opts: &Options) -> Result<Report, Error> {
             no_check: opts.no_check,
             jobs: opts.jobs,
             keep_going: opts.keep_going,
+            build: opts.build,
         };
         if opts.dry_run {
             return dry_run(ctx, &planned, &kept, started);
@@ -169,6 +175,7 @@ fn resume(ctx: &Ctx, opts: &Options) -> Result<(Vec<ReplayStep>, Kept), Error> {
     }
     kept.no_check |= opts.no_check;
     kept.keep_going |= opts.keep_going;
+    kept.build |= opts.build;
     if opts.jobs.is_some() {
         kept.jobs = opts.jobs;
     }
@@ -253,12 +260,13 @@ fn installed_same(ctx: &Ctx, db: &Db, s: &ReplayStep, kept: &Kept) -> Result<Sam
 fn hash_for(ctx: &Ctx, s: &ReplayStep, kept: &Kept) -> Result<String, Error> {
     let overrides = plan::overrides_of(&s.overrides);
     let loaded = recipe::load_with(&s.recipe, &overrides)?;
-    let archive = install::locate(ctx, &ctx.cfg, &loaded.recipe, &kept.install(s, overrides))?;
-    let sha = match archive {
-        Some(a) => Some(crate::manifest::sha256_file(&a).map_err(io(&a))?),
-        None => None,
-    };
-    Ok(profile::recipe_hash(&loaded.written, sha.as_deref()))
+    install::recipe_hash(
+        ctx,
+        &ctx.cfg,
+        &loaded.recipe,
+        &loaded.written,
+        &kept.install(s, overrides),
+    )
 }
 
 impl Kept {
@@ -268,10 +276,12 @@ impl Kept {
             overrides,
             sources_dirs: self.sources_dirs.clone(),
             source: None,
+            sha256: None,
             jobs: self.jobs,
             no_check: self.no_check,
             keep_build: true,
             keep_failed: false,
+            build: self.build,
         }
     }
 }
