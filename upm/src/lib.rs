@@ -20,6 +20,7 @@ pub mod db;
 pub mod envvars;
 pub mod fsutil;
 pub mod infodir;
+pub mod libs;
 pub mod manifest;
 pub mod ops;
 pub mod pathtext;

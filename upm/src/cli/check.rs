@@ -11,6 +11,56 @@ use upm::pathtext::{JsonPath, quoted};
 pub struct Args {
     /// The package to check (default: every package).
     name: Option<String>,
+    /// Instead: every installed ELF file a needed library of which the dynamic loader would
+    /// not find in the root (its run path, etc/ld.so.conf, /lib, /usr/lib).
+    #[arg(long)]
+    libs: bool,
+}
+
+/// One missing library in `--json` output.
+#[derive(Serialize)]
+struct Missing<'a> {
+    package: &'a str,
+    #[serde(flatten)]
+    path: JsonPath,
+    soname: &'a str,
+}
+
+fn run_libs(ctx: &Ctx, args: &Args) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    let db = query::open(ctx)?;
+    if let Some(n) = &args.name {
+        query::package(ctx, &db, n)?;
+    }
+    let missing = upm::ops::libs::missing(ctx, &db, args.name.as_deref())?;
+    if p.json_mode() {
+        p.json(
+            &missing
+                .iter()
+                .map(|u| Missing {
+                    package: &u.package,
+                    path: JsonPath::new(&u.path),
+                    soname: &u.soname,
+                })
+                .collect::<Vec<_>>(),
+        );
+    } else if missing.is_empty() {
+        p.line("every installed ELF file finds the libraries it needs");
+    } else {
+        for u in &missing {
+            p.line(&format!(
+                "{}: {}: needs {}, which is missing",
+                u.package,
+                quoted(&u.path),
+                u.soname
+            ));
+        }
+    }
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// One changed file in `--json` output.
@@ -23,6 +73,9 @@ struct Problem<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if args.libs {
+        return run_libs(ctx, &args);
+    }
     let p = &ctx.printer;
     let db = query::open(ctx)?;
     let pkgs = match &args.name {

@@ -84,6 +84,8 @@ struct Timings {
     /// From the trial's start to the last database write (takeover, watcher, install phase,
     /// hashing, root steps, recording).
     install_ms: u64,
+    /// Reading the ELF files' dynamic sections (part of install_ms), in microseconds.
+    elf_scan_us: u64,
 }
 
 #[derive(Serialize)]
@@ -141,6 +143,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 build_ms: done.timings.build_ms,
                 trial_ms: done.timings.trial_ms,
                 install_ms: done.timings.install_ms,
+                elf_scan_us: done.timings.elf_us,
             },
             profile: done
                 .profile

@@ -5,6 +5,7 @@ mod book;
 mod check;
 mod completions;
 mod export;
+mod depends;
 mod files;
 mod import;
 mod info;
@@ -17,6 +18,7 @@ mod log;
 mod orphans;
 mod owner;
 mod profile;
+mod rdepends;
 mod recipe;
 mod record;
 mod remove;
@@ -78,8 +80,12 @@ enum Command {
     Files(files::Args),
     /// Show which package installed each path.
     Owner(owner::Args),
-    /// Report files missing or changed since they were installed.
+    /// Report files missing or changed since they were installed (`--libs`: libraries missing).
     Check(check::Args),
+    /// List the packages whose libraries a package's programs and libraries need.
+    Depends(depends::Args),
+    /// List the packages whose files need a library a package provides.
+    Rdepends(rdepends::Args),
     /// List paths no package owns.
     Orphans(orphans::Args),
     /// Show the phases of a package's build, or one phase's log.
@@ -143,6 +149,8 @@ pub fn main() -> ExitCode {
         Command::Files(a) => files::run(&ctx, a),
         Command::Owner(a) => owner::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Depends(a) => depends::run(&ctx, a),
+        Command::Rdepends(a) => rdepends::run(&ctx, a),
         Command::Orphans(a) => orphans::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Profile(a) => profile::run(&ctx, a),

@@ -21,6 +21,10 @@ pub struct Args {
     /// distribution's files), kept under /var/lib/upm/replaced since its install.
     #[arg(long)]
     restore: bool,
+    /// Remove even when other packages' files need a library (soname) only this package
+    /// provides (`upm rdepends PKG` lists them).
+    #[arg(long)]
+    force: bool,
 }
 
 /// The removal in `--json` output.
@@ -52,6 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             dry_run: args.dry_run,
             keep_user: args.keep_user,
             restore: args.restore,
+            force: args.force,
         },
     )?;
     if p.json_mode() {

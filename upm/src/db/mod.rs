@@ -10,6 +10,7 @@
 //! records what it left on disk.
 
 mod commands;
+mod libs;
 mod lock;
 mod replaced;
 mod replay;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use commands::{CommandRow, NewCommand, Origin, ProfileRow};
+pub use libs::SonameUse;
 pub use lock::Lock;
 pub use replaced::ReplacedRow;
 pub use replay::ReplayStep;

@@ -154,4 +154,25 @@ pub const MIGRATIONS: &[&str] = &[
         installed_bytes INTEGER
     );
     "#,
+    // 7: the dynamic section of each ELF file of a manifest, read at install time: the
+    // soname it provides (`elf`, with its run path) and each soname it needs (`needed`), for
+    // `upm depends`, `rdepends`, `check --libs` and the soname guard of remove and upgrade.
+    r#"
+    CREATE TABLE elf (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        soname      TEXT,
+        runpath     TEXT,
+        PRIMARY KEY (package_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX elf_by_soname ON elf(soname) WHERE soname IS NOT NULL;
+    CREATE TABLE needed (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        seq         INTEGER NOT NULL,
+        soname      TEXT NOT NULL,
+        PRIMARY KEY (package_id, path, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX needed_by_soname ON needed(soname);
+    "#,
 ];

@@ -35,7 +35,7 @@ use crate::trial;
 use crate::watch::Watcher;
 use crate::wrap::Step;
 
-use super::{Error, guard, io, recover, rootsteps, setup, takeover};
+use super::{Error, guard, io, libs, recover, rootsteps, setup, takeover};
 use crate::pathtext::quoted;
 
 pub struct Options {
@@ -96,6 +96,8 @@ pub struct Timings {
     /// takeover, the watcher's set-up, the install phase, collecting its events, hashing the
     /// manifest, the root steps and recording.
     pub install_ms: u64,
+    /// Reading the dynamic sections of the manifest's ELF files (part of `install_ms`).
+    pub elf_us: u64,
 }
 
 /// Find a recipe: a path to a file, or a name looked up in the configured recipe directories
@@ -1449,6 +1451,8 @@ impl Install<'_> {
             .cloned()
             .collect();
         self.report_setid(&files);
+        let scan = libs::store(&mut self.db, &root, self.b.id, &files, &gone)?;
+        self.timings.elf_us = scan.as_micros() as u64;
         self.db.record(
             self.b.id,
             &Outcome {

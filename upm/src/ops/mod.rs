@@ -8,6 +8,7 @@ mod guard;
 pub mod import;
 pub mod init;
 pub mod install;
+pub mod libs;
 pub mod query;
 pub mod record;
 pub mod recover;
@@ -160,6 +161,15 @@ pub enum Error {
         owner: String,
         /// What to do, when upm is sure (". Remove …"), else empty.
         advice: String,
+    },
+    #[error(
+        "cannot remove {name}: {count} file(s) of other packages need a library only it provides: \
+         {list}; nothing was changed. Rebuild or remove them first, or pass --force"
+    )]
+    SonameNeeded {
+        name: String,
+        count: usize,
+        list: String,
     },
     #[error(
         "cannot record {name:?}: not a valid package name (a letter or `_`, then letters, digits, `_` or `-`; at most 32)"

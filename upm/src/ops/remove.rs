@@ -47,6 +47,8 @@ pub struct Options {
     /// Put back the files the package replaced that no package owned (kept under
     /// `var/lib/upm/replaced`).
     pub restore: bool,
+    /// Remove even when other packages' files need a library only this package provides.
+    pub force: bool,
 }
 
 pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
@@ -60,6 +62,16 @@ pub fn remove(ctx: &Ctx, opts: &Options) -> Result<Removed, Error> {
     let pkg = db.package(&opts.name)?.ok_or_else(|| Error::NotInstalled {
         name: opts.name.clone(),
     })?;
+    if !opts.force {
+        let needed = super::libs::still_needed(&db, pkg.id, &BTreeSet::new())?;
+        if !needed.is_empty() {
+            return Err(Error::SonameNeeded {
+                name: pkg.name.clone(),
+                count: needed.len(),
+                list: super::libs::list(&needed),
+            });
+        }
+    }
     let files = db.files(pkg.id)?;
     // Originals of what an unfinished install took over always come back; those a finished
     // one replaced, with --restore.

@@ -10,6 +10,7 @@ mod ctree;
 mod faults;
 mod holes;
 mod install;
+mod libs;
 mod names;
 mod pkgnames;
 mod profile;

@@ -21,7 +21,7 @@ use crate::recipe::{Phase, RootStep};
 use crate::track::{Claim, Collector, Touched};
 use crate::wrap::Step;
 
-use crate::ops::{Error, guard, io, rootsteps, setup};
+use crate::ops::{Error, guard, io, libs, rootsteps, setup};
 
 /// A command line entered in the session, and what it touched.
 #[derive(Debug)]
@@ -289,6 +289,7 @@ impl Session<'_> {
         all_steps.extend(steps.iter().cloned());
         let mut all_reports = self.db.reports(self.id)?;
         all_reports.extend(reports.iter().cloned());
+        libs::store(&mut self.db, &root, self.id, &files, &gone)?;
         self.db.record(
             self.id,
             &Outcome {
