@@ -100,7 +100,7 @@ fn main() {
             .unwrap();
     }
     let fill = t.elapsed();
-    let mut time = |name: &str| {
+    let time = |name: &str| {
         let id = db.package(name).unwrap().unwrap().id;
         let mut times = Vec::new();
         let mut rows = 0;

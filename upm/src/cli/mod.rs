@@ -4,8 +4,8 @@
 mod book;
 mod check;
 mod completions;
-mod export;
 mod depends;
+mod export;
 mod files;
 mod import;
 mod info;

@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{Error, guard, install, rootsteps, setup, takeover};
+use super::{Error, guard, install, libs, rootsteps, setup, takeover};
 use crate::ctree::{Key, Value};
 use crate::ctx::Ctx;
 use crate::db::{
@@ -480,6 +480,7 @@ impl Import<'_> {
         let setid = guard::setid(self.ctx, &allow, &recorded, &mut files)?;
         self.reports.extend(setid);
         let gone = vanished(&root, self.earlier.iter().map(|e| e.path.as_path()), &files);
+        libs::store(&mut self.db, &root, self.id, &files, &gone)?;
         self.db.record(
             self.id,
             &Outcome {
