@@ -33,6 +33,7 @@ pub mod sandbox;
 pub mod shim;
 pub mod source;
 pub mod suggest;
+pub mod template;
 pub mod sys;
 pub mod track;
 /// The tree watcher, a crate of its own (`upm-watch`) so mirrord uses it without upm.

@@ -105,3 +105,10 @@ impl Drop for TerminalSignals {
         }
     }
 }
+
+/// Swap two paths atomically (`renameat2(RENAME_EXCHANGE)`): each ends up where the other
+/// was, with no moment where either is missing.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE).map_err(io::Error::from)
+}

@@ -24,6 +24,7 @@ mod record;
 mod remove;
 mod replay;
 mod sandbox;
+mod template;
 mod tracking;
 mod tree;
 mod user;
@@ -108,6 +109,8 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Import the LFS and BLFS books as recipes, list them, compare two versions.
     Book(book::Args),
+    /// Configuration templates for hosts: inherit, customise, unfold into real files.
+    Template(template::Args),
 }
 
 /// A ctree syntax chosen on the command line.
@@ -162,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox::run(&ctx, a),
         Command::User(a) => user::run(&ctx, a),
         Command::Book(a) => book::run(&ctx, a),
+        Command::Template(a) => template::run(&ctx, a),
     };
     match result {
         Ok(code) => code,
@@ -184,6 +188,7 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
         ),
         Command::Sandbox(_)
         | Command::Tree(_)
+        | Command::Template(_)
         | Command::Recipe(_)
         | Command::Book(_)
         | Command::Completions(_)
