@@ -22,4 +22,5 @@ mod shell;
 mod shim;
 mod source;
 mod takeover;
+mod template;
 mod user;

@@ -103,6 +103,10 @@ impl Terminal {
 
 impl Ask for Terminal {
     fn inherited(&mut self, path: &Path, from: &Path) -> Inherited {
+        if !self.tty {
+            self.refused = Some(path.display().to_string());
+            return Inherited::Cancel;
+        }
         eprintln!(
             "upm: {} is inherited from {}.\n  Cut off the relationship (a copy of its own), \
              or track upwards (edit it there)?",
@@ -120,6 +124,10 @@ impl Ask for Terminal {
     }
 
     fn impacted(&mut self, path: &Path, units: &[Impact]) -> Impacted {
+        if !self.tty {
+            self.refused = Some(path.display().to_string());
+            return Impacted::No;
+        }
         eprintln!("upm: these templates and hosts will be impacted by this modification:");
         for (i, u) in units.iter().enumerate() {
             eprintln!("  {}. {}", i + 1, u.unit.display());
