@@ -33,8 +33,8 @@ pub mod sandbox;
 pub mod shim;
 pub mod source;
 pub mod suggest;
-pub mod template;
 pub mod sys;
+pub mod template;
 pub mod track;
 /// The tree watcher, a crate of its own (`upm-watch`) so mirrord uses it without upm.
 pub use upm_watch as watch;

@@ -9,12 +9,30 @@ use super::{Error, Repo, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    Dangling { link: PathBuf, target: PathBuf },
-    Escapes { link: PathBuf, target: PathBuf },
-    Loop { link: PathBuf },
-    MissingParent { unit: PathBuf, parent: PathBuf },
-    Cycle { units: Vec<PathBuf> },
-    Conflict { unit: PathBuf, path: PathBuf, used: PathBuf, others: Vec<PathBuf> },
+    Dangling {
+        link: PathBuf,
+        target: PathBuf,
+    },
+    Escapes {
+        link: PathBuf,
+        target: PathBuf,
+    },
+    Loop {
+        link: PathBuf,
+    },
+    MissingParent {
+        unit: PathBuf,
+        parent: PathBuf,
+    },
+    Cycle {
+        units: Vec<PathBuf>,
+    },
+    Conflict {
+        unit: PathBuf,
+        path: PathBuf,
+        used: PathBuf,
+        others: Vec<PathBuf>,
+    },
 }
 
 impl Problem {
@@ -85,7 +103,11 @@ fn cycles(repo: &Repo, units: &[PathBuf], out: &mut Vec<Problem>) -> Result<()> 
             for p in repo.parents(&u)? {
                 if &p == start {
                     let mut cyc = path.clone();
-                    let min = cyc.iter().enumerate().min_by_key(|(_, x)| *x).map(|(i, _)| i);
+                    let min = cyc
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, x)| *x)
+                        .map(|(i, _)| i);
                     cyc.rotate_left(min.unwrap_or(0));
                     if !found.contains(&cyc) {
                         found.push(cyc);

@@ -64,13 +64,15 @@ pub struct Prepared {
 }
 
 /// Make `rel` editable in its own unit; `None` when the user cancelled.
-pub fn prepare(repo: &Repo, rel: &Path, mode: &Mode, ask: &mut dyn Ask) -> Result<Option<Prepared>> {
+pub fn prepare(
+    repo: &Repo,
+    rel: &Path,
+    mode: &Mode,
+    ask: &mut dyn Ask,
+) -> Result<Option<Prepared>> {
     repo.unit(rel)?;
     let mut cur = rel.to_path_buf();
-    loop {
-        let Some(from) = inherited_from(repo, &cur)? else {
-            break;
-        };
+    while let Some(from) = inherited_from(repo, &cur)? {
         let choice = match mode {
             Mode::Ask => ask.inherited(&cur, &from),
             Mode::Force => Inherited::CutOff,
@@ -136,9 +138,14 @@ pub fn editor_command() -> Vec<OsString> {
         .collect()
 }
 
-/// Run `cmd` with the repository path `rel` as its last argument.
-pub fn run(repo: &Repo, cmd: &[OsString], rel: &Path) -> Result<()> {
+/// Run `cmd` with the repository path `rel` as its last argument; with `dir` (the target was
+/// given with a trailing `/`), a missing target is made a directory first, for commands like
+/// `cp -r SRC/* TARGET/`.
+pub fn run(repo: &Repo, cmd: &[OsString], rel: &Path, dir: bool) -> Result<()> {
     let target = repo.abs(rel);
+    if dir && std::fs::symlink_metadata(&target).is_err() {
+        std::fs::create_dir(&target).map_err(io(&target))?;
+    }
     let line = cmd
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -281,7 +288,9 @@ fn copy_resolved(repo: &Repo, rel: &Path, out: &Path, stack: &mut Vec<PathBuf>) 
     let m = std::fs::metadata(&src).map_err(io(&src))?;
     if m.is_dir() {
         if stack.contains(&real) {
-            return Err(Error::Loop { path: rel.to_path_buf() });
+            return Err(Error::Loop {
+                path: rel.to_path_buf(),
+            });
         }
         stack.push(real.clone());
         std::fs::create_dir(out).map_err(io(out))?;

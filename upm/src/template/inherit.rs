@@ -98,7 +98,12 @@ pub fn plan(repo: &Repo, target: &Path) -> Result<Report> {
     Ok(walk.report)
 }
 
-fn write_inherits(repo: &Repo, target: &Path, parents: &[PathBuf], overlaps: &[Overlap]) -> Result<()> {
+fn write_inherits(
+    repo: &Repo,
+    target: &Path,
+    parents: &[PathBuf],
+    overlaps: &[Overlap],
+) -> Result<()> {
     let mut text = String::from(
         "# Parents of this template, in order: the first that has an entry wins.\n\
          # Written by `upm template inherit`; overlaps are listed below as comments.\n",
@@ -198,7 +203,10 @@ impl Walk<'_> {
                 }
                 std::fs::create_dir(&abs).map_err(io(&abs))?;
             }
-            let dirs: Vec<_> = has.iter().map(|e| (e.unit.clone(), e.path.clone())).collect();
+            let dirs: Vec<_> = has
+                .iter()
+                .map(|e| (e.unit.clone(), e.path.clone()))
+                .collect();
             return self.level(tpath, sub, &dirs);
         }
         if has.len() > 1 {

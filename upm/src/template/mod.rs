@@ -45,7 +45,8 @@ pub enum Error {
     NotInRepo { path: PathBuf },
     #[error(
         "{}: no such template or host; create it with `upm template inherit -t PARENT {}`",
-        quoted(unit), quoted(unit)
+        quoted(unit),
+        quoted(unit)
     )]
     NoUnit { unit: PathBuf },
     #[error("{}: {what}", quoted(path))]
@@ -53,14 +54,19 @@ pub enum Error {
     #[error(
         "{}: the link leads out of the repository ({}); upm never follows it: make it a \
          relative link inside the repository, or a real file",
-        quoted(link), quoted(target)
+        quoted(link),
+        quoted(target)
     )]
     Escapes { link: PathBuf, target: PathBuf },
-    #[error("{}: the links loop; fix them (`upm template check` lists them)", quoted(path))]
+    #[error(
+        "{}: the links loop; fix them (`upm template check` lists them)",
+        quoted(path)
+    )]
     Loop { path: PathBuf },
     #[error(
         "{}: dangling link (nothing at {}); remove it or re-run `upm template inherit`",
-        quoted(link), quoted(target)
+        quoted(link),
+        quoted(target)
     )]
     Dangling { link: PathBuf, target: PathBuf },
     #[error("{}: `{cmd}` could not run: {source}", quoted(path))]
@@ -118,7 +124,11 @@ pub fn normalize(rel: &Path) -> Option<PathBuf> {
 
 /// The relative link text that leads from a link at `link` (repository-relative) to `to`.
 pub fn relative_link(link: &Path, to: &Path) -> PathBuf {
-    let from: Vec<_> = link.parent().unwrap_or(Path::new("")).components().collect();
+    let from: Vec<_> = link
+        .parent()
+        .unwrap_or(Path::new(""))
+        .components()
+        .collect();
     let to_c: Vec<_> = to.components().collect();
     let common = from.iter().zip(&to_c).take_while(|(a, b)| a == b).count();
     let mut out = PathBuf::new();
@@ -377,10 +387,7 @@ mod tests {
             Path::new("../../base/etc/ld.so.conf")
         );
         assert_eq!(
-            relative_link(
-                Path::new("hosts/www2/etc"),
-                Path::new("templates/docs/etc")
-            ),
+            relative_link(Path::new("hosts/www2/etc"), Path::new("templates/docs/etc")),
             Path::new("../../templates/docs/etc")
         );
     }
@@ -388,7 +395,10 @@ mod tests {
     #[test]
     fn normalize_refuses_climbing_out() {
         assert_eq!(normalize(Path::new("a/../../b")), None);
-        assert_eq!(normalize(Path::new("a/./b/../c")), Some(PathBuf::from("a/c")));
+        assert_eq!(
+            normalize(Path::new("a/./b/../c")),
+            Some(PathBuf::from("a/c"))
+        );
     }
 
     #[test]

@@ -65,8 +65,12 @@ fn unfold_local(repo: &Repo, unit: &Path, meta: &Meta, dest: &Path) -> Result<Ve
         path: dest.clone(),
         what: what.into(),
     };
-    let name = dest.file_name().ok_or_else(|| bad("give a directory to unfold into"))?;
-    let parent = dest.parent().ok_or_else(|| bad("give a directory to unfold into"))?;
+    let name = dest
+        .file_name()
+        .ok_or_else(|| bad("give a directory to unfold into"))?;
+    let parent = dest
+        .parent()
+        .ok_or_else(|| bad("give a directory to unfold into"))?;
     if !parent.is_dir() {
         return Err(bad("its parent directory does not exist; create it first"));
     }
@@ -241,7 +245,15 @@ fn snapshot(top: &Path) -> Result<Snapshot> {
             } else if m.is_file() {
                 ('f', Some(std::fs::read(&abs).map_err(io(&abs))?))
             } else if m.file_type().is_symlink() {
-                ('l', Some(std::fs::read_link(&abs).map_err(io(&abs))?.into_os_string().into_encoded_bytes()))
+                (
+                    'l',
+                    Some(
+                        std::fs::read_link(&abs)
+                            .map_err(io(&abs))?
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                    ),
+                )
             } else {
                 ('?', None)
             };
@@ -345,7 +357,10 @@ mod tests {
             Dest::parse("root@www2:/etc"),
             Dest::Remote("root@www2:/etc".into())
         );
-        assert_eq!(Dest::parse("www2:/srv/x"), Dest::Remote("www2:/srv/x".into()));
+        assert_eq!(
+            Dest::parse("www2:/srv/x"),
+            Dest::Remote("www2:/srv/x".into())
+        );
         assert_eq!(Dest::parse("/mnt/a:b"), Dest::Local("/mnt/a:b".into()));
         assert_eq!(Dest::parse("./x:y"), Dest::Local("./x:y".into()));
     }

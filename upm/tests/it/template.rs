@@ -46,7 +46,10 @@ fn example(dir: &Dir) -> PathBuf {
         ("templates/base/etc/skel/.bashrc", "set -o vi\n"),
         ("templates/base/etc/rc.d/rc.local", "#!/bin/sh\n"),
         ("templates/base/etc/snmp/snmpd.conf", "rocommunity public\n"),
-        ("templates/vsftpd/etc/vsftpd/vsftpd.conf", "anonymous_enable=NO\n"),
+        (
+            "templates/vsftpd/etc/vsftpd/vsftpd.conf",
+            "anonymous_enable=NO\n",
+        ),
         ("templates/MySQL/etc/my.cnf", "[mysqld]\n"),
     ] {
         write(&repo, f, t);
@@ -63,13 +66,20 @@ fn example(dir: &Dir) -> PathBuf {
         "templates/httpd/etc/logrotate.d/httpd",
     )
     .success();
-    custom(
-        &repo,
-        &[],
-        "mkdir -p \"$0/conf\" && echo 'Listen 80' > \"$0/conf/httpd.conf\"",
-        "templates/httpd/etc/httpd",
-    )
-    .success();
+    // The design's `ct_custom cp -r /tmp/httpd/* templates/httpd/etc/httpd/`: the last
+    // argument is the target, a new directory (trailing slash).
+    let src = dir.join("httpd");
+    write(&src, "conf/httpd.conf", "Listen 80\n");
+    up(&repo)
+        .args(["custom", "--", "cp", "-r"])
+        .arg(src.join("conf"))
+        .arg("templates/httpd/etc/httpd/")
+        .run()
+        .success();
+    assert!(
+        !repo.join("templates/base/etc/httpd").exists(),
+        "nothing written into base"
+    );
     up(&repo)
         .args(["inherit", "-t", "templates/httpd", "-t", "templates/vsftpd"])
         .args(["-t", "templates/MySQL", "templates/LAMP"])
@@ -89,7 +99,14 @@ fn example(dir: &Dir) -> PathBuf {
         .success();
     }
     up(&repo)
-        .args(["inherit", "-t", "templates/docs", "-t", "templates/monitor", "hosts/www2"])
+        .args([
+            "inherit",
+            "-t",
+            "templates/docs",
+            "-t",
+            "templates/monitor",
+            "hosts/www2",
+        ])
         .run()
         .success();
     repo
@@ -100,7 +117,11 @@ fn the_design_example_inherits_by_the_coarsest_links() {
     let dir = Dir::new();
     let repo = example(&dir);
     // httpd: etc split by the customisations, its siblings still links to base.
-    assert!(std::fs::symlink_metadata(repo.join("templates/httpd/etc")).unwrap().is_dir());
+    assert!(
+        std::fs::symlink_metadata(repo.join("templates/httpd/etc"))
+            .unwrap()
+            .is_dir()
+    );
     assert_eq!(
         link(&repo, "templates/httpd/etc/ld.so.conf").unwrap(),
         Path::new("../../base/etc/ld.so.conf")
@@ -122,7 +143,10 @@ fn the_design_example_inherits_by_the_coarsest_links() {
     // www2: the first parent wins, conf.d merged from both, each file from its template.
     for (l, t) in [
         ("etc/ld.so.conf", "../../../templates/docs/etc/ld.so.conf"),
-        ("etc/httpd/conf", "../../../../templates/docs/etc/httpd/conf"),
+        (
+            "etc/httpd/conf",
+            "../../../../templates/docs/etc/httpd/conf",
+        ),
         (
             "etc/httpd/conf.d/sites.conf",
             "../../../../../templates/docs/etc/httpd/conf.d/sites.conf",
@@ -132,11 +156,21 @@ fn the_design_example_inherits_by_the_coarsest_links() {
             "../../../../../templates/monitor/etc/httpd/conf.d/virtuals.conf",
         ),
     ] {
-        assert_eq!(link(&repo, &format!("hosts/www2/{l}")).unwrap(), Path::new(t), "{l}");
+        assert_eq!(
+            link(&repo, &format!("hosts/www2/{l}")).unwrap(),
+            Path::new(t),
+            "{l}"
+        );
     }
     let inherits = std::fs::read_to_string(repo.join("hosts/www2/.inherits")).unwrap();
-    assert!(inherits.contains("\ntemplates/docs\ntemplates/monitor\n"), "{inherits}");
-    assert!(inherits.contains("# overlap etc/my.cnf: templates/docs used"), "{inherits}");
+    assert!(
+        inherits.contains("\ntemplates/docs\ntemplates/monitor\n"),
+        "{inherits}"
+    );
+    assert!(
+        inherits.contains("# overlap etc/my.cnf: templates/docs used"),
+        "{inherits}"
+    );
 
     // show: the chain down to the template the file really comes from.
     let out = up(&repo)
@@ -147,7 +181,12 @@ fn the_design_example_inherits_by_the_coarsest_links() {
     let units: Vec<_> = out.lines().map(|l| l.rsplit('(').next().unwrap()).collect();
     assert_eq!(
         units,
-        ["hosts/www2)", "templates/docs)", "templates/LAMP)", "templates/httpd)"]
+        [
+            "hosts/www2)",
+            "templates/docs)",
+            "templates/LAMP)",
+            "templates/httpd)"
+        ]
     );
 
     // impact: transitive, every unit that sees the file.
@@ -160,14 +199,22 @@ fn the_design_example_inherits_by_the_coarsest_links() {
     units.sort();
     assert_eq!(
         units,
-        ["hosts/www2", "templates/LAMP", "templates/docs", "templates/monitor"]
+        [
+            "hosts/www2",
+            "templates/LAMP",
+            "templates/docs",
+            "templates/monitor"
+        ]
     );
     let out = up(&repo)
         .args(["impact", "templates/monitor/etc/httpd/conf.d/virtuals.conf"])
         .run()
         .success()
         .stdout();
-    assert_eq!(out, "hosts/www2\thosts/www2/etc/httpd/conf.d/virtuals.conf\n");
+    assert_eq!(
+        out,
+        "hosts/www2\thosts/www2/etc/httpd/conf.d/virtuals.conf\n"
+    );
     up(&repo).arg("check").run().success();
 }
 
@@ -179,7 +226,14 @@ fn two_parents_with_different_contents_are_a_conflict_until_settled() {
     write(&repo, "templates/b/etc/motd", "b\n");
     write(&repo, "templates/b/etc/issue", "b\n");
     up(&repo)
-        .args(["inherit", "-t", "templates/a", "-t", "templates/b", "hosts/h"])
+        .args([
+            "inherit",
+            "-t",
+            "templates/a",
+            "-t",
+            "templates/b",
+            "hosts/h",
+        ])
         .run()
         .success()
         .stderr_has("hosts/h/etc/motd (from templates/a; also in templates/b)");
@@ -201,17 +255,33 @@ fn two_parents_with_different_contents_are_a_conflict_until_settled() {
         .run()
         .code(1)
         .stdout_has("conflict: hosts/h/etc/motd: templates/a and templates/b differ");
-    custom(&repo, &["--force"], "echo settled > \"$0\"", "hosts/h/etc/motd").success();
+    custom(
+        &repo,
+        &["--force"],
+        "echo settled > \"$0\"",
+        "hosts/h/etc/motd",
+    )
+    .success();
     up(&repo).arg("check").run().success();
     // The customisation went into the host, not into template a.
-    assert_eq!(std::fs::read_to_string(repo.join("templates/a/etc/motd")).unwrap(), "a\n");
-    assert!(link(&repo, "hosts/h/etc/issue").is_some(), "a sibling stays a link");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("templates/a/etc/motd")).unwrap(),
+        "a\n"
+    );
+    assert!(
+        link(&repo, "hosts/h/etc/issue").is_some(),
+        "a sibling stays a link"
+    );
 }
 
 /// `upm template custom` on a pseudo-terminal with the answers typed in.
 fn custom_on_a_terminal(repo: &Path, args: &str, answers: &str) -> (bool, String) {
     let mut child = Command::new("script")
-        .args(["-qfec", &format!("{} template custom {args}", bin()), "/dev/null"])
+        .args([
+            "-qfec",
+            &format!("{} template custom {args}", bin()),
+            "/dev/null",
+        ])
         .current_dir(repo)
         .env("TERM", "dumb")
         .stdin(Stdio::piped())
@@ -219,7 +289,12 @@ fn custom_on_a_terminal(repo: &Path, args: &str, answers: &str) -> (bool, String
         .stderr(Stdio::null())
         .spawn()
         .expect("script runs");
-    child.stdin.take().unwrap().write_all(answers.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
@@ -243,9 +318,13 @@ fn custom_asks_on_a_terminal_cut_off_track_upwards_and_exclude() {
     assert!(link(&repo, "hosts/www2/etc/my.cnf").is_some());
 
     // Cancel: nothing changes.
-    let (ok, screen) = custom_on_a_terminal(&repo, &format!("{set} hosts/www2/etc/my.cnf"), "cancel\n");
+    let (ok, screen) =
+        custom_on_a_terminal(&repo, &format!("{set} hosts/www2/etc/my.cnf"), "cancel\n");
     assert!(!ok, "{screen}");
-    assert!(screen.contains("hosts/www2/etc/my.cnf is inherited from templates/docs/etc/my.cnf"), "{screen}");
+    assert!(
+        screen.contains("hosts/www2/etc/my.cnf is inherited from templates/docs/etc/my.cnf"),
+        "{screen}"
+    );
     assert!(link(&repo, "hosts/www2/etc/my.cnf").is_some());
 
     // Track upwards three times to MySQL's own file; the impact is listed; templates/docs
@@ -256,16 +335,24 @@ fn custom_asks_on_a_terminal_cut_off_track_upwards_and_exclude() {
         "track\ntrack\ntrack\nexclude 2\n",
     );
     assert!(ok, "{screen}");
-    for (i, u) in ["templates/LAMP", "templates/docs", "templates/monitor", "hosts/www2"]
-        .iter()
-        .enumerate()
+    for (i, u) in [
+        "templates/LAMP",
+        "templates/docs",
+        "templates/monitor",
+        "hosts/www2",
+    ]
+    .iter()
+    .enumerate()
     {
         assert!(screen.contains(&format!("{}. {u}", i + 1)), "{screen}");
     }
     assert_eq!(read("templates/MySQL/etc/my.cnf"), "[mysqld] port=3307\n");
     assert_eq!(read("templates/LAMP/etc/my.cnf"), "[mysqld] port=3307\n");
     assert_eq!(read("templates/monitor/etc/my.cnf"), "[mysqld] port=3307\n");
-    assert!(link(&repo, "templates/docs/etc/my.cnf").is_none(), "docs cut off");
+    assert!(
+        link(&repo, "templates/docs/etc/my.cnf").is_none(),
+        "docs cut off"
+    );
     assert_eq!(read("templates/docs/etc/my.cnf"), "[mysqld]\n");
     assert_eq!(read("hosts/www2/etc/my.cnf"), "[mysqld]\n");
 
@@ -336,7 +423,11 @@ fn unfold_gives_real_files_with_declared_modes_and_reports_changes() {
         "# owners and modes for unfold\n[\"etc/hosts.deny\"]\nowner = \"root\"\n\
          group = \"daemon\"\nmode = \"0640\"\n\n[\"etc/rc.d/rc.local\"]\nmode = \"0750\"\n",
     );
-    write(&repo, "hosts/www2/.unfold.toml", "[\"etc/rc.d/rc.local\"]\nmode = \"0700\"\n");
+    write(
+        &repo,
+        "hosts/www2/.unfold.toml",
+        "[\"etc/rc.d/rc.local\"]\nmode = \"0700\"\n",
+    );
     let dest = dir.join("www2");
     up(&repo)
         .args(["unfold", "hosts/www2"])
@@ -355,17 +446,33 @@ fn unfold_gives_real_files_with_declared_modes_and_reports_changes() {
     assert!(got.contains_key(Path::new("etc/httpd/conf.d/virtuals.conf")));
     assert!(!got.contains_key(Path::new(".inherits")));
     assert!(!got.contains_key(Path::new(".unfold.toml")));
-    let daemon = nix::unistd::Group::from_name("daemon").unwrap().unwrap().gid.as_raw();
+    let daemon = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
     let deny = &got[Path::new("etc/hosts.deny")];
     assert_eq!((deny.1, deny.2, deny.3), (0, daemon, 0o640));
-    assert_eq!(got[Path::new("etc/rc.d/rc.local")].3, 0o700, "the host's entry wins");
+    assert_eq!(
+        got[Path::new("etc/rc.d/rc.local")].3,
+        0o700,
+        "the host's entry wins"
+    );
     assert_eq!(got[Path::new("etc/my.cnf")].3, 0o644);
     assert_eq!(got[Path::new("etc/httpd")].3, 0o755);
 
     // Unchanged: nothing to report. Then one change, reported alone.
-    let out = up(&repo).args(["unfold", "hosts/www2"]).arg(&dest).run().success();
+    let out = up(&repo)
+        .args(["unfold", "hosts/www2"])
+        .arg(&dest)
+        .run()
+        .success();
     assert_eq!(out.stdout(), "");
-    write(&repo, "templates/httpd/etc/httpd/conf/httpd.conf", "Listen 8080\n");
+    write(
+        &repo,
+        "templates/httpd/etc/httpd/conf/httpd.conf",
+        "Listen 8080\n",
+    );
     std::fs::remove_file(repo.join("templates/monitor/etc/httpd/conf.d/virtuals.conf")).unwrap();
     let out = up(&repo)
         .args(["unfold", "hosts/www2"])
@@ -373,8 +480,16 @@ fn unfold_gives_real_files_with_declared_modes_and_reports_changes() {
         .run()
         .code(1);
     assert!(out.stderr().contains("dangling link"), "{}", out.stderr());
-    write(&repo, "templates/monitor/etc/httpd/conf.d/virtuals.conf", "# v2\n");
-    let out = up(&repo).args(["unfold", "hosts/www2"]).arg(&dest).run().success();
+    write(
+        &repo,
+        "templates/monitor/etc/httpd/conf.d/virtuals.conf",
+        "# v2\n",
+    );
+    let out = up(&repo)
+        .args(["unfold", "hosts/www2"])
+        .arg(&dest)
+        .run()
+        .success();
     assert_eq!(
         out.stdout(),
         "changed  etc/httpd/conf/httpd.conf (contents)\n\
@@ -388,18 +503,36 @@ fn a_failed_or_killed_unfold_leaves_dest_as_it_was() {
     let dir = Dir::new();
     let repo = example(&dir);
     let dest = dir.join("www2");
-    up(&repo).args(["unfold", "hosts/www2"]).arg(&dest).run().success();
+    up(&repo)
+        .args(["unfold", "hosts/www2"])
+        .arg(&dest)
+        .run()
+        .success();
     let before = tree(&dest);
     let staging = |d: &Dir| {
         std::fs::read_dir(d.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("upm-unfold"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("upm-unfold")
+            })
             .count()
     };
 
     // A link out of the repository, found after much has been staged: refused, DEST kept.
-    write(&repo, "templates/httpd/etc/httpd/conf/httpd.conf", "Listen 81\n");
-    std::os::unix::fs::symlink("/etc/passwd", repo.join("templates/httpd/etc/httpd/conf/zz")).unwrap();
+    write(
+        &repo,
+        "templates/httpd/etc/httpd/conf/httpd.conf",
+        "Listen 81\n",
+    );
+    std::os::unix::fs::symlink(
+        "/etc/passwd",
+        repo.join("templates/httpd/etc/httpd/conf/zz"),
+    )
+    .unwrap();
     up(&repo)
         .args(["unfold", "hosts/www2"])
         .arg(&dest)
@@ -411,7 +544,11 @@ fn a_failed_or_killed_unfold_leaves_dest_as_it_was() {
     std::fs::remove_file(repo.join("templates/httpd/etc/httpd/conf/zz")).unwrap();
 
     // An unknown owner in the metadata: the same.
-    write(&repo, "hosts/www2/.unfold.toml", "[\"etc/my.cnf\"]\nowner = \"no-such-user-x\"\n");
+    write(
+        &repo,
+        "hosts/www2/.unfold.toml",
+        "[\"etc/my.cnf\"]\nowner = \"no-such-user-x\"\n",
+    );
     up(&repo)
         .args(["unfold", "hosts/www2"])
         .arg(&dest)
@@ -440,7 +577,11 @@ fn a_failed_or_killed_unfold_leaves_dest_as_it_was() {
     std::fs::remove_file(&fifo).unwrap();
     assert_eq!(tree(&dest), before);
     std::fs::create_dir(dir.join(".www2.upm-unfold-99999999")).unwrap();
-    up(&repo).args(["unfold", "hosts/www2"]).arg(&dest).run().success();
+    up(&repo)
+        .args(["unfold", "hosts/www2"])
+        .arg(&dest)
+        .run()
+        .success();
     assert_eq!(staging(&dir), 0);
     assert_eq!(
         std::fs::read_to_string(dest.join("etc/httpd/conf/httpd.conf")).unwrap(),
@@ -453,7 +594,10 @@ fn check_reports_cycles_dangling_and_escaping_links() {
     let dir = Dir::new();
     let repo = dir.join("conf");
     write(&repo, "templates/a/etc/x", "x\n");
-    up(&repo).args(["inherit", "-t", "templates/a", "templates/b"]).run().success();
+    up(&repo)
+        .args(["inherit", "-t", "templates/a", "templates/b"])
+        .run()
+        .success();
     up(&repo).arg("check").arg(&repo).run().success();
     // A cycle: a inherits from b, b from a (inherit refuses to make one).
     up(&repo)
@@ -483,8 +627,13 @@ fn check_reports_cycles_dangling_and_escaping_links() {
         .run()
         .failure()
         .stderr_has("leads out of the repository");
-    custom(&repo, &["--force"], "echo x > \"$0\"", "templates/a/etc/up/passwd")
-        .failure()
-        .stderr_has("leads out of the repository");
+    custom(
+        &repo,
+        &["--force"],
+        "echo x > \"$0\"",
+        "templates/a/etc/up/passwd",
+    )
+    .failure()
+    .stderr_has("leads out of the repository");
     assert!(!Path::new("/etc/passwd.upm-custom").exists());
 }

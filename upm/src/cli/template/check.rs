@@ -18,7 +18,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let repo = Repo::open(&args.repo)?;
     let problems = check::check(&repo)?;
-    let lines: Vec<(String, String)> = problems.iter().map(|pr| (pr.kind().into(), text(pr))).collect();
+    let lines: Vec<(String, String)> = problems
+        .iter()
+        .map(|pr| (pr.kind().into(), text(pr)))
+        .collect();
     if p.json_mode() {
         let v: Vec<_> = lines
             .iter()
@@ -46,14 +49,23 @@ fn text(pr: &Problem) -> String {
         }
         Problem::Loop { link } => format!("{}: the links loop", d(link)),
         Problem::MissingParent { unit, parent } => {
-            format!("{}/.inherits names {}, which does not exist", d(unit), d(parent))
+            format!(
+                "{}/.inherits names {}, which does not exist",
+                d(unit),
+                d(parent)
+            )
         }
         Problem::Cycle { units } => {
             let mut u: Vec<_> = units.iter().map(|x| d(x)).collect();
             u.push(d(&units[0]));
             format!("{} (in .inherits)", u.join(" -> "))
         }
-        Problem::Conflict { unit, path, used, others } => {
+        Problem::Conflict {
+            unit,
+            path,
+            used,
+            others,
+        } => {
             let o: Vec<_> = others.iter().map(|x| d(x)).collect();
             format!(
                 "{}/{}: {} and {} differ ({}'s is used; settle it with upm template custom)",

@@ -26,7 +26,12 @@ pub struct Args {
     /// The command to run, then the target (a file or directory in a template or host) — the
     /// last argument is always the target: `upm template custom -- cp -r /tmp/httpd/conf
     /// templates/httpd/etc/httpd/`.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "[CMD...] TARGET")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "[CMD...] TARGET"
+    )]
     words: Vec<OsString>,
 }
 
@@ -74,7 +79,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             p.detail(&format!("  {}", i.unit.display()));
         }
     }
-    custom::run(&repo, &cmd, &prep.path)?;
+    let dir = target.as_encoded_bytes().ends_with(b"/");
+    custom::run(&repo, &cmd, &prep.path, dir)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,7 +139,8 @@ impl Ask for Terminal {
             eprintln!("  {}. {}", i + 1, u.unit.display());
         }
         loop {
-            let Some(a) = self.answer("do you want to continue? (yes/no/exclude N...)", path) else {
+            let Some(a) = self.answer("do you want to continue? (yes/no/exclude N...)", path)
+            else {
                 return Impacted::No;
             };
             let mut words = a.split_whitespace();

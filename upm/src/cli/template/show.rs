@@ -27,7 +27,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         p.json(&v);
     } else {
         for (i, h) in chain.iter().enumerate() {
-            let unit = h.unit.as_ref().map(|u| u.display().to_string()).unwrap_or_default();
+            let unit = h
+                .unit
+                .as_ref()
+                .map(|u| u.display().to_string())
+                .unwrap_or_default();
             let mark = if i + 1 == chain.len() { "=" } else { "->" };
             p.line(&format!("{mark} {}\t({unit})", h.path.display()));
         }
