@@ -637,3 +637,58 @@ fn check_reports_cycles_dangling_and_escaping_links() {
     .stderr_has("leads out of the repository");
     assert!(!Path::new("/etc/passwd.upm-custom").exists());
 }
+
+#[test]
+fn unfold_to_user_at_host_goes_through_rsync_over_ssh() {
+    needs_root!();
+    let dir = Dir::new();
+    let repo = example(&dir);
+    // An `ssh` first in PATH that runs the remote command here (no sshd needed): rsync's whole
+    // transport runs, only the network hop is left out.
+    let bin_dir = dir.join("bin");
+    write(
+        &bin_dir,
+        "ssh",
+        "#!/bin/sh\necho \"ssh $*\" >> \"$(dirname \"$0\")/log\"\n\
+         while [ $# -gt 0 ]; do case $1 in -l|-p|-o) shift 2;; -*) shift;; *) break;; esac; done\n\
+         shift\nexec sh -c \"$*\"\n",
+    );
+    std::fs::set_permissions(
+        bin_dir.join("ssh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let dest = dir.join("remote-www2");
+    let target = format!("root@www2:{}", dest.display());
+    let out = up(&repo)
+        .env("PATH", &path)
+        .args(["unfold", "hosts/www2", &target])
+        .run()
+        .success();
+    assert!(
+        out.stdout().contains("etc/httpd/conf/httpd.conf"),
+        "{}",
+        out.stdout()
+    );
+    let log = std::fs::read_to_string(bin_dir.join("log")).unwrap();
+    assert!(log.contains("www2 rsync --server"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/httpd/conf.d/virtuals.conf")).unwrap(),
+        "# monitor\n"
+    );
+    assert!(!dest.join("etc/httpd/conf").is_symlink());
+    // A file gone from the template is deleted on the host; the change is itemised.
+    std::fs::write(dest.join("etc/stray"), "x").unwrap();
+    let out = up(&repo)
+        .env("PATH", &path)
+        .args(["unfold", "hosts/www2", &target])
+        .run()
+        .success();
+    assert!(
+        out.stdout().contains("*deleting   etc/stray"),
+        "{}",
+        out.stdout()
+    );
+    assert!(!dest.join("etc/stray").exists());
+}
