@@ -68,6 +68,14 @@ pub fn inherit(repo: &Repo, target: &Path, parents: &[PathBuf]) -> Result<Report
         units.push(u);
     }
     let abs = repo.abs(&target);
+    if std::fs::symlink_metadata(&abs).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::Bad {
+            path: target,
+            what: "exists and is not a directory (an alias link is not followed); remove it or \
+                   choose another name"
+                .into(),
+        });
+    }
     std::fs::create_dir_all(&abs).map_err(io(&abs))?;
     let mut walk = Walk {
         repo,

@@ -75,16 +75,17 @@ fn unfold_local(repo: &Repo, unit: &Path, meta: &Meta, dest: &Path) -> Result<Ve
         return Err(bad("its parent directory does not exist; create it first"));
     }
     let existing = std::fs::symlink_metadata(&dest).ok();
-    if let Some(m) = &existing {
-        if !m.is_dir() {
-            return Err(bad(
-                "exists and is not a directory (a link is not followed); remove it or choose \
+    if existing.as_ref().is_some_and(|m| !m.is_dir()) {
+        return Err(bad(
+            "exists and is not a directory (a link is not followed); remove it or choose \
                  another DEST",
-            ));
-        }
-        if dest.starts_with(&repo.root) || repo.root.starts_with(&dest) {
-            return Err(bad("lies in the repository; unfold outside it"));
-        }
+        ));
+    }
+    let real_parent = parent.canonicalize().map_err(io(parent))?;
+    if real_parent.starts_with(&repo.root) || repo.root.starts_with(real_parent.join(name)) {
+        return Err(bad(
+            "lies in the repository (or holds it); unfold outside it",
+        ));
     }
     let prefix = format!(".{}.upm-unfold-", name.to_string_lossy());
     for n in sorted_names(parent)? {

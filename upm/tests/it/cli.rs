@@ -24,6 +24,7 @@ fn completions_and_man_page_cover_every_subcommand() {
         "tree",
         "recipe",
         "sandbox",
+        "template",
     ] {
         assert!(bash.contains(sub), "bash completions lack {sub}");
         assert!(man.contains(sub), "the man page lacks {sub}");

@@ -558,6 +558,14 @@ fn a_failed_or_killed_unfold_leaves_dest_as_it_was() {
     assert_eq!(tree(&dest), before);
     std::fs::remove_file(repo.join("hosts/www2/.unfold.toml")).unwrap();
 
+    // DEST inside the repository is refused.
+    up(&repo)
+        .args(["unfold", "hosts/www2", "templates/out"])
+        .run()
+        .failure()
+        .stderr_has("lies in the repository");
+    assert!(!repo.join("templates/out").exists());
+
     // A special file in a template (a pipe): refused before anything is read, DEST as it was.
     // Then the staging directory a killed unfold leaves behind: the next unfold removes it and
     // swaps the new tree in.
