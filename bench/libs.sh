@@ -43,9 +43,10 @@ import json, sys
 text = sys.stdin.read()
 d = json.loads(text[text.index("{"):text.rindex("}") + 1])
 t = d["timings"]
-print(f"   {d[\"name\"]}: {d[\"files\"]} files, ELF scan {t[\"elf_scan_us\"] / 1000:.2f} ms = "
-      f"{t[\"elf_scan_us\"] / 10 / t[\"install_ms\"]:.2f}% of the install stage ({t[\"install_ms\"]} ms), "
-      f"{t[\"elf_scan_us\"] / 10000 / d[\"seconds\"]:.3f}% of the whole install ({d[\"seconds\"]:.1f} s)")'
+scan_ms = t["elf_scan_us"] / 1000
+print("   %s: %d files, ELF scan %.2f ms = %.2f%% of the install stage (%d ms), %.3f%% of the whole install (%.1f s)"
+      % (d["name"], d["files"], scan_ms, 100 * scan_ms / t["install_ms"], t["install_ms"],
+         100 * scan_ms / 1000 / d["seconds"], d["seconds"]))'
     done
   done
 fi
