@@ -9,44 +9,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{Dir, repo, sources};
+use crate::harness::{Dir, sources};
 use crate::install::{Root, script_recipe, succeeds};
 use crate::needs_root;
-
-const TREE_SHA256: &str = "0160c535bff2b0dc6a830b9944e981e3427380f63e748da96ced7071faebabf6";
 
 /// tree's recipe, with a hard link and a symlink to its program; `extra` is added to its
 /// install phase (another recipe, another recipe hash).
 fn tree_recipe(dir: &Dir, file: &str, extra: &str) -> PathBuf {
-    let template = repo().join("recipes/templates/make.toml");
-    dir.write(
-        file,
-        &format!(
-            r#"inherit = ["{template}"]
-
-[package]
-name = "tree"
-version = "2.1.0"
-
-[source]
-file = "tree_${{package.version}}.orig.tar.gz"
-sha256 = "{TREE_SHA256}"
-
-[phases]
-compile = "make"
-check = ""
-install = """
-make PREFIX=${{vars.prefix}} MANDIR=${{vars.prefix}}/share/man install
-ln ${{vars.prefix}}/bin/tree ${{vars.prefix}}/bin/tree-hard
-ln -s tree ${{vars.prefix}}/bin/tree-soft
-{extra}"""
-
-[vars]
-prefix = "/usr/local"
-"#,
-            template = template.display()
-        ),
-    )
+    let more = format!(
+        "ln ${{vars.prefix}}/bin/tree ${{vars.prefix}}/bin/tree-hard\nln -s tree ${{vars.prefix}}/bin/tree-soft\n{extra}"
+    );
+    crate::install::tree_recipe(dir, file, &more)
 }
 
 fn sh(root: &Root, script: &str) {

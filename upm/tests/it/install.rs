@@ -223,6 +223,42 @@ fn real_packages_install_exactly_what_the_upper_dir_shows_and_remove_cleanly() {
     assert!(!root.upper("usr/src/zlib").exists());
 }
 
+/// tree 2.1.0's upstream archive (the shared sources).
+pub(crate) const TREE_SHA256: &str =
+    "0160c535bff2b0dc6a830b9944e981e3427380f63e748da96ced7071faebabf6";
+
+/// A recipe for tree written to `dir/file`: its own make install into `${vars.prefix}`
+/// (/usr/local), then `more` (lines of the install phase).
+pub(crate) fn tree_recipe(dir: &Dir, file: &str, more: &str) -> PathBuf {
+    let template = repo().join("recipes/templates/make.toml");
+    dir.write(
+        file,
+        &format!(
+            r#"inherit = ["{template}"]
+
+[package]
+name = "tree"
+version = "2.1.0"
+
+[source]
+file = "tree_${{package.version}}.orig.tar.gz"
+sha256 = "{TREE_SHA256}"
+
+[phases]
+compile = "make"
+check = ""
+install = """
+make PREFIX=${{vars.prefix}} MANDIR=${{vars.prefix}}/share/man install
+{more}"""
+
+[vars]
+prefix = "/usr/local"
+"#,
+            template = template.display()
+        ),
+    )
+}
+
 /// A recipe with no source, its phases given.
 pub(crate) fn script_recipe(dir: &Dir, name: &str, install: &str) -> PathBuf {
     dir.write(

@@ -7,43 +7,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Dir, repo, sources};
+use crate::harness::{Dir, sources};
 use crate::install::{Root, paths};
 use crate::needs_root;
 
-const TREE_SHA256: &str = "0160c535bff2b0dc6a830b9944e981e3427380f63e748da96ced7071faebabf6";
+use crate::install::TREE_SHA256;
 
-/// tree, with its version in its archive's name and in a documentation directory, so a
-/// recipe inheriting its profile with another version shows the version followed.
+/// tree, with its version in a documentation directory, so a recipe inheriting its profile
+/// with another version shows the version followed.
 fn tree_recipe(dir: &Dir) -> PathBuf {
-    let template = repo().join("recipes/templates/make.toml");
-    dir.write(
+    crate::install::tree_recipe(
+        dir,
         "tree.toml",
-        &format!(
-            r#"inherit = ["{template}"]
-
-[package]
-name = "tree"
-version = "2.1.0"
-
-[source]
-file = "tree_${{package.version}}.orig.tar.gz"
-sha256 = "{TREE_SHA256}"
-
-[phases]
-compile = "make"
-check = ""
-install = """
-make PREFIX=${{vars.prefix}} MANDIR=${{vars.prefix}}/share/man install
-install -d ${{vars.prefix}}/share/doc/tree-${{package.version}}
-install -m644 README ${{vars.prefix}}/share/doc/tree-${{package.version}}/
-"""
-
-[vars]
-prefix = "/usr/local"
-"#,
-            template = template.display()
-        ),
+        "install -d ${vars.prefix}/share/doc/tree-${package.version}\n\
+         install -m644 README ${vars.prefix}/share/doc/tree-${package.version}/\n",
     )
 }
 
