@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use upm_watch::{Rules, Running, Watcher};
+use upm_watch::{Choice, Kernel, Rules, Running, Watcher};
 
 use crate::error::{Error, Result};
 use crate::fs_info::{FsInfo, Identity};
@@ -26,6 +26,8 @@ pub struct Config {
     pub secret: Option<Vec<u8>>,
     pub keepalive: Duration,
     pub verbose: bool,
+    /// The kernel backend of the watcher (`--backend`).
+    pub backend: Choice,
 }
 
 /// A booted mirrord: watching, its snapshot built, ready to serve.
@@ -33,6 +35,8 @@ pub struct Booted {
     pub served: Arc<Served>,
     pub watching: Running<Monitor>,
     pub paths: u64,
+    /// "inotify" or "fanotify".
+    pub backend: &'static str,
 }
 
 /// The trees of the identities.
@@ -75,7 +79,13 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
             Ok(monitor)
         })
         .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
-    let walked = Watcher::walk(rules, &mut |e| {
+    let (kernel, why) = Kernel::open(cfg.backend, &rules.roots)?;
+    if let Some(why) = why {
+        eprintln!("mirrord: fanotify cannot watch these trees ({why}); using inotify");
+    }
+    let backend = kernel.name();
+    eprintln!("mirrord: watching with {backend}");
+    let walked = Watcher::walking(kernel, rules, &mut |e| {
         // A filler that stopped has its error, returned below.
         let _ = found.send(e);
     });
@@ -99,6 +109,7 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
         }),
         watching,
         paths,
+        backend,
     })
 }
 

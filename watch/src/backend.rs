@@ -16,6 +16,9 @@ pub enum Raw<Wd> {
     Overflow,
     /// The watch is gone (its directory was deleted, or the watch removed).
     Ignored(Wd),
+    /// Mode, owner or times of the watched directory itself changed (fanotify says so of the
+    /// directory; inotify of the entry in its parent).
+    DirAttrib(Wd),
     /// Something happened to entry `name` of the directory watched by `wd`.
     Entry {
         wd: Wd,

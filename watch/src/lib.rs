@@ -21,8 +21,10 @@
 
 mod backend;
 mod fake;
+mod fanotify;
 mod index;
 mod inotify;
+mod kernel;
 mod rules;
 mod running;
 mod watcher;
@@ -31,7 +33,9 @@ use std::path::PathBuf;
 
 pub use backend::{Backend, Kind, Raw};
 pub use fake::Fake;
+pub use fanotify::{Fanotify, Handle};
 pub use inotify::Inotify;
+pub use kernel::{Choice, Kernel, KernelWd};
 pub use rules::{Rules, Writer, writable_dirs};
 pub use running::{Handler, Running};
 pub use watcher::Watcher;

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use crate::{Error, Event, Inotify, Watcher};
+use crate::{Backend, Error, Event, Watcher};
 
 /// What consumes a running watcher's events, on the watcher's thread.
 pub trait Handler: Send + 'static {
@@ -43,7 +43,11 @@ pub struct Running<H> {
     watched: usize,
 }
 
-impl Watcher<Inotify> {
+impl<B> Watcher<B>
+where
+    B: Backend + AsFd + Send + 'static,
+    B::Wd: Send,
+{
     /// Run on a thread of its own, handing every event to `handler` as it comes. Everything
     /// done after this returns is seen.
     pub fn spawn<H: Handler>(mut self, mut handler: H) -> Result<Running<H>, Error> {

@@ -220,6 +220,13 @@ impl<B: Backend> Watcher<B> {
                 self.index.remove(&wd);
                 return Ok(());
             }
+            Raw::DirAttrib(wd) => {
+                if let Some(path) = self.index.path(&wd).map(Path::to_path_buf) {
+                    self.flush(on);
+                    on(Event::Attrib { path, dir: true });
+                }
+                return Ok(());
+            }
             Raw::Entry {
                 wd,
                 name,

@@ -32,6 +32,11 @@ struct Args {
     /// Log each record and each client's commands to stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// The kernel interface to watch with: inotify (a watch per directory), fanotify (one
+    /// mark per file system; root, Linux 5.17 or later), or auto (fanotify where it works,
+    /// else inotify).
+    #[arg(long, default_value = "inotify", value_parser = ["inotify", "fanotify", "auto"])]
+    backend: String,
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
@@ -47,6 +52,7 @@ fn run(a: Args) -> anyhow::Result<()> {
             .transpose()?,
         keepalive: Duration::from_secs(a.keepalive.max(1)),
         verbose: a.verbose,
+        backend: a.backend.parse().map_err(anyhow::Error::msg)?,
     };
     daemon::run(&cfg)?;
     Ok(())

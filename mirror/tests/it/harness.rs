@@ -46,6 +46,18 @@ pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, Str
     }
 }
 
+/// "fanotify" where this machine lets mirrord use it (root, Linux 5.17 or later); otherwise
+/// `None`, said loudly, and the fanotify arm of a test is skipped.
+pub fn fanotify() -> Option<&'static str> {
+    match upm_watch::Fanotify::new() {
+        Ok(_) => Some("fanotify"),
+        Err(e) => {
+            eprintln!("SKIPPED: fanotify is not available here: {e}");
+            None
+        }
+    }
+}
+
 pub struct Mirrord {
     pub child: Child,
     pub port: u16,

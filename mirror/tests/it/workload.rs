@@ -206,11 +206,38 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed)
 }
 
-#[test]
-fn a_random_workload_ends_with_identical_mirrors_for_two_clients() {
+/// Each workload test runs over both kernel backends of the watcher.
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn inotify() {
+                super::$name("inotify");
+            }
+
+            #[test]
+            fn fanotify() {
+                if let Some(b) = crate::harness::fanotify() {
+                    super::$name(b);
+                }
+            }
+        }
+    };
+}
+
+both_backends!(a_random_workload_ends_with_identical_mirrors_for_two_clients);
+both_backends!(a_client_killed_at_random_points_resumes_by_serial_without_init);
+both_backends!(an_excluded_tree_stays_excluded_when_deleted_and_made_again);
+
+fn a_random_workload_ends_with_identical_mirrors_for_two_clients(backend: &str) {
     let s = Setup::new();
     std::fs::write(s.src.join("before"), b"there at boot").unwrap();
-    let d = s.mirrord(&[]);
+    let d = s.mirrord(&["--backend", backend]);
+    assert!(
+        d.log().contains(&format!("watching with {backend}")),
+        "{}",
+        d.log()
+    );
     let (m1, m2) = (s.path("mirror1"), s.path("mirror2"));
     let c1 = FsMirror::start(d.port, &m1, &[]);
     let mut w = Workload::new(seed(), &s.src, &s.path("outside"));
@@ -237,10 +264,9 @@ fn a_random_workload_ends_with_identical_mirrors_for_two_clients() {
     );
 }
 
-#[test]
-fn a_client_killed_at_random_points_resumes_by_serial_without_init() {
+fn a_client_killed_at_random_points_resumes_by_serial_without_init(backend: &str) {
     let s = Setup::new();
-    let d = s.mirrord(&[]);
+    let d = s.mirrord(&["--backend", backend]);
     let m = s.path("mirror");
     let mut c = FsMirror::start(d.port, &m, &[]);
     let mut w = Workload::new(seed() ^ 0xdead, &s.src, &s.path("outside"));
@@ -280,10 +306,9 @@ fn a_client_killed_at_random_points_resumes_by_serial_without_init() {
     );
 }
 
-#[test]
-fn an_excluded_tree_stays_excluded_when_deleted_and_made_again() {
+fn an_excluded_tree_stays_excluded_when_deleted_and_made_again(backend: &str) {
     let s = Setup::new();
-    let d = s.mirrord(&[]);
+    let d = s.mirrord(&["--backend", backend]);
     let m = s.path("mirror");
     let c = FsMirror::start(d.port, &m, &[]);
     let skip = s.src.join("skip");
