@@ -106,6 +106,7 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
             secret: cfg.secret.clone(),
             keepalive: cfg.keepalive,
             verbose: cfg.verbose,
+            clients: crate::ctl::clients::Clients::new(),
         }),
         watching,
         paths,
@@ -125,7 +126,21 @@ pub fn run(cfg: &Config) -> Result<()> {
         source,
     })?;
     println!("listening on {addr}");
-    let booted = boot(cfg, rules)?;
+    // Before the boot touches the state: a second mirrord on it is refused here.
+    std::fs::create_dir_all(&cfg.state_dir).map_err(crate::error::io(&cfg.state_dir))?;
+    let ctl_socket = crate::ctl::server::listen(&crate::ctl::socket(&cfg.state_dir))?;
+    let booted = boot(cfg, rules.clone())?;
+    crate::ctl::server::spawn(
+        ctl_socket,
+        Arc::new(crate::ctl::server::Ctl {
+            served: booted.served.clone(),
+            control: booted.watching.control(),
+            fs_info_dir: cfg.fs_info_dir.clone(),
+            identities: cfg.identities.clone(),
+            backend: booted.backend,
+            rules: std::sync::Mutex::new(rules),
+        }),
+    )?;
     if cfg.verbose {
         eprintln!(
             "mirrord: session {}, {} paths, {} directories watched",

@@ -1,13 +1,19 @@
 //! The last committed serial, shared between the monitor (which publishes it after each
 //! commit) and the client sessions blocked in `NEXT` (which wait for it to pass theirs).
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// How many recent commits keep their time (for a client's lag in seconds).
+const TIMES: usize = 4096;
 
 #[derive(Default)]
 pub struct Head {
     serial: Mutex<u64>,
     moved: Condvar,
+    /// The head after each recent commit, and when.
+    times: Mutex<VecDeque<(u64, SystemTime)>>,
 }
 
 impl Head {
@@ -15,7 +21,16 @@ impl Head {
         Head {
             serial: Mutex::new(serial),
             moved: Condvar::new(),
+            times: Mutex::default(),
         }
+    }
+
+    /// When the first record after `serial` was committed (the oldest a client standing at
+    /// `serial` lacks); none when nothing came after it. Past the commits remembered, the
+    /// oldest remembered.
+    pub fn committed_after(&self, serial: u64) -> Option<SystemTime> {
+        let times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        times.iter().find(|(s, _)| *s > serial).map(|(_, t)| *t)
     }
 
     pub fn get(&self) -> u64 {
@@ -27,6 +42,11 @@ impl Head {
         if serial > *s {
             *s = serial;
             self.moved.notify_all();
+            let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+            if times.len() == TIMES {
+                times.pop_front();
+            }
+            times.push_back((serial, SystemTime::now()));
         }
     }
 

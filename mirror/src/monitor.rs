@@ -207,4 +207,15 @@ impl Handler for Monitor {
             eprintln!("mirrord: {err}");
         }
     }
+
+    fn rules(&mut self, rules: &Rules) {
+        // `mirrord ctl`: what is no longer covered leaves the snapshot without records.
+        let r = self
+            .begin()
+            .and_then(|()| crate::ctl::change::forget_uncovered(&self.db, &self.rules, rules));
+        if let Err(err) = r {
+            eprintln!("mirrord: {err}");
+        }
+        self.rules = rules.clone();
+    }
 }

@@ -592,7 +592,7 @@ mod tests {
         std::fs::write(d.join("skip/ignored"), "x").unwrap();
         std::fs::rename(d.join("a/b"), d.join("moved")).unwrap();
         std::fs::write(d.join("moved/c/g"), "x").unwrap();
-        std::fs::remove_file(d.join("moved/c/f")).unwrap();
+        std::fs::remove_file(d.join("new")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(d.join("moved"), std::fs::Permissions::from_mode(0o700)).unwrap();
         let ev = running.finish().unwrap();
@@ -612,7 +612,7 @@ mod tests {
                 path: d.join("moved/c/g"),
             },
             Event::Deleted {
-                path: d.join("moved/c/f"),
+                path: d.join("new"),
                 dir: false,
             },
             Event::Attrib {

@@ -76,6 +76,19 @@ impl<Wd: Clone + Eq + Hash> Index<Wd> {
             .collect()
     }
 
+    /// Forget the watches of every path `gone` says, returning them.
+    pub fn remove_if(&mut self, gone: impl Fn(&Path) -> bool) -> Vec<(PathBuf, Wd)> {
+        let paths: Vec<PathBuf> = self.by_path.keys().filter(|p| gone(p)).cloned().collect();
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let wd = self.by_path.remove(&p)?;
+                self.by_wd.remove(&wd);
+                Some((p, wd))
+            })
+            .collect()
+    }
+
     /// The watches of `from` and below now watch the same places under `to`.
     pub fn rename(&mut self, from: &Path, to: &Path) {
         for (p, wd) in self.remove_under(from) {

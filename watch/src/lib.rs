@@ -37,7 +37,7 @@ pub use fanotify::{Fanotify, Handle};
 pub use inotify::Inotify;
 pub use kernel::{Choice, Kernel, KernelWd};
 pub use rules::{Rules, Writer, writable_dirs};
-pub use running::{Handler, Running};
+pub use running::{Control, Handler, Running};
 pub use watcher::Watcher;
 
 /// What happened to a path. Paths are as the watcher sees them (on the host).

@@ -7,10 +7,11 @@
 
 use std::io::PipeWriter;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use crate::{Backend, Error, Event, Watcher};
+use crate::{Backend, Error, Event, Rules, Watcher};
 
 /// What consumes a running watcher's events, on the watcher's thread.
 pub trait Handler: Send + 'static {
@@ -18,6 +19,9 @@ pub trait Handler: Send + 'static {
     /// Every event queued so far was handed over: a consumer that batches (mirrord commits
     /// one transaction per burst of events) finishes its batch here.
     fn settled(&mut self) {}
+    /// The watcher follows these rules from now on ([`Control::set_rules`]); told before the
+    /// trees they add are walked.
+    fn rules(&mut self, _rules: &Rules) {}
 }
 
 impl Handler for mpsc::Sender<Event> {
@@ -41,7 +45,20 @@ pub struct Running<H> {
     synced: mpsc::Receiver<()>,
     thread: Option<JoinHandle<Result<H, Error>>>,
     watched: usize,
+    control: Control,
 }
+
+/// Asks a running watcher to change course from any thread (see [`Running::control`]).
+#[derive(Clone)]
+pub struct Control {
+    /// The sync pipe: a `c` byte says an order waits.
+    wake: Arc<PipeWriter>,
+    orders: mpsc::Sender<Order>,
+    watched: Arc<AtomicUsize>,
+}
+
+/// New rules, and where to say how applying them went.
+type Order = (Rules, mpsc::Sender<Result<(), Error>>);
 
 impl<B> Watcher<B>
 where
@@ -55,6 +72,13 @@ where
         let (stop_rx, stop) = std::io::pipe().map_err(Error::Start)?;
         let (mut sync_rx, sync) = std::io::pipe().map_err(Error::Start)?;
         let (synced_tx, synced) = mpsc::channel();
+        let (orders, ordered) = mpsc::channel::<Order>();
+        let watching = Arc::new(AtomicUsize::new(watched));
+        let control = Control {
+            wake: Arc::new(sync.try_clone().map_err(Error::Start)?),
+            orders,
+            watched: watching.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("upm-watch".into())
             .spawn(move || {
@@ -84,8 +108,17 @@ where
                         handler.settled();
                         let mut byte = [0u8; 1];
                         std::io::Read::read(&mut sync_rx, &mut byte).map_err(Error::Read)?;
-                        let _ = synced_tx.send(());
+                        if byte[0] != b'c' {
+                            let _ = synced_tx.send(());
+                        } else if let Ok((rules, done)) = ordered.try_recv() {
+                            handler.rules(&rules);
+                            let r = self.set_rules(rules, &mut |e| handler.event(e));
+                            handler.settled();
+                            watching.store(self.watched(), Ordering::Relaxed);
+                            let _ = done.send(r);
+                        }
                     }
+                    watching.store(self.watched(), Ordering::Relaxed);
                 }
             })
             .map_err(Error::Start)?;
@@ -95,6 +128,7 @@ where
             synced,
             thread: Some(thread),
             watched,
+            control,
         })
     }
 
@@ -109,6 +143,11 @@ impl<H> Running<H> {
     /// How many directories were watched when it started.
     pub fn watched(&self) -> usize {
         self.watched
+    }
+
+    /// A handle to change the running watcher's rules from another thread.
+    pub fn control(&self) -> Control {
+        self.control.clone()
     }
 
     /// Return once every event queued before this call was handled, the watcher running on
@@ -136,6 +175,25 @@ impl<H> Drop for Running<H> {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Control {
+    /// Follow `rules` from now on, and return once they are applied: the handler is told
+    /// ([`Handler::rules`]), the watches they leave out are gone, and the trees they add were
+    /// walked, everything in them handed to the handler as created.
+    pub fn set_rules(&self, rules: Rules) -> Result<(), Error> {
+        let (done, result) = mpsc::channel();
+        self.orders
+            .send((rules, done))
+            .map_err(|_| Error::Panicked)?;
+        std::io::Write::write_all(&mut &*self.wake, b"c").map_err(|_| Error::Panicked)?;
+        result.recv().map_err(|_| Error::Panicked)?
+    }
+
+    /// How many directories are watched now.
+    pub fn watched(&self) -> usize {
+        self.watched.load(Ordering::Relaxed)
     }
 }
 
@@ -289,6 +347,44 @@ mod tests {
             );
         }
         running.finish().unwrap();
+    }
+
+    #[test]
+    fn new_rules_take_effect_while_running() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(a.join("gone")).unwrap();
+        std::fs::create_dir_all(b.join("x")).unwrap();
+        std::fs::write(b.join("x/f"), "x").unwrap();
+        let running = Watcher::new(rules(&a)).unwrap().spawn(Vec::new()).unwrap();
+        let control = running.control();
+        assert_eq!(control.watched(), 2);
+        control
+            .set_rules(Rules {
+                roots: vec![a.clone(), b.clone()],
+                exclude: vec![a.join("gone")],
+                writer: None,
+            })
+            .unwrap();
+        assert_eq!(control.watched(), 3, "a, b and b/x");
+        std::fs::write(b.join("x/g"), "x").unwrap();
+        std::fs::write(a.join("gone/h"), "x").unwrap();
+        let ev = running.finish().unwrap();
+        for want in [
+            Event::Created {
+                path: b.join("x/f"),
+                dir: false,
+            },
+            Event::Written {
+                path: b.join("x/g"),
+            },
+        ] {
+            assert!(ev.contains(&want), "{want:?} not in {ev:?}");
+        }
+        assert!(
+            ev.iter().all(|e| !format!("{e:?}").contains("gone")),
+            "{ev:?}"
+        );
     }
 
     #[test]

@@ -154,6 +154,34 @@ impl<B: Backend> Watcher<B> {
         }
     }
 
+    /// Watch by new rules from now on (`mirrord ctl include|exclude`): the watches they leave
+    /// out go, and the trees they add are walked as at the start — each directory watched
+    /// before it is listed, everything found handed to `on` as [`Event::Created`].
+    pub fn set_rules(&mut self, rules: Rules, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        self.flush(on);
+        let old = std::mem::replace(&mut self.rules, rules);
+        let new = &self.rules;
+        for (_, wd) in self.index.remove_if(|p| !new.covers(p)) {
+            self.backend.remove(wd);
+        }
+        // What the old rules did not cover: new roots, and old exclusions now covered.
+        let tops: Vec<PathBuf> = (new.roots.iter().filter(|r| !old.covers(r)))
+            .chain(old.exclude.iter().filter(|x| new.covers(x)))
+            .cloned()
+            .collect();
+        for top in tops {
+            if self.index.contains(&top) || self.backend.add(&top)?.is_none() {
+                continue;
+            }
+            on(Event::Created {
+                path: top.clone(),
+                dir: true,
+            });
+            self.add_tree(&top, on)?;
+        }
+        Ok(())
+    }
+
     /// Add a watch on `d`; whether it is watched now.
     fn watch(&mut self, d: &Path) -> Result<bool, Error> {
         let Some(wd) = self.backend.add(d)? else {
@@ -468,6 +496,41 @@ mod tests {
         assert!(w.is_watched(Path::new("/r/z/b/c")));
         assert!(!w.is_watched(Path::new("/r/a/b")));
         assert_eq!(w.watched(), 5);
+    }
+
+    #[test]
+    fn new_rules_drop_the_watches_left_out_and_walk_the_trees_added() {
+        let mut w = watcher(&["/r/a/b", "/r/skip/x", "/o/d"]);
+        w.backend_mut().write("/o/d/f");
+        let rules = Rules {
+            roots: vec![p("/r"), p("/o")],
+            exclude: vec![p("/r/a")],
+            writer: None,
+        };
+        let mut ev = Vec::new();
+        w.set_rules(rules, &mut |e| ev.push(e)).unwrap();
+        ev.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(
+            ev,
+            [
+                created("/o", true),
+                created("/o/d", true),
+                created("/o/d/f", false),
+                created("/r/skip", true),
+                created("/r/skip/x", true),
+            ]
+        );
+        assert!(!w.is_watched(Path::new("/r/a")) && !w.is_watched(Path::new("/r/a/b")));
+        assert!(w.is_watched(Path::new("/o/d")) && w.is_watched(Path::new("/r/skip/x")));
+        w.backend_mut().write("/r/a/g");
+        w.backend_mut().write("/o/d/h");
+        assert_eq!(
+            read(&mut w),
+            [
+                created("/o/d/h", false),
+                Event::Written { path: p("/o/d/h") }
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use upm_mirror::ctl::{Change, Request};
 use upm_mirror::daemon::{self, Config};
 
 /// Watch what fs_info selects, log every change with a serial, serve it to fs_mirror.
@@ -17,8 +18,8 @@ struct Args {
     /// Where fs_info keeps the identities.
     #[arg(long, default_value = "/var/lib/fs_info")]
     fs_info_dir: PathBuf,
-    /// The snapshot and wmLog (sqlite).
-    #[arg(long, default_value = "/var/lib/mirrord")]
+    /// The snapshot and wmLog (sqlite), and the control socket (ctl.sock).
+    #[arg(long, default_value = "/var/lib/mirrord", global = true)]
     state_dir: PathBuf,
     /// Address and port to serve fs_mirror on (port 0: any free port, printed at start).
     #[arg(long, default_value = "0.0.0.0:2123")]
@@ -37,9 +38,79 @@ struct Args {
     /// else inotify).
     #[arg(long, default_value = "inotify", value_parser = ["inotify", "fanotify", "auto"])]
     backend: String,
+    /// Write messages to this file instead of stderr (without systemd's journal), each line
+    /// with its time; renamed to FILE.1 when it reaches --log-max-size.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// The log file's cap (10M, 512k, 1G, bytes).
+    #[arg(long, default_value = "10M", value_parser = upm_mirror::log::parse_size, requires = "log_file")]
+    log_max_size: u64,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Talk to the running mirrord of --state-dir (as root).
+    Ctl {
+        #[command(subcommand)]
+        what: CtlCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlCmd {
+    /// Mirror PATH too: walked now, its paths logged as created; kept in fs_info.
+    Include {
+        path: PathBuf,
+        /// The identity to record it in (default: the first mirrord serves).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// Stop mirroring PATH: no longer watched, forgotten by the snapshot without DELETE
+    /// records (mirrors keep their copy); kept in fs_info.
+    Exclude {
+        path: PathBuf,
+        /// The identity to record it in (default: the one that includes PATH).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// Clients and their lag, watches, the log's size, the backend.
+    Status {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn ctl(state_dir: &std::path::Path, what: CtlCmd) -> anyhow::Result<()> {
+    let (req, json) = match what {
+        CtlCmd::Include { path, identity } => (
+            Request::Change {
+                change: Change::Include,
+                path,
+                identity,
+            },
+            false,
+        ),
+        CtlCmd::Exclude { path, identity } => (
+            Request::Change {
+                change: Change::Exclude,
+                path,
+                identity,
+            },
+            false,
+        ),
+        CtlCmd::Status { json } => (Request::Status, json),
+    };
+    print!("{}", upm_mirror::ctl::client::run(state_dir, &req, json)?);
+    Ok(())
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(Cmd::Ctl { what }) = a.cmd {
+        return ctl(&a.state_dir, what);
+    }
     let cfg = Config {
         identities: a.identity,
         fs_info_dir: a.fs_info_dir,
@@ -59,11 +130,24 @@ fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let a = Args::parse();
+    let log = match a.log_file.as_deref().filter(|_| a.cmd.is_none()) {
+        Some(f) => match upm_mirror::log::to_file(f, a.log_max_size) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("mirrord: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let code = match run(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mirrord: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(log);
+    code
 }

@@ -26,6 +26,8 @@ pub struct Served {
     /// How often a blocked `NEXT` sends `KEEPALIVE`, so dead peers are noticed.
     pub keepalive: Duration,
     pub verbose: bool,
+    /// Who is connected and where each stands (`mirrord ctl status`).
+    pub clients: Arc<crate::ctl::clients::Clients>,
 }
 
 /// Serve clients until `shutdown` is triggered.

@@ -6,6 +6,7 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 
+use crate::ctl::clients::Seat;
 use crate::error::{Error, Result};
 use crate::head::Shutdown;
 use crate::proto::{Connection, Reply, Request};
@@ -49,6 +50,8 @@ pub struct Session<'a> {
     /// The challenge sent, and whether it was answered right.
     pub challenge: Option<String>,
     pub authed: bool,
+    /// Where this client stands, for `mirrord ctl status`.
+    seat: Seat,
 }
 
 impl<'a> Session<'a> {
@@ -61,7 +64,9 @@ impl<'a> Session<'a> {
             peer: "client".into(),
             source,
         })?;
+        let seat = served.clients.join(conn.peer().to_string());
         Ok(Session {
+            seat,
             conn,
             served,
             shutdown,
@@ -106,9 +111,23 @@ impl<'a> Session<'a> {
                 }
                 Err(e) => return Err(self.net()(e)),
             };
+            // A command says the client has carried out what it was sent before.
+            self.publish();
             if self.dispatch(Request::parse(&line).ok())? == Flow::Close {
                 return self.conn.flush().map_err(self.net());
             }
+        }
+    }
+
+    /// Tell the registry where this client stands: the serial it was sent up to, taken when
+    /// it asks for more (so a client still busy with a batch, or stopped, shows its lag).
+    fn publish(&self) {
+        let session = Some(self.served.session.as_str());
+        match &self.state {
+            State::Fresh => self.seat.publish("connected", None, None),
+            State::Started | State::MustInit => self.seat.publish("starting", None, None),
+            State::Init(c) => self.seat.publish("init", session, Some(c.serial)),
+            State::Realtime { cursor } => self.seat.publish("realtime", session, Some(*cursor)),
         }
     }
 
