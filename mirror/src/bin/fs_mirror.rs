@@ -42,6 +42,13 @@ struct Args {
     /// Say what is done, to stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Write messages to this file instead of stderr (without systemd's journal), each line
+    /// with its time; renamed to FILE.1 when it reaches --log-max-size.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// The log file's cap (10M, 512k, 1G, bytes).
+    #[arg(long, default_value = "10M", value_parser = upm_mirror::log::parse_size, requires = "log_file")]
+    log_max_size: u64,
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
@@ -67,11 +74,25 @@ fn run(a: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let a = Args::parse();
+    let log = match a
+        .log_file
+        .as_deref()
+        .map(|f| upm_mirror::log::to_file(f, a.log_max_size))
+    {
+        Some(Err(e)) => {
+            eprintln!("fs_mirror: {e}");
+            return ExitCode::FAILURE;
+        }
+        l => l.and_then(Result::ok),
+    };
+    let code = match run(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fs_mirror: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(log);
+    code
 }

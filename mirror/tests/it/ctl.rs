@@ -245,3 +245,82 @@ fn the_control_socket_is_root_only() {
     assert!(!out.status.success());
     assert!(err.contains("root only"), "{err}");
 }
+
+#[test]
+fn without_a_journal_messages_go_to_a_size_capped_file() {
+    let s = Setup::new();
+    let log = s.path("mirrord.log");
+    let d = s.mirrord(&["--log-file", p(&log), "--log-max-size", "8k"]);
+    // -v logs every record: enough writes pass the cap more than once.
+    for i in 0..200 {
+        std::fs::write(s.src.join(format!("file-with-a-long-name-{i:04}")), b"x").unwrap();
+    }
+    let old = s.path("mirrord.log.1");
+    eventually(30, "a rotation", || {
+        std::fs::read_to_string(&old).map_err(|e| format!("{e}"))
+    });
+    eventually(30, "the last record in the log", || {
+        let now = std::fs::read_to_string(&log).unwrap_or_default();
+        if now.contains("file-with-a-long-name-0199") {
+            Ok(())
+        } else {
+            Err(now)
+        }
+    });
+    for f in [&log, &old] {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.len() <= 8192,
+            "{} holds {} bytes",
+            f.display(),
+            text.len()
+        );
+        let first = text.lines().next().unwrap();
+        // 2026-11-23T16:40:01Z mirrord: ...
+        assert!(
+            first.len() > 21 && first.as_bytes()[10] == b'T' && &first[19..21] == "Z ",
+            "{first}"
+        );
+    }
+    assert!(!s.path("mirrord.log.2").exists());
+    assert!(d.log().is_empty(), "stderr went to the file: {}", d.log());
+}
+
+/// The units, with their ExecStart pointed at the built binaries, pass `systemd-analyze verify`.
+#[test]
+fn the_systemd_units_verify() {
+    let Ok(v) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED: no systemd-analyze here");
+        return;
+    };
+    assert!(v.status.success());
+    let t = tempfile::tempdir().unwrap();
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    for (unit, instance) in [
+        ("mirrord.service", "mirrord.service"),
+        ("fs_mirror@.service", "fs_mirror@www2.service"),
+    ] {
+        let text = std::fs::read_to_string(units.join(unit)).unwrap();
+        assert!(text.contains("ExecStart=/usr/local/bin/"), "{unit}");
+        let text = text
+            .replace("/usr/local/bin/mirrord", p(&bin("mirrord")))
+            .replace("/usr/local/bin/fs_mirror", p(&bin("fs_mirror")));
+        std::fs::write(t.path().join(unit), text).unwrap();
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(t.path().join(instance))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "{unit}: {said}"
+        );
+    }
+    // The instance is the host: fs_mirror@www2 mirrors www2 into /data/fs_mirror/www2.
+    let text = std::fs::read_to_string(units.join("fs_mirror@.service")).unwrap();
+    assert!(
+        text.contains("--host %i --datadir /data/fs_mirror/%i"),
+        "{text}"
+    );
+}
