@@ -264,6 +264,9 @@ impl<B: Backend> Watcher<B> {
             } => (wd, name, kind, dir, cookie),
         };
         let Some(parent) = self.index.path(&wd) else {
+            // Outside the watched trees (fanotify sees the whole file system): a rename half
+            // waiting for its partner is settled — the partner went out, or is not coming.
+            self.flush(on);
             return Ok(());
         };
         let path = parent.join(name);

@@ -318,7 +318,7 @@ impl Sync for Apply {
                         Ok(to_t) => {
                             if !self.rename(&target, &to_t)? {
                                 // Its source never arrived here: fetch it under its new name.
-                                refetch.push((*serial, to, to_t));
+                                refetch.push((i, *serial, to, to_t));
                             }
                         }
                         Err(e) => eprintln!("fs_mirror: refused record {}: {e}", r.line()),
@@ -327,7 +327,15 @@ impl Sync for Apply {
                 _ => eprintln!("fs_mirror: record without state ignored: {}", r.line()),
             }
         }
-        for (serial, path, target) in refetch {
+        for (i, serial, path, target) in refetch {
+            // A later record of this batch moves or deletes it again: fetched under this
+            // name, it would stay behind as a copy.
+            let later = records[i + 1..]
+                .iter()
+                .any(|(_, r)| r.path == path && matches!(r.op, Op::Move | Op::Delete));
+            if later {
+                continue;
+            }
             link.command(&Request::Get { serial, path })?;
             let m = Meta {
                 kind: Kind::File,
