@@ -17,7 +17,7 @@ use crate::fs_info::{Entry, FsInfo, Identity, Tag};
 use crate::store::snapshot;
 
 fn refuse(what: String) -> Error {
-    Error::FsInfo(what)
+    Error::Internal(what)
 }
 
 pub fn apply(ctl: &Ctl, change: Change, path: &Path, identity: Option<&str>) -> Result<Value> {

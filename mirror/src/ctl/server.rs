@@ -94,8 +94,11 @@ fn answer(stream: UnixStream, ctl: &Ctl) -> Result<()> {
         Ok(0) => match Request::parse(line.trim_end()) {
             Ok(req) => {
                 let what = req.line();
+                let quiet = req == Request::Status;
                 let r = run(ctl, req);
                 match &r {
+                    // Changes are told; a status asked every minute by a monitor is not.
+                    Ok(_) if quiet => {}
                     Ok(_) => eprintln!("mirrord: ctl {what}"),
                     Err(e) => eprintln!("mirrord: ctl {what}: {e}"),
                 }
