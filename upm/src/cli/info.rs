@@ -15,6 +15,9 @@ pub struct Args {
     /// ownership) and where they disagree.
     #[arg(long)]
     tracking: bool,
+    /// Show its upgrades: old and new version, the profile of each, when, how it ended.
+    #[arg(long)]
+    history: bool,
 }
 
 /// A package in `--json` output.
@@ -44,6 +47,40 @@ struct Info<'a> {
     /// With --tracking: per path, which signals saw it.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking: Option<Vec<super::tracking::JsonTracking>>,
+    /// With --history: its upgrades, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<upm::db::HistoryRow>>,
+    /// Old library files an upgrade kept (--force) for other packages.
+    kept_libs: Vec<KeptLib>,
+}
+
+#[derive(Serialize)]
+struct KeptLib {
+    #[serde(flatten)]
+    path: JsonPath,
+    soname: Option<String>,
+    needed_by: String,
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[derive(Serialize)]
@@ -98,6 +135,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let recipe_hash = upm::profile::hash_of(&db, &k.name).ok();
+    let history = if args.history {
+        Some(db.history(k.id)?)
+    } else {
+        None
+    };
+    let kept_libs = db.kept_libs(k.id)?;
     if p.json_mode() {
         p.json(&Info {
             name: &k.name,
@@ -150,6 +193,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             tracking: tracking
                 .as_ref()
                 .map(|t| t.iter().map(super::tracking::JsonTracking::new).collect()),
+            history,
+            kept_libs: kept_libs
+                .iter()
+                .map(|l| KeptLib {
+                    path: JsonPath::new(&l.path),
+                    soname: l.soname.clone(),
+                    needed_by: l.needed_by.clone(),
+                })
+                .collect(),
         });
         return Ok(ExitCode::SUCCESS);
     }
@@ -233,6 +285,50 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 "; held by an unfinished install"
             }
         ));
+    }
+    for l in &kept_libs {
+        p.line(&format!(
+            "kept lib:    {} (an older version's, kept for {}; `upm remove --stale-libs {}`)",
+            quoted(&l.path),
+            if l.needed_by.is_empty() {
+                "the library above"
+            } else {
+                &l.needed_by
+            },
+            k.name
+        ));
+    }
+    if let Some(h) = &history {
+        if h.is_empty() {
+            p.line("history:     no upgrades");
+        }
+        for u in h {
+            p.line(&format!(
+                "upgrade:     {} {} -> {} {}{}",
+                utc(u.finished.unwrap_or(u.started)),
+                u.old_version,
+                u.new_version,
+                u.state,
+                u.detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ));
+            for (which, prof, hash) in [
+                ("old", &u.old_profile, &u.old_recipe_hash),
+                ("new", &u.new_profile, &u.new_recipe_hash),
+            ] {
+                if prof.is_some() || hash.is_some() {
+                    p.line(&format!(
+                        "             {which} profile {}{}",
+                        prof.as_deref().unwrap_or("-"),
+                        hash.as_deref()
+                            .map(|h| format!(" (recipe hash {})", &h[..16.min(h.len())]))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+        }
     }
     if let Some(t) = &tracking {
         if t.is_empty() {

@@ -12,6 +12,13 @@ use upm::pathtext::{JsonPath, quoted};
 pub struct Args {
     /// A recipe file, or a package name looked up in the recipe directories.
     recipe: String,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+/// How to build (shared with `upm upgrade`).
+#[derive(clap::Args)]
+pub struct BuildArgs {
     /// Another directory to look for the source archive in (repeatable).
     #[arg(long = "sources-dir", value_name = "DIR")]
     sources_dirs: Vec<PathBuf>,
@@ -45,6 +52,13 @@ pub struct Args {
     /// Build from source even when the binary host (binhost.url) has the package.
     #[arg(long)]
     build: bool,
+    /// Upgrade even when the new version no longer provides a library (soname) other
+    /// packages' files need: the old library files are kept.
+    #[arg(long)]
+    force: bool,
+    /// Build and install again a package installed at the same version.
+    #[arg(long)]
+    reinstall: bool,
 }
 
 /// The install in `--json` output.
@@ -72,6 +86,76 @@ struct Installed<'a> {
     tracking: Option<Vec<super::tracking::JsonTracking>>,
     /// The archive's URL when it was imported from the binary host instead of built.
     binhost: Option<&'a str>,
+    /// When it upgraded an installed version: what happened to the old version's files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upgraded: Option<Upgraded>,
+}
+
+#[derive(Serialize)]
+struct Upgraded {
+    from: String,
+    /// Stale files removed.
+    removed: Vec<JsonPath>,
+    /// Stale files kept, with why.
+    kept: Vec<KeptPath>,
+    /// Configuration files: unchanged ones replaced, changed ones kept with the new one
+    /// beside them (`new`), changed ones whose new version is the old one's.
+    configs_replaced: Vec<JsonPath>,
+    configs_kept: Vec<KeptConfig>,
+    configs_unchanged_upstream: Vec<JsonPath>,
+    /// Old library files kept (--force) because other packages need them.
+    kept_libs: Vec<KeptPath>,
+}
+
+#[derive(Serialize)]
+struct KeptPath {
+    #[serde(flatten)]
+    path: JsonPath,
+    why: String,
+}
+
+#[derive(Serialize)]
+struct KeptConfig {
+    #[serde(flatten)]
+    path: JsonPath,
+    new: JsonPath,
+}
+
+impl Upgraded {
+    fn new(d: &upm::ops::upgrade::Done) -> Upgraded {
+        let paths = |v: &[std::path::PathBuf]| v.iter().map(|p| JsonPath::new(p)).collect();
+        Upgraded {
+            from: d.old_version.clone(),
+            removed: paths(&d.removed),
+            kept: d
+                .kept
+                .iter()
+                .map(|(p, why)| KeptPath {
+                    path: JsonPath::new(p),
+                    why: why.clone(),
+                })
+                .collect(),
+            configs_replaced: paths(&d.configs.replaced),
+            configs_kept: d
+                .configs
+                .kept
+                .iter()
+                .map(|(p, n)| KeptConfig {
+                    path: JsonPath::new(p),
+                    new: JsonPath::new(n),
+                })
+                .collect(),
+            configs_unchanged_upstream: paths(&d.configs.kept_same),
+            kept_libs: d
+                .kept_libs
+                .iter()
+                .map(|k| KeptPath {
+                    path: JsonPath::new(&k.path),
+                    why: k.needed_by.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Where the time went, in milliseconds.
@@ -106,12 +190,17 @@ fn sha256_arg(s: &str) -> Result<String, String> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    build(ctx, args.recipe, args.build)
+}
+
+/// Install (or upgrade to) `recipe` and print what was done.
+pub fn build(ctx: &Ctx, recipe: String, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let p = &ctx.printer;
     let overrides = super::overrides(&args.sets)?;
     let done = install::install(
         ctx,
         &Options {
-            recipe: args.recipe,
+            recipe,
             overrides,
             sources_dirs: args.sources_dirs,
             source: args.source,
@@ -121,6 +210,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             keep_build: args.keep_build,
             keep_failed: args.keep_failed,
             build: args.build,
+            force: args.force,
+            reinstall: args.reinstall,
         },
     )?;
     let applied = done.steps.iter().filter(|s| s.applied).count();
@@ -157,6 +248,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                     .collect()
             }),
             binhost: done.binhost.as_deref(),
+            upgraded: done.upgraded.as_ref().map(Upgraded::new),
         });
     } else {
         let dirs = done
@@ -184,6 +276,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         if let Some(path) = &done.profile {
             p.note(&format!("profile: {}", quoted(path)));
         }
+        if let Some(u) = &done.upgraded {
+            upgraded(p, &done.name, &done.version, u);
+        }
         if let Some(d) = &done.rebuilt {
             rebuilt(p, d);
         }
@@ -192,6 +287,38 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an upgrade: what happened to the old version's files.
+fn upgraded(p: &upm::printer::Printer, name: &str, version: &str, u: &upm::ops::upgrade::Done) {
+    p.line(&format!(
+        "upgraded {name} {} to {version}: {} stale path(s) removed, {} kept; {} configuration \
+         file(s) replaced, {} kept with the new one as .upmnew",
+        u.old_version,
+        u.removed.len(),
+        u.kept.len(),
+        u.configs.replaced.len(),
+        u.configs.kept.len()
+    ));
+    for (path, why) in &u.kept {
+        p.warn(&format!("{}: kept: {why}", quoted(path)));
+    }
+    for (path, new) in &u.configs.kept {
+        p.warn(&format!(
+            "{}: changed since it was installed, kept; the new version is {} (`upm configs --diff`)",
+            quoted(path),
+            quoted(new)
+        ));
+    }
+    for path in &u.configs.kept_same {
+        p.note(&format!(
+            "{}: changed since it was installed, kept (the new version's is the same as the old one's)",
+            quoted(path)
+        ));
+    }
+    if !u.kept_libs.is_empty() {
+        p.warn(&upm::ops::upgrade::kept_libs_advice(name, &u.kept_libs));
+    }
 }
 
 /// After an install from a profile: whether the manifest came out the same.

@@ -4,6 +4,7 @@
 mod book;
 mod check;
 mod completions;
+mod configs;
 mod depends;
 mod export;
 mod files;
@@ -27,6 +28,7 @@ mod sandbox;
 mod template;
 mod tracking;
 mod tree;
+mod upgrade;
 mod user;
 
 use std::process::ExitCode;
@@ -59,6 +61,10 @@ enum Command {
     Init(init::Args),
     /// Build and install a package as its own package user, recording every file.
     Install(install::Args),
+    /// Build a newer version of an installed package and install it over the old one.
+    Upgrade(upgrade::Args),
+    /// List the configuration files an upgrade kept, whose new version waits as FILE.upmnew.
+    Configs(configs::Args),
     /// Build a package by hand in a shell as its package user, recording the commands and files.
     #[command(disable_version_flag = true)]
     Record(record::Args),
@@ -141,6 +147,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Install(a) => install::run(&ctx, a),
+        Command::Upgrade(a) => upgrade::run(&ctx, a),
+        Command::Configs(a) => configs::run(&ctx, a),
         Command::Record(a) => record::run(&ctx, a),
         Command::Remove(a) => remove::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),

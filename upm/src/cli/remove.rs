@@ -25,6 +25,40 @@ pub struct Args {
     /// provides (`upm rdepends PKG` lists them).
     #[arg(long)]
     force: bool,
+    /// Instead of the package: remove the old library files an upgrade with --force kept,
+    /// once no other package needs them (with --force, even then).
+    #[arg(long)]
+    stale_libs: bool,
+}
+
+#[derive(Serialize)]
+struct StaleLib {
+    #[serde(flatten)]
+    path: JsonPath,
+    done: String,
+}
+
+fn stale_libs(ctx: &Ctx, args: &Args) -> anyhow::Result<ExitCode> {
+    let p = &ctx.printer;
+    let done = upm::ops::upgrade::remove_stale_libs(ctx, &args.name, args.force)?;
+    if p.json_mode() {
+        p.json(
+            &done
+                .iter()
+                .map(|(path, d)| StaleLib {
+                    path: JsonPath::new(path),
+                    done: d.clone(),
+                })
+                .collect::<Vec<_>>(),
+        );
+    } else if done.is_empty() {
+        p.line(&format!("{}: no old library files kept", args.name));
+    } else {
+        for (path, d) in &done {
+            p.line(&format!("{}: {d}", quoted(path)));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The removal in `--json` output.
@@ -48,6 +82,9 @@ struct PathDone<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if args.stale_libs {
+        return stale_libs(ctx, &args);
+    }
     let p = &ctx.printer;
     let done = remove::remove(
         ctx,

@@ -16,6 +16,7 @@ mod replaced;
 mod replay;
 mod schema;
 mod tracking;
+mod upgrade;
 
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use libs::SonameUse;
 pub use lock::Lock;
 pub use replaced::ReplacedRow;
 pub use replay::ReplayStep;
+pub use upgrade::{HistoryRow, Journal, KeptLib, Stage, Upgraded, is_upmnew};
 
 use crate::fsutil::FileKind;
 use crate::manifest::Entry;

@@ -175,4 +175,44 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX needed_by_soname ON needed(soname);
     "#,
+    // 8: upgrades. `upgrades`: the history of each package's upgrades (old and new version,
+    // recipe hash and profile of each, when, how it ended), moved to the new row when an
+    // upgrade commits. `upgrade_journal`: the upgrade under way (the installed row, the new
+    // version's row, the directory holding the old version's files by hard link, and whether
+    // its install phase has started), so a killed upgrade is put back to the old version.
+    // `kept_libs`: library files of an old version kept by `--force` because other packages'
+    // files still need their soname (`upm remove --stale-libs`).
+    r#"
+    CREATE TABLE upgrades (
+        id              INTEGER PRIMARY KEY,
+        package_id      INTEGER REFERENCES packages(id) ON DELETE CASCADE,
+        name            TEXT NOT NULL,
+        old_version     TEXT NOT NULL,
+        new_version     TEXT NOT NULL,
+        old_recipe_hash TEXT,
+        new_recipe_hash TEXT,
+        old_profile     TEXT,
+        new_profile     TEXT,
+        old_profile_text TEXT,
+        state           TEXT NOT NULL,
+        detail          TEXT,
+        started         INTEGER NOT NULL,
+        finished        INTEGER
+    );
+    CREATE TABLE upgrade_journal (
+        name        TEXT PRIMARY KEY,
+        old_id      INTEGER NOT NULL,
+        new_id      INTEGER NOT NULL,
+        keep_dir    BLOB NOT NULL,
+        state       TEXT NOT NULL,
+        started     INTEGER NOT NULL
+    );
+    CREATE TABLE kept_libs (
+        package_id  INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+        path        BLOB NOT NULL,
+        soname      TEXT,
+        needed_by   TEXT NOT NULL,
+        PRIMARY KEY (package_id, path)
+    ) WITHOUT ROWID;
+    "#,
 ];

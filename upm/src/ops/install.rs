@@ -10,6 +10,9 @@
 //! record: give back what it did not replace, apply the recorded root steps the recipe allows,
 //! store the manifest, phases, steps and reports in one transaction. A failed install is
 //! undone: what it wrote is removed and what it replaced put back (`--keep-failed` keeps it).
+//! A package installed at another version is upgraded (`upgrade.rs`): built under a row of
+//! its own, the old version's files kept aside before the install phase, then stale files,
+//! configuration files and the swap of the records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
@@ -35,6 +38,7 @@ use crate::trial;
 use crate::watch::Watcher;
 use crate::wrap::Step;
 
+use super::upgrade::Upgrade;
 use super::{Error, guard, io, libs, recover, rootsteps, setup, takeover};
 use crate::pathtext::quoted;
 
@@ -57,6 +61,10 @@ pub struct Options {
     pub keep_failed: bool,
     /// Build even when the binary host (`binhost.url`) has an archive of the same recipe hash.
     pub build: bool,
+    /// An upgrade may take away a soname other packages need (the old library files are kept).
+    pub force: bool,
+    /// Build and install again a package installed at the same version (as an upgrade).
+    pub reinstall: bool,
 }
 
 /// What an install did.
@@ -83,6 +91,8 @@ pub struct Installed {
     pub tracking: Vec<crate::track::Signals>,
     /// When it was imported from the binary host instead of built: the archive's URL.
     pub binhost: Option<String>,
+    /// When it upgraded an installed version: what happened to the old version's files.
+    pub upgraded: Option<super::upgrade::Done>,
 }
 
 /// Where an install's time went, in milliseconds.
@@ -492,6 +502,7 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let name = recipe.package.name.clone();
     if !opts.build
         && let Some(url) = &cfg.binhost_url
+        && !installed(root, &name)
     {
         let hash = recipe_hash(ctx, &cfg, &recipe, &written, opts)?;
         if let Some(done) = from_binhost(ctx, url, &name, &hash, started)? {
@@ -502,17 +513,21 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     let mut db = Db::open(root, false)?;
     recover::recover(ctx, &mut db)?;
     let existing = db.package(&name)?;
+    let mut upgrading = None;
     if let Some(row) = &existing
         && row.state == State::Installed
     {
-        return Err(Error::AlreadyInstalled {
-            name,
-            version: row.version.clone(),
-        });
+        if row.version == recipe.package.version && !opts.reinstall {
+            return Err(Error::AlreadyInstalled {
+                name,
+                version: row.version.clone(),
+            });
+        }
+        upgrading = Some(row.clone());
     }
-    let earlier: Vec<Entry> = match &existing {
-        Some(row) => db.files(row.id)?,
-        None => Vec::new(),
+    let earlier: Vec<Entry> = match (&existing, &upgrading) {
+        (Some(row), None) => db.files(row.id)?,
+        _ => Vec::new(),
     };
     let chosen = locate(ctx, &cfg, &recipe, opts)?;
     if let Some(c) = &chosen {
@@ -529,8 +544,12 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         ));
     }
     setup::end_processes(root, &user)?;
+    let row_name = match &upgrading {
+        Some(_) => super::upgrade::row_name(&name, &recipe.package.version),
+        None => name.clone(),
+    };
     let id = db.begin(&NewInstall {
-        name: &name,
+        name: &row_name,
         version: &recipe.package.version,
         description: recipe.package.description.as_deref(),
         uid: user.uid,
@@ -538,6 +557,15 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         recipe_path: &path.display().to_string(),
         recipe: &tree.to_ct(),
     })?;
+    let upgrade = match upgrading {
+        Some(old) => {
+            let version = &recipe.package.version;
+            p.note(&format!("upgrading {name} {} to {version}", old.version));
+            let config = &recipe.package.config;
+            Some(Upgrade::start(&db, old, id, version, opts.force, config)?)
+        }
+        None => None,
+    };
     let home = on_host(root, &user.home);
     let mut job = Install {
         b: Build {
@@ -562,8 +590,12 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         timings: Timings::default(),
         shim: crate::shim::enabled(&cfg) && shim_usable(ctx),
         tracking: Vec::new(),
+        upgrade,
+        upgraded: None,
     };
-    job.prepare_home()?;
+    if let Err(e) = job.prepare_home() {
+        return Err(job.abandon(e));
+    }
     profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)?;
     job.workdir = match job.b.unpack(archive.as_deref(), &beside) {
         Ok(w) => w,
@@ -576,17 +608,30 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
             }
             return Err(e);
         }
-        Err(e) => return Err(job.fail("unpack", e)),
+        Err(e) => {
+            let e = job.fail("unpack", e);
+            return Err(job.abandon(e));
+        }
     };
-    let (files, replaced) = job.run()?;
+    let (files, replaced) = match job.run() {
+        Ok(done) => done,
+        Err(e) => return Err(job.abandon(e)),
+    };
     if !opts.keep_build {
         clear(&home.join("build"))?;
     }
     let profile = job.write_profile(started);
+    if job.upgraded.is_some()
+        && let Some(path) = &profile
+    {
+        let inside = in_root(root, path);
+        let _ = job.db.set_history_profile(id, &inside.display().to_string());
+    }
     let rebuilt = profile
         .as_ref()
         .and_then(|_| rebuilt(ctx, &job.db, &path, &name));
     let (steps, reports, timings, tracking) = (job.steps, job.reports, job.timings, job.tracking);
+    let upgraded = job.upgraded;
     Ok(Installed {
         name,
         version: recipe.package.version.clone(),
@@ -603,7 +648,15 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         rebuilt,
         tracking,
         binhost: None,
+        upgraded,
     })
+}
+
+/// Whether `name` is installed in `root` (then an install is an upgrade, built from source).
+fn installed(root: &Path, name: &str) -> bool {
+    Db::open_read(root)
+        .and_then(|db| db.package(name))
+        .is_ok_and(|p| p.is_some_and(|p| p.state == State::Installed))
 }
 
 /// Look in the binary host for an archive of `name` with this recipe hash and import it.
@@ -672,6 +725,7 @@ fn from_binhost(
             tracking: Vec::new(),
             binhost: Some(archive),
             source: None,
+            upgraded: None,
         })),
         Err(e @ (Error::Keys(_) | Error::Archive(_) | Error::Binhost(_) | Error::Profile(_))) => {
             p.warn(&format!("binary host: {e}; building {name}"));
@@ -719,6 +773,9 @@ struct Install<'a> {
     shim: bool,
     /// Per path, which signals saw it.
     tracking: Vec<crate::track::Signals>,
+    /// The upgrade under way, when the package is installed at another version.
+    upgrade: Option<Upgrade>,
+    upgraded: Option<super::upgrade::Done>,
 }
 
 /// How the watched install phase and the root commands ended.
@@ -734,6 +791,29 @@ impl Install<'_> {
 
     fn name(&self) -> &str {
         &self.b.recipe.package.name
+    }
+
+    /// An upgrade that failed: the old version's files back as they were, its record
+    /// untouched, the attempt in its history. Hands the error on.
+    fn abandon(&mut self, e: Error) -> Error {
+        if let Some(u) = self.upgrade.take() {
+            let written = self.db.files(self.b.id).unwrap_or_default();
+            let root = self.b.ctx.root.clone();
+            let back = takeover::restore(&root, &self.held)
+                .and_then(|_| u.roll_back(self.b.ctx, &written));
+            if let Err(r) = back {
+                self.b
+                    .ctx
+                    .printer
+                    .warn(&format!("could not put all of the old version back: {r}"));
+            }
+            u.abandon(&mut self.db, "failed", &e.to_string());
+            self.b.ctx.printer.note(&format!(
+                "{} {} is installed as it was",
+                u.old.name, u.old.version
+            ));
+        }
+        e
     }
 
     /// Record the install as failed at `stage` and hand the error on.
@@ -810,6 +890,10 @@ impl Install<'_> {
         let opened = self
             .take_over(&plan)
             .map_err(|e| self.fail("take over", e))?;
+        if let Some(u) = &mut self.upgrade {
+            let root = self.b.ctx.root.clone();
+            u.keep_aside(&root, &self.db, &plan.writes)?;
+        }
         let mut dirs = scan
             .join()
             .unwrap_or_else(|_| crate::watch::writable_dirs(&user_rules));
@@ -830,6 +914,10 @@ impl Install<'_> {
         self.record_tracked(&tracked)?;
         let replaced = self.settle_takeovers()?;
         let files = self.root_steps_and_record(tracked.entries)?;
+        if let Some(u) = self.upgrade.take() {
+            let done = u.finish(self.b.ctx, &mut self.db, &files)?;
+            self.upgraded = Some(done);
+        }
         self.timings.install_ms = installing.elapsed().as_millis() as u64;
         Ok((files, replaced))
     }
@@ -1278,8 +1366,11 @@ impl Install<'_> {
                 },
             )
         } else {
-            let undone = undo(&root, &tracked.entries)
-                .and_then(|()| takeover::restore(&root, &self.held).map(|_| ()));
+            let undone = match &self.upgrade {
+                Some(u) => u.roll_back(self.b.ctx, &tracked.entries).map(|_| ()),
+                None => undo(&root, &tracked.entries),
+            }
+            .and_then(|()| takeover::restore(&root, &self.held).map(|_| ()));
             if let Err(e) = undone {
                 self.b
                     .ctx

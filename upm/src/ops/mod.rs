@@ -3,6 +3,7 @@
 //! queries. They tie the parts together — recipe, pkguser, source, runner, watch, track, db —
 //! and hold no parsing or printing of their own beyond what goes through the printer.
 
+pub mod configs;
 pub mod export;
 mod guard;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod replay;
 mod rootsteps;
 mod setup;
 pub mod takeover;
+pub mod upgrade;
 
 use crate::pathtext::quoted;
 use std::path::PathBuf;
@@ -137,8 +139,38 @@ pub enum Error {
     },
     #[error("cannot watch the install: {0}{hint}", hint = watch_hint(.0))]
     Watch(#[from] crate::watch::Error),
-    #[error("{name} {version} is already installed; `upm remove {name}` first to install it again")]
+    #[error(
+        "{name} {version} is already installed; `--reinstall` builds it again over itself, \
+         `upm remove {name}` removes it"
+    )]
     AlreadyInstalled { name: String, version: String },
+    #[error(
+        "cannot upgrade {name} to {version}: {count} file(s) of other packages need a library only \
+         the installed version provides: {list}; the upgrade was undone and {name} is as it was. \
+         Rebuild them against the new version first, or pass --force (the old library files are \
+         then kept until `upm remove --stale-libs {name}`)"
+    )]
+    UpgradeSonameNeeded {
+        name: String,
+        version: String,
+        count: usize,
+        list: String,
+    },
+    #[error("cannot upgrade {name} with {recipe}: it is a recipe for {other}")]
+    UpgradeOtherPackage {
+        name: String,
+        recipe: String,
+        other: String,
+    },
+    #[error(
+        "no newer recipe for {name} (installed: {version}); looked in {searched}: give one, \
+         `upm upgrade {name} RECIPE`"
+    )]
+    NoNewerRecipe {
+        name: String,
+        version: String,
+        searched: String,
+    },
     #[error("{name} is not installed (`upm list` shows what is)")]
     NotInstalled { name: String },
     #[error(

@@ -91,6 +91,10 @@ pub fn check(ctx: &Ctx, db: &Db, pkg: &Package) -> Result<Vec<(Entry, Vec<Diff>)
             // Shared directories are install directories now: their mode is the root's business.
             d.retain(|x| matches!(x, Diff::Missing | Diff::Kind(_)));
         }
+        if crate::db::is_upmnew(&e.path) {
+            // The new version of a kept configuration file, the user's to merge and delete.
+            continue;
+        }
         if !d.is_empty() {
             out.push((e, d));
         }

@@ -6,7 +6,8 @@
 //! `interrupted` (with what happened), `upm install` builds it again, `upm remove` forgets it.
 //! Every command that opens a root's database does this first ([`settle`] for the queries,
 //! [`recover`] under the lock for the commands that change the root), so whatever command runs
-//! next says so.
+//! next says so. An upgrade a killed upm left is put back to the old version first
+//! (`upgrade::recover`).
 
 use std::os::unix::fs::MetadataExt;
 
@@ -19,6 +20,9 @@ use super::{Error, guard, io, setup, takeover};
 
 /// Record every interrupted install of the root. Call with the root lock held.
 pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
+    // An upgrade's new row is rolled back to the old version first: the generic recovery
+    // below would remove every file of the package user, the old version's too.
+    super::upgrade::recover(ctx, db)?;
     let root = ctx.root.clone();
     let cfg = &ctx.cfg;
     for pkg in db.packages()? {
@@ -111,6 +115,10 @@ pub fn settle(ctx: &Ctx, db: &Db) -> Result<(), Error> {
         .filter(|p| p.state.in_progress())
         .map(|p| p.name)
         .collect();
+    let mut stuck = stuck;
+    if super::upgrade::pending(db) {
+        stuck.push("an upgrade".into());
+    }
     if stuck.is_empty() || Lock::held(&ctx.root) {
         return Ok(());
     }

@@ -299,7 +299,7 @@ pub fn take(root: &Path, rows: &[ReplacedRow], uid: u32, gid: u32) -> Result<(),
 
 /// Keep the original of `host` at `kept`: a hard link to the same inode (a copy across
 /// filesystems), made before anything else happens to it.
-fn keep(host: &Path, kept: &Path) -> Result<(), Error> {
+pub(super) fn keep(host: &Path, kept: &Path) -> Result<(), Error> {
     if std::fs::symlink_metadata(kept).is_ok() {
         std::fs::remove_file(kept).map_err(io(kept))?;
     }

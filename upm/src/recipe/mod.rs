@@ -70,6 +70,9 @@ pub struct Package {
     pub description: Option<String>,
     pub depends: Vec<String>,
     pub build_depends: Vec<String>,
+    /// Configuration files besides those under `/etc` (absolute paths): an upgrade keeps a
+    /// changed one and writes the new one beside it as `FILE.upmnew`.
+    pub config: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -42,6 +42,7 @@ const SCHEMA: &[(&str, Kind)] = &[
     ("package.description", Kind::Str),
     ("package.depends", Kind::List),
     ("package.build_depends", Kind::List),
+    ("package.config", Kind::List),
     ("source.file", Kind::Str),
     ("source.url", Kind::Str),
     ("source.md5", Kind::Str),
@@ -317,7 +318,24 @@ pub fn typed(
         description: c.string("package.description"),
         depends: c.list("package.depends"),
         build_depends: c.list("package.build_depends"),
+        config: c.list("package.config"),
     };
+    for f in &package.config {
+        if !f.starts_with('/') || f.split('/').any(|part| part == "..") {
+            let loc = c
+                .entry("package.config")
+                .map(|e| e.loc.clone())
+                .unwrap_or_else(|| c.near("package"));
+            c.err(
+                &loc,
+                format!(
+                    "package.config: {f:?} must be an absolute path inside the root (no `..`), \
+                     such as \"/etc/{}.conf\"",
+                    package.name
+                ),
+            );
+        }
+    }
     let source = Source {
         file: c.string("source.file"),
         url: c.string("source.url"),

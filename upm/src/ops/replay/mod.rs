@@ -282,6 +282,8 @@ impl Kept {
             keep_build: true,
             keep_failed: false,
             build: self.build,
+            force: false,
+            reinstall: false,
         }
     }
 }
