@@ -334,10 +334,7 @@ impl Db {
             [],
             |r| Ok((r.get::<_, String>(0)?, path_of(r.get(1)?))),
         )?;
-        Ok(all
-            .into_iter()
-            .filter(|(_, p)| is_upmnew(p))
-            .collect())
+        Ok(all.into_iter().filter(|(_, p)| is_upmnew(p)).collect())
     }
 }
 

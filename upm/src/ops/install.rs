@@ -625,7 +625,9 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
         && let Some(path) = &profile
     {
         let inside = in_root(root, path);
-        let _ = job.db.set_history_profile(id, &inside.display().to_string());
+        let _ = job
+            .db
+            .set_history_profile(id, &inside.display().to_string());
     }
     let rebuilt = profile
         .as_ref()

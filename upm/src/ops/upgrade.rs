@@ -271,7 +271,8 @@ impl Upgrade {
                 .and_then(Path::file_name)
                 .map(|n| n.to_os_string());
             let names_one = files.iter().any(|f| {
-                f.parent() == e.path.parent() && f.file_name().map(|n| n.to_os_string()) == target_name
+                f.parent() == e.path.parent()
+                    && f.file_name().map(|n| n.to_os_string()) == target_name
             });
             if names_one || name.as_deref().is_some_and(|n| lost.contains(n)) {
                 out.push(KeptLib {
@@ -372,7 +373,12 @@ impl Facts {
         }
     }
 
-    fn upgraded<'a>(&'a self, u: &'a Upgrade, state: &'a str, detail: Option<&'a str>) -> Upgraded<'a> {
+    fn upgraded<'a>(
+        &'a self,
+        u: &'a Upgrade,
+        state: &'a str,
+        detail: Option<&'a str>,
+    ) -> Upgraded<'a> {
         Upgraded {
             name: &u.old.name,
             old_version: &u.old.version,
@@ -596,7 +602,11 @@ pub fn pending(db: &Db) -> bool {
 pub fn kept_libs_advice(name: &str, kept: &[KeptLib]) -> String {
     let mut who: Vec<String> = kept
         .iter()
-        .flat_map(|k| k.needed_by.split(", ").map(|s| s.split(' ').next().unwrap_or("").to_string()))
+        .flat_map(|k| {
+            k.needed_by
+                .split(", ")
+                .map(|s| s.split(' ').next().unwrap_or("").to_string())
+        })
         .filter(|s| !s.is_empty())
         .collect();
     who.sort();
@@ -738,7 +748,11 @@ mod tests {
 /// `upm remove --stale-libs NAME`: remove the old library files an upgrade kept with
 /// `--force`, once no other package's file needs their sonames (else stop naming them,
 /// unless `force`). A changed file is kept. Returns each path and what was done.
-pub fn remove_stale_libs(ctx: &Ctx, name: &str, force: bool) -> Result<Vec<(PathBuf, String)>, Error> {
+pub fn remove_stale_libs(
+    ctx: &Ctx,
+    name: &str,
+    force: bool,
+) -> Result<Vec<(PathBuf, String)>, Error> {
     let root = &ctx.root;
     let _lock = db::Lock::take(root, &format!("upm remove --stale-libs {name}"))?;
     let mut db = Db::open(root, false)?;

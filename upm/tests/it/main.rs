@@ -23,4 +23,5 @@ mod shim;
 mod source;
 mod takeover;
 mod template;
+mod upgrade;
 mod user;
