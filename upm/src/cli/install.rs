@@ -105,6 +105,8 @@ struct Upgraded {
     configs_unchanged_upstream: Vec<JsonPath>,
     /// Old library files kept (--force) because other packages need them.
     kept_libs: Vec<KeptPath>,
+    /// Stale files whose original (a file no package owned) was put back.
+    restored: Vec<JsonPath>,
 }
 
 #[derive(Serialize)]
@@ -154,6 +156,7 @@ impl Upgraded {
                     why: k.needed_by.clone(),
                 })
                 .collect(),
+            restored: paths(&d.restored),
         }
     }
 }
@@ -313,6 +316,12 @@ fn upgraded(p: &upm::printer::Printer, name: &str, version: &str, u: &upm::ops::
     for path in &u.configs.kept_same {
         p.note(&format!(
             "{}: changed since it was installed, kept (the new version's is the same as the old one's)",
+            quoted(path)
+        ));
+    }
+    for path in &u.restored {
+        p.note(&format!(
+            "{}: no longer installed; the file it had replaced was put back",
             quoted(path)
         ));
     }

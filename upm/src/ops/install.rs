@@ -894,7 +894,7 @@ impl Install<'_> {
             .map_err(|e| self.fail("take over", e))?;
         if let Some(u) = &mut self.upgrade {
             let root = self.b.ctx.root.clone();
-            u.keep_aside(&root, &self.db, &plan.writes)?;
+            u.keep_aside(&root, &self.db, &plan.writes, plan.blind)?;
         }
         let mut dirs = scan
             .join()
@@ -916,9 +916,12 @@ impl Install<'_> {
         self.record_tracked(&tracked)?;
         let replaced = self.settle_takeovers()?;
         let files = self.root_steps_and_record(tracked.entries)?;
+        let mut files = files;
         if let Some(u) = self.upgrade.take() {
             let done = u.finish(self.b.ctx, &mut self.db, &files)?;
             self.upgraded = Some(done);
+            // The manifest with what the upgrade kept (changed files, .upmnew, libraries).
+            files = self.db.files(self.b.id)?;
         }
         self.timings.install_ms = installing.elapsed().as_millis() as u64;
         Ok((files, replaced))
@@ -1024,7 +1027,10 @@ impl Install<'_> {
                 ));
                 self.db.phase_finished(b.id, seq, 0, 0)?;
                 self.db.command_finished(b.id, cmd, 0, 0)?;
-                return Ok(takeover::Plan::default());
+                return Ok(takeover::Plan {
+                    blind: true,
+                    ..Default::default()
+                });
             }
             Err(e) => return Err(e.into()),
         };

@@ -140,8 +140,8 @@ pub enum Error {
     #[error("cannot watch the install: {0}{hint}", hint = watch_hint(.0))]
     Watch(#[from] crate::watch::Error),
     #[error(
-        "{name} {version} is already installed; `--reinstall` builds it again over itself, \
-         `upm remove {name}` removes it"
+        "{name} {version} is already installed; `upm remove {name}` removes it (`upm install \
+         --reinstall` builds it again over itself)"
     )]
     AlreadyInstalled { name: String, version: String },
     #[error(

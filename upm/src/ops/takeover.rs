@@ -49,6 +49,8 @@ pub struct Plan {
     pub open_dirs: Vec<(PathBuf, bool)>,
     /// The files and links the trial wrote (new or replaced), inside the root.
     pub writes: BTreeSet<PathBuf>,
+    /// No trial could run: what the install writes is not known.
+    pub blind: bool,
 }
 
 /// The paths of a trial that matter: those in the tracked trees.

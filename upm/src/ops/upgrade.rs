@@ -64,6 +64,8 @@ pub struct Done {
     pub configs: configs::Settled,
     /// Old library files kept with `--force` (path, soname), and who needs them.
     pub kept_libs: Vec<KeptLib>,
+    /// Stale files that had replaced a file no package owned: the original put back.
+    pub restored: Vec<PathBuf>,
 }
 
 impl Upgrade {
@@ -105,12 +107,14 @@ impl Upgrade {
     }
 
     /// Right before the install phase: keep every old file aside by hard link, and give each
-    /// one the install will write (`writes`, from the trial) an inode of its own first.
+    /// one the install will write (`writes`, from the trial; every one when no trial ran,
+    /// `blind`) an inode of its own first.
     pub fn keep_aside(
         &mut self,
         root: &Path,
         db: &Db,
         writes: &BTreeSet<PathBuf>,
+        blind: bool,
     ) -> Result<(), Error> {
         db.journal_stage(&self.journal.name, Stage::Installing)?;
         let keep_dir = on_host(root, &self.journal.keep_dir);
@@ -127,7 +131,7 @@ impl Upgrade {
             }
             takeover::keep(&host, &on_host(root, &self.kept_at(&e.path)))?;
             self.kept.push(e.path.clone());
-            if writes.contains(&e.path) && m.is_file() {
+            if (blind || writes.contains(&e.path)) && m.is_file() {
                 detach(&host, &m)?;
             }
         }
@@ -164,8 +168,9 @@ impl Upgrade {
     pub fn finish(&self, ctx: &Ctx, db: &mut Db, new_files: &[Entry]) -> Result<Done, Error> {
         let root = ctx.root.clone();
         match self.settle(ctx, db, new_files) {
-            Ok(done) => {
+            Ok(mut done) => {
                 let _ = std::fs::remove_dir_all(on_host(&root, &self.journal.keep_dir));
+                self.put_back_originals(ctx, db, &mut done);
                 Ok(done)
             }
             Err(e) => {
@@ -186,6 +191,28 @@ impl Upgrade {
                 };
                 self.abandon(db, state, &e.to_string());
                 Err(e)
+            }
+        }
+    }
+
+    /// A stale file the old version had put in place of one no package owned (kept under
+    /// `var/lib/upm/replaced`): the original goes back there, as `upm remove --restore` would.
+    /// After the commit, so a rollback never meets it; a failure is only said.
+    fn put_back_originals(&self, ctx: &Ctx, db: &mut Db, done: &mut Done) {
+        let Ok(rows) = db.replaced(self.journal.new_id) else {
+            return;
+        };
+        for r in rows.iter().filter(|r| done.removed.contains(&r.path)) {
+            match takeover::restore(&ctx.root, std::slice::from_ref(r)) {
+                Ok(back) if !back.is_empty() => {
+                    let _ = db.give_back(self.journal.new_id, &back);
+                    done.restored.extend(back);
+                }
+                Ok(_) => {}
+                Err(e) => ctx.printer.warn(&format!(
+                    "{}: the original it had replaced was not put back: {e}",
+                    quoted(&r.path)
+                )),
             }
         }
     }
