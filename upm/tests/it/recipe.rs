@@ -142,3 +142,33 @@ fn a_recipe_without_an_install_phase_is_an_error() {
     assert!(!root.join("var/lib/upm/upm.db").exists());
     assert!(!root.join("etc/passwd").exists());
 }
+
+#[test]
+fn package_config_lists_absolute_paths() {
+    let d = Dir::new();
+    let good = d.write(
+        "good.toml",
+        "[package]\nname = \"p\"\nversion = \"1\"\nconfig = [\"/usr/local/share/p/p.ini\"]\n\
+         [phases]\ninstall = \"true\"\n",
+    );
+    let j = upm()
+        .args(["--json", "recipe", "show"])
+        .arg(&good)
+        .run()
+        .success()
+        .json();
+    assert_eq!(j["package"]["config"][0], "/usr/local/share/p/p.ini", "{j}");
+    let bad = d.write(
+        "bad.toml",
+        "[package]\nname = \"p\"\nversion = \"1\"\nconfig = [\"etc/p.conf\", \"/etc/../x\"]\n\
+         [phases]\ninstall = \"true\"\n",
+    );
+    upm()
+        .args(["recipe", "check"])
+        .arg(&bad)
+        .run()
+        .failure()
+        .stdout_has("bad.toml:4:")
+        .stdout_has("package.config: \"etc/p.conf\" must be an absolute path")
+        .stdout_has("\"/etc/../x\" must be an absolute path");
+}

@@ -106,15 +106,24 @@ fn an_upgrade_removes_stale_files_keeps_changed_configuration_and_records_its_hi
     let users_conf = read(&root, "etc/upg/upg.conf");
     let users_ini = read(&root, "usr/local/share/upg/settings.ini");
     let upg2 = fixture("upg/upg-2.toml");
+    // `upm upgrade upg` looks in the recipe directories and the package's home: nothing newer
+    // yet; then version 2's recipe is put in /usr/src/upg.
+    root.upm(["upgrade", "upg"])
+        .failure()
+        .stderr_has("no newer recipe for upg (installed: 1)");
+    sh(
+        &root,
+        &format!("cp {} /usr/src/upg/upg.toml", upg2.display()),
+    );
     let out = root
         .upm([
             "upgrade".as_ref(),
             "upg".as_ref(),
-            upg2.as_os_str(),
             "--sources-dir".as_ref(),
             src.path().as_os_str(),
         ])
         .success()
+        .stderr_has("upg: new version from /usr/src/upg/upg.toml")
         .stdout_has("upgraded upg 1 to 2")
         .stderr_has(
             "/etc/upg/upg.conf: changed since it was installed, kept; the new version is \
@@ -211,6 +220,9 @@ fn an_upgrade_removes_stale_files_keeps_changed_configuration_and_records_its_hi
         .success()
         .stdout_has(" 1 -> 2 upgraded\n");
 
+    root.upm(["upgrade", "upg"])
+        .failure()
+        .stderr_has("no newer recipe for upg (installed: 2)");
     // The same version again is already installed; --reinstall builds it again.
     install_upg(&root, "upg-2.toml", &src)
         .failure()
