@@ -360,7 +360,7 @@ fn a_library_upgrade_to_a_new_soname_stops_while_another_package_needs_the_old_o
     let inst = |recipe: &str, extra: &[&str]| {
         let f = fixture(recipe);
         let mut args: Vec<&std::ffi::OsStr> = vec!["install".as_ref(), f.as_os_str()];
-        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(a)));
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
         root.upm(args)
     };
     inst("libup/libup-1.toml", &[]).success();
