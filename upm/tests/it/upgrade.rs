@@ -426,3 +426,30 @@ fn a_library_upgrade_to_a_new_soname_stops_while_another_package_needs_the_old_o
     root.upm(["check"]).success();
     root.upm(["check", "--libs"]).success();
 }
+
+#[test]
+fn files_root_steps_gave_to_root_are_upgraded_and_keep_their_bits() {
+    needs_root!();
+    let root = Root::new();
+    let recipe = fixture("setid/setid-allowed.toml");
+    root.upm(["install".as_ref(), recipe.as_os_str()]).success();
+    let before = on_disk(&root, "setid");
+    let suid = &before["/usr/local/bin/setid-suid"];
+    assert!(suid.starts_with("104755 0:0"), "{suid}");
+    // The new version writes over root's setuid program: it is the package user's during the
+    // install phase, and root's with its bit again after the root steps.
+    root.upm([
+        "install".as_ref(),
+        recipe.as_os_str(),
+        "--reinstall".as_ref(),
+    ])
+    .success()
+    .stdout_has("upgraded setid 1 to 1");
+    let after = on_disk(&root, "setid");
+    for p in ["/usr/local/bin/setid-suid", "/usr/local/bin/setid-sgid"] {
+        let (b, a) = (&before[p], &after[p]);
+        assert_eq!(b.split(" ino ").next(), a.split(" ino ").next(), "{p}");
+    }
+    root.upm(["check", "setid"]).success();
+    assert!(!root.upper("var/lib/upm/upgrade/setid").exists());
+}

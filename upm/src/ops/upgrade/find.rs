@@ -130,6 +130,8 @@ mod tests {
 
     #[test]
     fn row_names_cannot_be_package_names() {
-        assert!(!crate::recipe::valid_name(&super::super::row_name("zlib", "1.3")));
+        assert!(!crate::recipe::valid_name(&super::super::row_name(
+            "zlib", "1.3"
+        )));
     }
 }

@@ -19,7 +19,7 @@
 //! makes the new row the package and records the upgrade in its history.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::ctx::Ctx;
@@ -141,7 +141,15 @@ impl Upgrade {
             takeover::keep(&host, &on_host(root, &self.kept_at(&e.path)))?;
             self.kept.push(e.path.clone());
             if (blind || writes.contains(&e.path)) && m.is_file() {
-                detach(&host, &m)?;
+                // A file a root step gave to root (`chown root`, setuid) goes to the package
+                // user for the install phase, without its setuid/setgid bits: the new
+                // version's root steps apply again; the kept inode keeps both for a rollback.
+                let (owner, mode) = if m.uid() == self.old.uid {
+                    ((m.uid(), m.gid()), m.mode() & 0o7777)
+                } else {
+                    ((self.old.uid, self.old.gid), m.mode() & 0o1777)
+                };
+                detach(&host, &m, owner, mode)?;
             }
         }
         Ok(())
@@ -295,9 +303,10 @@ impl Facts {
     }
 }
 
-/// Give `host` an inode of its own with the same content, mode, owner and times (renamed
-/// over it in one step), so writes through the path leave the kept inode alone.
-fn detach(host: &Path, m: &std::fs::Metadata) -> Result<(), Error> {
+/// Give `host` an inode of its own with the same content and times, owned by `owner` with
+/// `mode` (renamed over it in one step), so writes through the path leave the kept inode
+/// alone.
+fn detach(host: &Path, m: &std::fs::Metadata, owner: (u32, u32), mode: u32) -> Result<(), Error> {
     let mut name = std::ffi::OsString::from(".upm-upgrade.");
     name.push(std::process::id().to_string());
     name.push(".");
@@ -308,12 +317,12 @@ fn detach(host: &Path, m: &std::fs::Metadata) -> Result<(), Error> {
     nix::unistd::fchownat(
         nix::fcntl::AT_FDCWD,
         &tmp,
-        Some(m.uid().into()),
-        Some(m.gid().into()),
+        Some(owner.0.into()),
+        Some(owner.1.into()),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(|e| io(&tmp)(e.into()))?;
-    std::fs::set_permissions(&tmp, m.permissions()).map_err(io(&tmp))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
     let times = [
         nix::sys::time::TimeSpec::new(m.atime(), m.atime_nsec()),
         nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec()),
