@@ -596,7 +596,10 @@ pub fn install(ctx: &Ctx, opts: &Options) -> Result<Installed, Error> {
     if let Err(e) = job.prepare_home() {
         return Err(job.abandon(e));
     }
-    profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)?;
+    if let Err(e) = profile::record_inputs(ctx, &job.db, id, &written, archive.as_deref(), &job.env)
+    {
+        return Err(job.abandon(e.into()));
+    }
     job.workdir = match job.b.unpack(archive.as_deref(), &beside) {
         Ok(w) => w,
         Err(e) if existing.is_none() => {

@@ -298,23 +298,19 @@ fn a_failed_build_or_install_phase_leaves_the_old_version_exactly_as_it_was() {
     root.upm(["check"]).success();
 }
 
-#[test]
-fn a_killed_upgrade_is_put_back_to_the_old_version_by_the_next_upm() {
-    needs_root!();
-    let root = Root::new();
-    let src = upg_sources();
-    install_upg(&root, "upg-1.toml", &src).success();
-    let before = on_disk(&root, "upg");
-    // One shell in the sandbox starts the upgrade, waits until its install phase has written
-    // version 2 over version 1, kills upm with SIGKILL, then lists (the next upm).
+/// Start an upgrade to `recipe` in the sandbox, wait until its phase says it is ready (once
+/// `check` holds), kill upm with SIGKILL, then run `upm --json list` (the next upm). What
+/// that list said on stderr, and its output.
+fn kill_upgrade(root: &Root, src: &Dir, recipe: &str, check: &str) -> (String, serde_json::Value) {
     let script = format!(
         "{upm} install {recipe} --sources-dir {src} > /var/tmp/upg.out 2>&1 & pid=$!\n\
          while [ ! -e /var/tmp/upg-ready ]; do kill -0 $pid || exit 3; sleep 0.05; done\n\
-         grep -q 'upg 2' /usr/local/bin/upg || exit 4\n\
+         {check} || exit 4\n\
          {{ kill -KILL $pid; wait $pid; }} 2>/dev/null\n\
+         rm /var/tmp/upg-ready\n\
          {upm} --json list > /var/tmp/upg-list.json 2> /var/tmp/upg-list.err",
         upm = bin(),
-        recipe = fixture("upg/upg-2-slow.toml").display(),
+        recipe = fixture(&format!("upg/{recipe}")).display(),
         src = src.path().display()
     );
     let mut cmd = Command::new("/bin/sh");
@@ -326,14 +322,42 @@ fn a_killed_upgrade_is_put_back_to_the_old_version_by_the_next_upm() {
         std::fs::read_to_string(root.upper("var/tmp/upg.out")).unwrap_or_default()
     );
     let said = std::fs::read_to_string(root.upper("var/tmp/upg-list.err")).unwrap();
+    let list = serde_json::from_slice(&std::fs::read(root.upper("var/tmp/upg-list.json")).unwrap())
+        .unwrap();
+    (said, list)
+}
+
+#[test]
+fn a_killed_upgrade_is_put_back_to_the_old_version_by_the_next_upm() {
+    needs_root!();
+    let root = Root::new();
+    let src = upg_sources();
+    install_upg(&root, "upg-1.toml", &src).success();
+    let before = on_disk(&root, "upg");
+
+    // Killed while building version 2: nothing of version 1 was touched; the new row goes.
+    let (said, list) = kill_upgrade(&root, &src, "upg-2-slowbuild.toml", "true");
+    assert!(
+        said.contains("the upgrade of upg to 2 was interrupted")
+            && said.contains("stopped while building the new version"),
+        "{said}"
+    );
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(on_disk(&root, "upg"), before);
+    root.upm(["check"]).success();
+
+    // Killed once its install phase has written version 2 over version 1.
+    let (said, list) = kill_upgrade(
+        &root,
+        &src,
+        "upg-2-slow.toml",
+        "grep -q 'upg 2' /usr/local/bin/upg",
+    );
     assert!(
         said.contains("the upgrade of upg to 2 was interrupted")
             && said.contains("upg 1 was put back"),
         "{said}"
     );
-    let list: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.upper("var/tmp/upg-list.json")).unwrap())
-            .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(
         (&list[0]["name"], &list[0]["version"], &list[0]["state"]),
@@ -345,9 +369,17 @@ fn a_killed_upgrade_is_put_back_to_the_old_version_by_the_next_upm() {
     assert!(!root.upper("usr/local/share/upg/new-only.txt").exists());
     assert!(!root.upper("var/lib/upm/upgrade/upg").exists());
     root.upm(["check"]).success();
-    root.upm(["--json", "info", "upg", "--history"])
+    let info = root
+        .upm(["--json", "info", "upg", "--history"])
         .success()
-        .stdout_has("\"interrupted\"");
+        .json();
+    let states: Vec<&str> = info["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["interrupted", "interrupted"], "{info}");
     install_upg(&root, "upg-2.toml", &src)
         .success()
         .stdout_has("upgraded upg 1 to 2");
