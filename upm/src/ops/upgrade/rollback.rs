@@ -29,23 +29,14 @@ pub fn roll_back(
     let root = &ctx.root;
     let old: BTreeMap<&Path, &Entry> = old_files.iter().map(|e| (e.path.as_path(), e)).collect();
     let keep_dir = on_host(root, &j.keep_dir);
-    for e in old_files.iter().filter(|e| e.kind != FileKind::Dir) {
-        let kept = keep_dir.join(e.path.strip_prefix("/").unwrap_or(&e.path));
-        if std::fs::symlink_metadata(&kept).is_err() {
-            continue;
-        }
-        let host = on_host(root, &e.path);
-        if let Ok(m) = std::fs::symlink_metadata(&host)
-            && m.is_dir()
-        {
-            // The new version made a directory there: it goes first (when empty).
-            let _ = std::fs::remove_dir(&host);
-        }
-        if let Some(parent) = host.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        std::fs::rename(&kept, &host).map_err(io(&host))?;
-    }
+    let mut first_error: Option<Error> = None;
+    let mut failed = |e: Error| {
+        ctx.printer
+            .warn(&format!("putting the old version back: {e}"));
+        first_error.get_or_insert(e);
+    };
+    // What the new version added goes first (files, then directories once empty), so a
+    // directory it made where the old version had a file is out of the way.
     let mut new: BTreeSet<PathBuf> = written
         .iter()
         .filter(|p| !old.contains_key(p.as_path()))
@@ -63,7 +54,11 @@ pub fn roll_back(
         let host = on_host(root, p);
         match std::fs::symlink_metadata(&host) {
             Ok(m) if m.is_dir() => dirs.push(p.clone()),
-            Ok(_) => std::fs::remove_file(&host).map_err(io(&host))?,
+            Ok(_) => {
+                if let Err(e) = std::fs::remove_file(&host) {
+                    failed(io(&host)(e).into());
+                }
+            }
             Err(_) => {}
         }
     }
@@ -71,10 +66,50 @@ pub fn roll_back(
     for d in &dirs {
         let _ = std::fs::remove_dir(on_host(root, d));
     }
-    if keep_dir.exists() {
-        std::fs::remove_dir_all(&keep_dir).map_err(io(&keep_dir))?;
+    // Then each kept inode back at its path, in one step.
+    for e in old_files.iter().filter(|e| e.kind != FileKind::Dir) {
+        let kept = keep_dir.join(e.path.strip_prefix("/").unwrap_or(&e.path));
+        if std::fs::symlink_metadata(&kept).is_err() {
+            continue;
+        }
+        let host = on_host(root, &e.path);
+        if let Ok(m) = std::fs::symlink_metadata(&host)
+            && m.is_dir()
+        {
+            // The new version made a directory there: it goes (when empty).
+            let _ = std::fs::remove_dir(&host);
+        }
+        let back = host
+            .parent()
+            .map_or(Ok(()), |parent| {
+                std::fs::create_dir_all(parent).map_err(io(parent))
+            })
+            .and_then(|()| std::fs::rename(&kept, &host).map_err(io(&host)));
+        if let Err(e) = back {
+            failed(e.into());
+        }
     }
-    Ok(new.len())
+    match first_error {
+        None => {
+            if keep_dir.exists() {
+                std::fs::remove_dir_all(&keep_dir).map_err(io(&keep_dir))?;
+            }
+            Ok(new.len())
+        }
+        Some(e) => {
+            // What could not be put back stays where the user can find it.
+            let mut aside = keep_dir.clone().into_os_string();
+            aside.push(format!(".failed-{}", crate::db::now()));
+            let aside = PathBuf::from(aside);
+            if std::fs::rename(&keep_dir, &aside).is_ok() {
+                ctx.printer.warn(&format!(
+                    "the old version's files that could not be put back are in {}",
+                    aside.display()
+                ));
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The linker cache after a rollback: as the old version's libraries had it, when the new
@@ -168,11 +203,14 @@ pub fn recover(ctx: &Ctx, db: &mut Db) -> Result<(), Error> {
             db.delete(p.id)?;
         }
     }
-    // Keep directories of upgrades that committed before their removal.
+    // Keep directories of upgrades that committed before their removal (not those holding
+    // what a rollback could not put back: `NAME.failed-TIME`).
     let top = on_host(&root, Path::new(KEEP_DIR));
     if let Ok(rd) = std::fs::read_dir(&top) {
         for e in rd.flatten() {
-            let _ = std::fs::remove_dir_all(e.path());
+            if !e.file_name().to_string_lossy().contains(".failed-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
     Ok(())
