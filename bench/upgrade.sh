@@ -6,8 +6,8 @@
 #    trixie's orig tarball, fetched once with `apt-get source --download-only` through a
 #    private apt configuration, or ZLIB_NEW=FILE) against a fresh `upm install` of 1.3.1;
 #  - xz: `upm install --reinstall` of 5.4.1 over itself against a fresh install.
-# Both arms build from source (-j$JOBS, --no-check); the old version is installed off the
-# clock. Arms alternate, RUNS each; per arm the median of the whole command's wall time and of
+# Both arms build from source (-j$JOBS, --no-check, prefix /usr/local); the old version is
+# installed off the clock. Arms alternate, RUNS each; per arm the median of the whole command's wall time and of
 # upm's own `timings.install_ms` (trial to last database write: for an upgrade this includes
 # the keep-aside and everything after the install phase).
 # usage: bench/upgrade.sh   (RUNS=3 JOBS=2 PKGS="zlib xz" by default)
@@ -63,7 +63,8 @@ in_sandbox() {
 }
 # `clock ARM upm ...` runs upm with --json, printing `T ARM WALL_MS INSTALL_MS`.
 CLOCK='clock() { n=$1; shift; t0=$(date +%s%N); "$@" --json >/tmp/out.json 2>/tmp/clock.err || { cat /tmp/clock.err >&2; exit 1; }; w=$(( ($(date +%s%N) - t0) / 1000000 )); i=$(python3 -c "import json; print(json.load(open(\"/tmp/out.json\"))[\"timings\"][\"install_ms\"])"); echo "T $n $w $i"; }'
-OPTS="--no-check -j $JOBS"
+# Under /usr/local: no file of the host's to take over, in either arm.
+OPTS="--no-check -j $JOBS --set vars.prefix=/usr/local"
 
 : >"$work/times"
 for i in $(seq "$RUNS"); do
