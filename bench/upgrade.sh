@@ -5,17 +5,20 @@
 #  - zlib: `upm upgrade` from 1.2.13 (recipes/zlib.toml, ../shared/sources) to 1.3.1 (Debian
 #    trixie's orig tarball, fetched once with `apt-get source --download-only` through a
 #    private apt configuration, or ZLIB_NEW=FILE) against a fresh `upm install` of 1.3.1;
-#  - xz: `upm install --reinstall` of 5.4.1 over itself against a fresh install.
+#  - xz: `upm install --reinstall` of 5.4.1 over itself against a fresh install;
+#  - many: a package of $MANY small files (no build) — `--reinstall` against a fresh install,
+#    where the keep-aside and the stale check are the largest share.
 # Both arms build from source (-j$JOBS, --no-check, prefix /usr/local); the old version is
 # installed off the clock. Arms alternate, RUNS each; per arm the median of the whole command's wall time and of
 # upm's own `timings.install_ms` (trial to last database write: for an upgrade this includes
 # the keep-aside and everything after the install phase).
-# usage: bench/upgrade.sh   (RUNS=3 JOBS=2 PKGS="zlib xz" by default)
+# usage: bench/upgrade.sh   (RUNS=3 JOBS=2 PKGS="zlib xz many" MANY=2000 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 JOBS=${JOBS:-2}
-PKGS=${PKGS:-zlib xz}
+PKGS=${PKGS:-zlib xz many}
+MANY=${MANY:-2000}
 cargo build --release -q
 UPM=$PWD/target/release/upm
 REPO=$PWD
@@ -53,6 +56,23 @@ file = "$(basename "$tarball")"
 sha256 = "$(sha256sum "$tarball" | cut -d' ' -f1)"
 EOF
 
+cat >"$work/many.toml" <<EOF
+[package]
+name = "many"
+version = "1"
+
+[phases]
+install = """
+d=/usr/local/share/many
+i=0
+while [ \$i -lt $MANY ]; do
+  mkdir -p \$d/\$((i / 100))
+  echo "file \$i" > \$d/\$((i / 100))/f\$i
+  i=\$((i + 1))
+done
+"""
+EOF
+
 # Run a script in a fresh sandbox; it prints `T ARM WALL_MS INSTALL_MS` lines.
 in_sandbox() {
   if ! "$UPM" sandbox -- sh -ec "$1" 2>"$work/last.err"; then
@@ -84,13 +104,20 @@ for i in $(seq "$RUNS"); do
         in_sandbox "$CLOCK; $UPM init >/dev/null
           clock xz-fresh $UPM install $REPO/recipes/xz.toml --sources-dir $SRC $OPTS" >>"$work/times"
         ;;
+      many)
+        in_sandbox "$CLOCK; $UPM init >/dev/null
+          $UPM install $work/many.toml >/dev/null 2>&1
+          clock many-reinstall $UPM install $work/many.toml --reinstall" >>"$work/times"
+        in_sandbox "$CLOCK; $UPM init >/dev/null
+          clock many-fresh $UPM install $work/many.toml" >>"$work/times"
+        ;;
     esac
   done
 done
 
 echo "load: $(uptime)"
 printf '%-16s %12s %18s\n' "" "wall ms" "install_ms (upm)"
-for arm in zlib-fresh zlib-upgrade xz-fresh xz-reinstall; do
+for arm in zlib-fresh zlib-upgrade xz-fresh xz-reinstall many-fresh many-reinstall; do
   grep -q " $arm " "$work/times" || continue
   printf '%-16s %12s %18s\n' "$arm" \
     "$(awk -v a="$arm" '$2==a{print $3}' "$work/times" | median)" \
