@@ -1,6 +1,11 @@
 //! mirrord as a whole, in stages: load the identities' trees from fs_info, open the state
-//! database, **boot** (start a session, walk the trees adding each watch before listing, the
-//! walk filling the snapshot), then run the Monitor on the watcher's thread and serve clients.
+//! database, **boot**, then run the Monitor on the watcher's thread and serve clients.
+//!
+//! Boot walks the trees adding each watch before listing. Without a snapshot it starts a
+//! session and the walk fills the snapshot (clients `INIT`). With one — after a stop, a crash
+//! or `kill -9` — the session goes on: the walk is a scan that compares the disk with the
+//! snapshot (metadata only) and logs the differences as ordinary records, so clients resume
+//! with `SN:` and fetch only what changed while mirrord was down.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -15,6 +20,7 @@ use crate::head::{Head, Shutdown};
 use crate::monitor::Monitor;
 use crate::proto::codec::hex;
 use crate::server::{self, Served};
+use crate::store::wmlog::Keep;
 use crate::store::{Store, snapshot, wmlog};
 
 /// mirrord's settings, validated.
@@ -28,6 +34,10 @@ pub struct Config {
     pub verbose: bool,
     /// The kernel backend of the watcher (`--backend`).
     pub backend: Choice,
+    /// How much of the wmLog to keep (all of it without).
+    pub log_keep: Option<Keep>,
+    /// Refuse trees that need more directory watches than this.
+    pub max_watches: Option<u64>,
 }
 
 /// A booted mirrord: watching, its snapshot built, ready to serve.
@@ -37,6 +47,10 @@ pub struct Booted {
     pub paths: u64,
     /// "inotify" or "fanotify".
     pub backend: &'static str,
+    /// The session went on from the last run (else it is new: clients INIT).
+    pub resumed: bool,
+    /// Records the boot logged: the differences found since the last run.
+    pub logged: u64,
 }
 
 /// The trees of the identities.
@@ -57,26 +71,61 @@ fn new_session() -> Result<String> {
     Ok(hex(&b))
 }
 
-/// Start a session and build the snapshot while adding the watches (watch before list).
+/// Walk the trees adding the watches (watch before list): start a session and fill the
+/// snapshot, or, when there is one, go on with its session logging what changed meanwhile.
 pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
     let store = Store::open(&cfg.state_dir)?;
     let db = store.connect()?;
     let head0 = wmlog::head(&db)?;
-    let session = new_session()?;
+    let kept = crate::store::meta(&db, "session")?;
+    if let Some(max) = cfg.max_watches
+        && upm_watch::writable_dirs(&rules).len() as u64 > max
+    {
+        return Err(crate::overflow::watch_limit(&rules, Some(max)));
+    }
     let shared_head = Arc::new(Head::new(head0));
-    let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose);
-    // This version rebuilds the snapshot at every boot: a new session, and clients INIT.
-    monitor.new_session(&session, head0)?;
-    // The walk (watches, listings) and the snapshot's filling (lstat, sqlite) run side by side.
+    let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose)
+        .keep(cfg.log_keep);
+    let resumed = kept.is_some();
+    let (session, session_start) = match kept {
+        Some(session) => {
+            let start = crate::store::meta(&store.connect()?, "session_start")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            monitor.scan_begin()?;
+            (session, start)
+        }
+        None => {
+            let session = new_session()?;
+            monitor.new_session(&session, head0)?;
+            (session, head0)
+        }
+    };
+    // The walk (watches, listings) and the snapshot's side (lstat, sqlite) run side by side.
     let (found, seen) = std::sync::mpsc::sync_channel::<upm_watch::Event>(8192);
+    // A failed walk must not end in a scan that takes everything unseen for deleted.
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let walk_failed = failed.clone();
     let filler = std::thread::Builder::new()
         .name("mirrord-boot".into())
-        .spawn(move || -> Result<Monitor> {
+        .spawn(move || -> Result<(Monitor, u64)> {
+            let mut logged = 0;
             for e in seen {
-                monitor.boot_seen(e)?;
+                if resumed {
+                    monitor.scan_seen(e)?;
+                } else {
+                    monitor.boot_seen(e)?;
+                }
+            }
+            if walk_failed.load(std::sync::atomic::Ordering::SeqCst) {
+                // Dropped uncommitted: the snapshot and log stay as they were.
+                return Ok((monitor, 0));
+            }
+            if resumed {
+                logged = monitor.scan_end()?;
             }
             monitor.commit()?;
-            Ok(monitor)
+            Ok((monitor, logged))
         })
         .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
     let (kernel, why) = Kernel::open(cfg.backend, &rules.roots)?;
@@ -85,14 +134,24 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
     }
     let backend = kernel.name();
     eprintln!("mirrord: watching with {backend}");
-    let walked = Watcher::walking(kernel, rules, &mut |e| {
+    let walked = Watcher::walking(kernel, rules.clone(), &mut |e| {
         // A filler that stopped has its error, returned below.
         let _ = found.send(e);
     });
+    if walked.is_err() {
+        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     drop(found);
-    let monitor = filler
+    let joined = filler
         .join()
-        .map_err(|_| Error::Internal("the snapshot's thread panicked".into()))??;
+        .map_err(|_| Error::Internal("the snapshot's thread panicked".into()))?;
+    let walked = match walked {
+        Err(upm_watch::Error::Limit { .. }) => {
+            return Err(crate::overflow::watch_limit(&rules, None));
+        }
+        w => w,
+    };
+    let (monitor, logged) = joined?;
     // A directory moved out must leave the mirror without waiting for the next change.
     let watcher = walked?.partner_wait(50);
     let paths = snapshot::len(&store.connect()?)?;
@@ -102,7 +161,7 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
             store,
             head: shared_head,
             session,
-            session_start: head0,
+            session_start,
             secret: cfg.secret.clone(),
             keepalive: cfg.keepalive,
             verbose: cfg.verbose,
@@ -111,6 +170,8 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
         watching,
         paths,
         backend,
+        resumed,
+        logged,
     })
 }
 
@@ -141,9 +202,18 @@ pub fn run(cfg: &Config) -> Result<()> {
             rules: std::sync::Mutex::new(rules),
         }),
     )?;
-    if cfg.verbose {
+    if booted.resumed {
         eprintln!(
-            "mirrord: session {}, {} paths, {} directories watched",
+            "mirrord: session {} resumed: {} records logged for what changed while mirrord \
+             was down ({} paths, {} directories watched)",
+            booted.served.session,
+            booted.logged,
+            booted.paths,
+            booted.watching.watched()
+        );
+    } else if cfg.verbose {
+        eprintln!(
+            "mirrord: new session {}, {} paths, {} directories watched",
             booted.served.session,
             booted.paths,
             booted.watching.watched()

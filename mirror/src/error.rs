@@ -19,6 +19,9 @@ pub enum Error {
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
     Watch(#[from] upm_watch::Error),
+    /// The trees need more inotify watches than allowed (what to raise, to how many).
+    #[error("{0}")]
+    Watches(String),
     #[error("fs_info: {0}")]
     FsInfo(String),
     #[error("{0}")]

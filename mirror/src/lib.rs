@@ -21,6 +21,7 @@ pub mod fs_info;
 pub mod head;
 pub mod log;
 pub mod monitor;
+pub mod overflow;
 pub mod proto;
 pub mod record;
 pub mod secret;

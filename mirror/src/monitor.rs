@@ -10,16 +10,36 @@
 //! events themselves, since the disk no longer shows what went. An overflow (`Rescan`) walks
 //! the trees and logs only the differences.
 
+use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use upm_watch::{Event, Handler, Rules};
 
 use crate::error::Result;
 use crate::head::Head;
+use crate::overflow::Overflows;
 use crate::record::{Kind, Meta, Op, Record};
-use crate::store::{snapshot, wmlog};
+use crate::store::snapshot::{self, Id};
+use crate::store::wmlog::{self, Keep};
+
+/// A path on disk now: its state and identity (`None`: gone, or neither file, directory nor
+/// symlink).
+fn stat(p: &Path) -> Option<(Meta, Id)> {
+    let m = std::fs::symlink_metadata(p).ok()?;
+    Some((Meta::from_metadata(p, &m)?, Id::of(&m)))
+}
+
+/// What a scan has found on disk so far.
+#[derive(Default)]
+struct Scan {
+    seen: HashSet<Vec<u8>>,
+    /// Records logged by this scan.
+    logged: u64,
+}
 
 pub struct Monitor {
     db: Connection,
@@ -27,6 +47,10 @@ pub struct Monitor {
     head: Arc<Head>,
     in_tx: bool,
     verbose: bool,
+    scan: Option<Scan>,
+    overflows: Overflows,
+    keep: Option<Keep>,
+    trimmed_at: Option<Instant>,
 }
 
 impl Monitor {
@@ -37,7 +61,17 @@ impl Monitor {
             head,
             in_tx: false,
             verbose,
+            scan: None,
+            overflows: Overflows::default(),
+            keep: None,
+            trimmed_at: None,
         }
+    }
+
+    /// Keep only what `keep` says of the log (checked at most once a second, at commits).
+    pub fn keep(mut self, keep: Option<Keep>) -> Monitor {
+        self.keep = keep;
+        self
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -51,6 +85,7 @@ impl Monitor {
     /// Commit what this burst logged and wake the sessions waiting for it.
     pub fn commit(&mut self) -> Result<()> {
         if self.in_tx {
+            self.trim()?;
             self.db.execute_batch("COMMIT")?;
             self.in_tx = false;
             self.head.publish(wmlog::head(&self.db)?);
@@ -58,8 +93,27 @@ impl Monitor {
         Ok(())
     }
 
-    /// Boot: a new session starts from an empty snapshot and log (serials go on growing);
-    /// committed with the walk that fills the snapshot.
+    /// Drop what the retention no longer covers (inside the burst's transaction).
+    fn trim(&mut self) -> Result<()> {
+        let Some(keep) = self.keep else {
+            return Ok(());
+        };
+        if self
+            .trimmed_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return Ok(());
+        }
+        self.trimmed_at = Some(Instant::now());
+        let n = wmlog::trim(&self.db, keep, wmlog::now())?;
+        if n > 0 && self.verbose {
+            eprintln!("mirrord: trimmed {n} records from the log (--log-keep)");
+        }
+        Ok(())
+    }
+
+    /// Boot without a snapshot: a new session starts from an empty snapshot and log (serials
+    /// go on growing); committed with the walk that fills the snapshot.
     pub fn new_session(&mut self, session: &str, start: u64) -> Result<()> {
         self.begin()?;
         snapshot::clear(&self.db)?;
@@ -68,16 +122,58 @@ impl Monitor {
         crate::store::set_meta(&self.db, "session_start", &start.to_string())
     }
 
-    /// Boot: the walk's view of a path goes into the snapshot without a record (a client's
-    /// INIT sends the snapshot itself).
+    /// Boot of a new session: the walk's view of a path goes into the snapshot without a
+    /// record (a client's INIT sends the snapshot itself).
     pub fn boot_seen(&mut self, e: Event) -> Result<()> {
         self.begin()?;
         if let Event::Created { path, .. } = e
-            && let Some(m) = Meta::of(&path)
+            && let Some((m, id)) = stat(&path)
         {
-            snapshot::put(&self.db, &path, &m)?;
+            snapshot::put_id(&self.db, &path, &m, Some(id))?;
         }
         Ok(())
+    }
+
+    /// A scan starts: the paths it finds follow ([`Monitor::scan_seen`]), then
+    /// [`Monitor::scan_end`].
+    pub fn scan_begin(&mut self) -> Result<()> {
+        self.begin()?;
+        self.scan = Some(Scan::default());
+        Ok(())
+    }
+
+    /// A scan found `path` on disk (a boot walk hands its `Created` events here).
+    pub fn scan_seen(&mut self, e: Event) -> Result<()> {
+        self.begin()?;
+        if let Event::Created { path, .. } = e {
+            self.reconcile(&path, false)?;
+            if let Some(scan) = &mut self.scan {
+                scan.seen.insert(path.as_os_str().as_bytes().to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// The scan is over: what it did not find went away. How many records it logged.
+    pub fn scan_end(&mut self) -> Result<u64> {
+        let mut after: Option<PathBuf> = None;
+        let mut gone = Vec::new();
+        loop {
+            let page = snapshot::page(&self.db, after.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let scan = self.scan.as_ref().expect("a scan is on");
+            gone.extend(
+                page.into_iter()
+                    .map(|(p, _)| p)
+                    .filter(|p| !scan.seen.contains(p.as_os_str().as_bytes())),
+            );
+        }
+        // Parents first (key order): a directory's DELETE covers what is below it.
+        for p in gone {
+            self.deleted(&p)?;
+        }
+        Ok(self.scan.take().map_or(0, |s| s.logged))
     }
 
     fn log(&mut self, op: Op, path: &Path, to: Option<&Path>, meta: Option<Meta>) -> Result<()> {
@@ -88,6 +184,9 @@ impl Monitor {
             meta,
         };
         let serial = wmlog::append(&self.db, &r)?;
+        if let Some(scan) = &mut self.scan {
+            scan.logged += 1;
+        }
         if self.verbose {
             eprintln!("mirrord: {serial} {}", r.line());
         }
@@ -114,24 +213,31 @@ impl Monitor {
         if !self.rules.covers(p) {
             return Ok(());
         }
-        let Some(disk) = Meta::of(p) else {
+        let Some((disk, id)) = stat(p) else {
             return Ok(());
         };
-        let known = snapshot::get(&self.db, p)?;
+        let mut known = snapshot::get_id(&self.db, p)?;
+        if known.is_none() && self.scan.is_some() && self.renamed_to(p, &disk, id)? {
+            known = snapshot::get_id(&self.db, p)?;
+        }
+        // A scan cannot see events: another identity at the same path is another thing.
+        let other = |kid: &Option<Id>| self.scan.is_some() && kid.is_some_and(|k| k != id);
         let op = match &known {
-            Some(k) if k.kind != disk.kind => {
-                // The original design's "explode": replaced by another type of thing.
+            Some((k, kid)) if k.kind != disk.kind || (k.kind == Kind::Dir && other(kid)) => {
+                // The original design's "explode": replaced by another thing.
                 self.log(Op::Delete, p, None, None)?;
                 snapshot::remove_tree(&self.db, p)?;
                 Some(disk.kind.created_by())
             }
             None => Some(disk.kind.created_by()),
-            Some(k) => {
+            Some((k, kid)) => {
                 let owner = k.mode != disk.mode || k.uid != disk.uid || k.gid != disk.gid;
+                let content = written
+                    || k.size != disk.size
+                    || k.mtime_ns != disk.mtime_ns
+                    || other(kid);
                 match disk.kind {
-                    Kind::File if written || k.size != disk.size || k.mtime_ns != disk.mtime_ns => {
-                        Some(Op::Fwrite)
-                    }
+                    Kind::File if content => Some(Op::Fwrite),
                     Kind::Symlink if k.target != disk.target || owner => Some(Op::Symlink),
                     Kind::File | Kind::Dir if owner => Some(Op::Attrib),
                     _ => None,
@@ -140,9 +246,36 @@ impl Monitor {
         };
         if let Some(op) = op {
             self.log(op, p, None, Some(disk.clone()))?;
-            snapshot::put(&self.db, p, &disk)?;
+            snapshot::put_id(&self.db, p, &disk, Some(id))?;
+        } else if known.is_some_and(|(_, kid)| kid != Some(id)) {
+            // The same content under a new identity (replaced in place): remember it.
+            snapshot::put_id(&self.db, p, &disk, Some(id))?;
         }
         Ok(())
+    }
+
+    /// A scan found `p`, unknown to the snapshot: when a snapshot path of the same identity
+    /// and type is gone from disk, it was renamed to `p` — log the MOVE (its subtree goes
+    /// with it). Whether it was.
+    fn renamed_to(&mut self, p: &Path, disk: &Meta, id: Id) -> Result<bool> {
+        for (from, m) in snapshot::with_id(&self.db, id)? {
+            if m.kind != disk.kind || from == p || p.starts_with(&from) {
+                continue;
+            }
+            let still_there = self
+                .scan
+                .as_ref()
+                .is_some_and(|s| s.seen.contains(from.as_os_str().as_bytes()))
+                || stat(&from).is_some_and(|(_, i)| i == id);
+            if still_there {
+                // A hard link, not a rename.
+                continue;
+            }
+            self.log(Op::Move, &from, Some(p), None)?;
+            snapshot::move_tree(&self.db, &from, p)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn deleted(&mut self, p: &Path) -> Result<()> {
@@ -162,35 +295,32 @@ impl Monitor {
         self.reconcile(to, false)
     }
 
-    /// Events were lost: compare the trees with the snapshot and log only what differs.
+    /// Events were lost: compare the trees with the snapshot and log only what differs,
+    /// waiting first when overflows repeat.
     fn rescan(&mut self) -> Result<()> {
-        eprintln!(
-            "mirrord: the kernel's event queue overflowed; rescanning the watched trees \
-             (raise fs.inotify.max_queued_events if this repeats)"
-        );
+        // What was logged before the overflow goes out now.
+        self.commit()?;
+        self.overflows.before_rescan();
+        let started = Instant::now();
+        self.scan_begin()?;
         let mut stack: Vec<PathBuf> = self.rules.roots.clone();
         while let Some(p) = stack.pop() {
             if !self.rules.covers(&p) {
                 continue;
             }
-            self.reconcile(&p, false)?;
+            self.scan_seen(Event::Created {
+                path: p.clone(),
+                dir: false,
+            })?;
             if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
                 && let Ok(rd) = std::fs::read_dir(&p)
             {
                 stack.extend(rd.flatten().map(|e| e.path()));
             }
         }
-        let mut after: Option<PathBuf> = None;
-        loop {
-            let page = snapshot::page(&self.db, after.as_deref(), 1024)?;
-            let Some((last, _)) = page.last() else { break };
-            after = Some(last.clone());
-            for (p, _) in page {
-                if Meta::of(&p).is_none() || !self.rules.covers(&p) {
-                    self.deleted(&p)?;
-                }
-            }
-        }
+        let logged = self.scan_end()?;
+        self.commit()?;
+        self.overflows.after_rescan(logged, started.elapsed());
         Ok(())
     }
 }

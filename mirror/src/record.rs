@@ -96,8 +96,12 @@ impl Meta {
     /// The state of `path` on disk (not following a last symlink); `None` when it is gone or
     /// is neither a regular file, a directory nor a symlink.
     pub fn of(path: &Path) -> Option<Meta> {
+        Meta::from_metadata(path, &std::fs::symlink_metadata(path).ok()?)
+    }
+
+    /// The state of `path` from its `lstat` result `m` (a symlink's target is read).
+    pub fn from_metadata(path: &Path, m: &std::fs::Metadata) -> Option<Meta> {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::symlink_metadata(path).ok()?;
         let t = m.file_type();
         let kind = if t.is_dir() {
             Kind::Dir

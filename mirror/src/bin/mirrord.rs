@@ -30,6 +30,14 @@ struct Args {
     /// Seconds between keep-alives to a client waiting for changes.
     #[arg(long, default_value_t = 15)]
     keepalive: u64,
+    /// Keep only the last N records of the log, or those of the last N days (`30d`); a client
+    /// further behind gets a differential INIT. Default: keep everything.
+    #[arg(long, value_name = "N|Nd")]
+    log_keep: Option<upm_mirror::store::wmlog::Keep>,
+    /// Refuse to start when the trees need more directory watches than N (the kernel's
+    /// fs.inotify.max_user_watches applies in any case).
+    #[arg(long, value_name = "N")]
+    max_watches: Option<u64>,
     /// Log each record and each client's commands to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -124,6 +132,8 @@ fn run(a: Args) -> anyhow::Result<()> {
         keepalive: Duration::from_secs(a.keepalive.max(1)),
         verbose: a.verbose,
         backend: a.backend.parse().map_err(anyhow::Error::msg)?,
+        log_keep: a.log_keep,
+        max_watches: a.max_watches,
     };
     daemon::run(&cfg)?;
     Ok(())

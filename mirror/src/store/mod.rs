@@ -3,6 +3,10 @@
 //! events, so a reader's transaction always sees a snapshot and the serial it stands at. A
 //! serial is sqlite's AUTOINCREMENT key: once committed it survives `kill -9` and is never
 //! handed out again. Migrations are numbered by `PRAGMA user_version`.
+//!
+//! The `meta` table holds the session (`session`, `session_start`: it survives restarts, so
+//! clients resume with `SN:`) and how far the log was trimmed (`trimmed`, see
+//! [`wmlog::trim`]); [`retention`] sums up the log for `mirrord ctl status`.
 
 pub mod snapshot;
 pub mod wmlog;
@@ -26,6 +30,12 @@ const MIGRATIONS: &[&str] = &[
         serial INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, path BLOB NOT NULL,
         path2 BLOB, kind INTEGER, mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER,
         mtime_ns INTEGER);",
+    // 2: each path's identity (device, inode), to tell a rename made while mirrord was down
+    //    or blind from a new file; each record's time, for --log-keep DAYS.
+    "ALTER TABLE snapshot ADD COLUMN dev INTEGER;
+     ALTER TABLE snapshot ADD COLUMN ino INTEGER;
+     CREATE INDEX snapshot_ino ON snapshot (ino);
+     ALTER TABLE wmlog ADD COLUMN at INTEGER;",
 ];
 
 /// The state database of one mirrord.
@@ -76,6 +86,63 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The wmLog's extent and the retention in force, for a status display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Records held.
+    pub records: u64,
+    /// The oldest and newest serial held (`None` when the log is empty).
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+    /// The last serial ever handed out.
+    pub head: u64,
+    /// Records up to this serial were trimmed: a client behind it must INIT (0: none).
+    pub trimmed: u64,
+    /// The oldest record's time (seconds since the epoch), when known.
+    pub oldest_at: Option<i64>,
+    /// The session clients resume in, and the serial it started at.
+    pub session: Option<String>,
+    pub session_start: u64,
+}
+
+/// The log's extent now (see [`Retention`]).
+pub fn retention(c: &Connection) -> Result<Retention> {
+    let (records, first, last): (i64, Option<i64>, Option<i64>) = c.query_row(
+        "SELECT count(*), min(serial), max(serial) FROM wmlog",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let oldest_at = match first {
+        Some(f) => c
+            .query_row("SELECT at FROM wmlog WHERE serial = ?1", [f], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    let num = |k: &str| -> Result<u64> {
+        Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    Ok(Retention {
+        records: records as u64,
+        first: first.map(|f| f as u64),
+        last: last.map(|l| l as u64),
+        head: wmlog::head(c)?,
+        trimmed: num("trimmed")?,
+        oldest_at,
+        session: meta(c, "session")?,
+        session_start: num("session_start")?,
+    })
+}
+
+/// The oldest serial a client may resume from (`SN:`): the session's start, or where the log
+/// was trimmed, whichever is later.
+pub fn resumable_from(c: &Connection) -> Result<u64> {
+    let r = |k: &str| -> Result<u64> {
+        Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    Ok(r("session_start")?.max(r("trimmed")?))
 }
 
 /// A value of the `meta` table.

@@ -48,10 +48,66 @@ pub fn get(c: &Connection, p: &Path) -> Result<Option<Meta>> {
     Ok(s.query_row([bytes(p)], |r| meta_of(r, 0)).optional()?)
 }
 
-pub fn put(c: &Connection, p: &Path, m: &Meta) -> Result<()> {
+/// A path's identity on its file system: device and inode. A file renamed keeps it; a file
+/// replaced (written to a temporary name and renamed over) gets another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Id {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Id {
+    pub fn of(m: &std::fs::Metadata) -> Id {
+        use std::os::unix::fs::MetadataExt;
+        Id {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// `p`'s state and, when known, its identity.
+pub fn get_id(c: &Connection, p: &Path) -> Result<Option<(Meta, Option<Id>)>> {
     let mut s = c.prepare_cached(
-        "INSERT OR REPLACE INTO snapshot (path, kind, mode, uid, gid, size, mtime_ns, target)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "SELECT kind, mode, uid, gid, size, mtime_ns, target, dev, ino FROM snapshot
+         WHERE path = ?1",
+    )?;
+    Ok(s.query_row([bytes(p)], |r| Ok((meta_of(r, 0)?, id_of(r, 7)?)))
+        .optional()?)
+}
+
+fn id_of(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Id>> {
+    let (dev, ino): (Option<i64>, Option<i64>) = (r.get(at)?, r.get(at + 1)?);
+    Ok(dev.zip(ino).map(|(dev, ino)| Id {
+        dev: dev as u64,
+        ino: ino as u64,
+    }))
+}
+
+/// The paths the snapshot holds with identity `id` (more than one: hard links).
+pub fn with_id(c: &Connection, id: Id) -> Result<Vec<(PathBuf, Meta)>> {
+    let mut s = c.prepare_cached(
+        "SELECT path, kind, mode, uid, gid, size, mtime_ns, target FROM snapshot
+         WHERE ino = ?1 AND dev = ?2",
+    )?;
+    let rows = s.query_map(params![id.ino as i64, id.dev as i64], |r| {
+        let p: Vec<u8> = r.get(0)?;
+        Ok((PathBuf::from(OsStr::from_bytes(&p)), meta_of(r, 1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Put `p` with state `m` (its identity unknown).
+pub fn put(c: &Connection, p: &Path, m: &Meta) -> Result<()> {
+    put_id(c, p, m, None)
+}
+
+/// Put `p` with state `m` and identity `id`.
+pub fn put_id(c: &Connection, p: &Path, m: &Meta, id: Option<Id>) -> Result<()> {
+    let mut s = c.prepare_cached(
+        "INSERT OR REPLACE INTO snapshot
+            (path, kind, mode, uid, gid, size, mtime_ns, target, dev, ino)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     s.execute(params![
         bytes(p),
@@ -61,7 +117,9 @@ pub fn put(c: &Connection, p: &Path, m: &Meta) -> Result<()> {
         m.gid,
         m.size as i64,
         m.mtime_ns,
-        m.target.as_deref().map(bytes)
+        m.target.as_deref().map(bytes),
+        id.map(|i| i.dev as i64),
+        id.map(|i| i.ino as i64),
     ])?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::Result;
 use crate::record::{Kind, Meta, Op, Record};
@@ -22,8 +22,8 @@ fn path(b: Vec<u8>) -> PathBuf {
 /// Append a record; its serial.
 pub fn append(c: &Connection, r: &Record) -> Result<u64> {
     let mut s = c.prepare_cached(
-        "INSERT INTO wmlog (op, path, path2, kind, mode, uid, gid, size, mtime_ns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO wmlog (op, path, path2, kind, mode, uid, gid, size, mtime_ns, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let m = r.meta.as_ref();
     let path2 = r.to.as_deref().or(m.and_then(|m| m.target.as_deref()));
@@ -37,6 +37,7 @@ pub fn append(c: &Connection, r: &Record) -> Result<u64> {
         m.map(|m| m.gid),
         m.map(|m| m.size as i64),
         m.map(|m| m.mtime_ns),
+        now(),
     ])?;
     Ok(c.last_insert_rowid() as u64)
 }
@@ -139,6 +140,76 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
         }
     }
     Ok(Some(cur))
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// How much of the log to keep (`mirrord --log-keep N` or `Nd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The last N records.
+    Records(u64),
+    /// Records logged within the last N days.
+    Days(u64),
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Keep, String> {
+        let bad = || format!("{s:?}: give a number of records (100000) or of days (30d)");
+        let s = s.trim();
+        match s.strip_suffix('d') {
+            Some(d) => d.parse().map(Keep::Days).map_err(|_| bad()),
+            None => s.parse().map(Keep::Records).map_err(|_| bad()),
+        }
+        .and_then(|k| match k {
+            Keep::Records(0) | Keep::Days(0) => Err(bad()),
+            k => Ok(k),
+        })
+    }
+}
+
+/// Drop the records `keep` no longer covers (at `now`, seconds since the epoch), remembering
+/// in `meta` the last serial dropped: a client behind it can no longer resume with `SN:`.
+/// How many records were dropped.
+pub fn trim(c: &Connection, keep: Keep, now: i64) -> Result<u64> {
+    let upto: Option<i64> = match keep {
+        Keep::Records(n) => {
+            let head = head(c)? as i64;
+            (head - n as i64 > 0).then_some(head - n as i64)
+        }
+        Keep::Days(d) => {
+            let cutoff = now - (d as i64) * 86_400;
+            // Serials grow with time: walk from the oldest to the first record young enough.
+            let first_young: Option<i64> = c
+                .prepare_cached("SELECT serial FROM wmlog WHERE at >= ?1 ORDER BY serial LIMIT 1")?
+                .query_row([cutoff], |r| r.get(0))
+                .optional()?;
+            match first_young {
+                Some(y) => Some(y - 1),
+                None => Some(head(c)? as i64),
+            }
+        }
+    };
+    let Some(upto) = upto else { return Ok(0) };
+    let last: Option<i64> = c
+        .prepare_cached("SELECT max(serial) FROM wmlog WHERE serial <= ?1")?
+        .query_row([upto], |r| r.get(0))?;
+    let Some(last) = last else { return Ok(0) };
+    let n = c
+        .prepare_cached("DELETE FROM wmlog WHERE serial <= ?1")?
+        .execute([last])?;
+    let before = crate::store::meta(c, "trimmed")?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    crate::store::set_meta(c, "trimmed", &before.max(last).to_string())?;
+    Ok(n as u64)
 }
 
 /// Forget every record (a new session starts from the snapshot; serials go on growing).

@@ -1,7 +1,8 @@
 //! `SN:<session>,<serial>`: resume where a client stopped. The same session and the head's
 //! serial → `OK`; an earlier serial of this session → the records after it; another session →
-//! `SESSION INVALID`; a serial before the session or beyond the head → `SERIAL OVERDUE OR
-//! INVALID`. After a refusal only `INIT` is accepted.
+//! `SESSION INVALID`; a serial before the session, before what `--log-keep` kept, or beyond
+//! the head → `SERIAL OVERDUE OR INVALID`. After a refusal only `INIT` is accepted (fs_mirror's
+//! INIT is differential: it fetches only the files that differ from its copy).
 
 use crate::error::Result;
 use crate::proto::{BATCH, Reply};
@@ -19,7 +20,9 @@ pub fn apply(s: &mut Session<'_>, session: &str, serial: i64) -> Result<Flow> {
         s.state = State::MustInit;
         return s.say(Reply::SERIAL_INVALID);
     };
-    if serial < s.served.session_start || serial > head {
+    // Before the session, or before what the retention kept: the records are gone.
+    let from = crate::store::resumable_from(&s.db)?.max(s.served.session_start);
+    if serial < from || serial > head {
         s.state = State::MustInit;
         return s.say(Reply::SERIAL_INVALID);
     }
