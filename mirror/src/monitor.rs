@@ -68,7 +68,7 @@ impl Monitor {
         }
     }
 
-    /// Keep only what `keep` says of the log (checked at most once a second, at commits).
+    /// Keep only what `keep` says of the log (checked at commits).
     pub fn keep(mut self, keep: Option<Keep>) -> Monitor {
         self.keep = keep;
         self
@@ -98,9 +98,11 @@ impl Monitor {
         let Some(keep) = self.keep else {
             return Ok(());
         };
-        if self
-            .trimmed_at
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        // By count it is one range delete; by age, once a minute is soon enough.
+        if matches!(keep, Keep::Days(_))
+            && self
+                .trimmed_at
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
         {
             return Ok(());
         }

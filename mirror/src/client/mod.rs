@@ -6,6 +6,7 @@
 //! retried with backoff.
 
 pub mod apply;
+pub mod diff;
 pub mod durable;
 pub mod link;
 pub mod place;
@@ -212,7 +213,12 @@ impl<'a> Client<'a> {
         loop {
             let b = self.link.batch()?;
             let n = b.records.len();
-            let records = self.checked(b.records, |_| b.serial);
+            let mut records = self.checked(b.records, |_| b.serial);
+            if self.cfg.mode == Mode::Apply {
+                // Differential: the files the mirror has already are not fetched again.
+                let p = diff::prune(&mut self.link, &self.cfg.datadir, &mut records)?;
+                self.say(format!("INIT batch: {p:?} (files kept, not fetched)"));
+            }
             self.sync.batch(&records, &mut self.link, &mut |_| Ok(()))?;
             if n < BATCH {
                 self.applied.write(&self.session, b.serial)?;

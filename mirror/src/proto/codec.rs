@@ -53,6 +53,12 @@ pub enum Request {
         serial: u64,
         path: PathBuf,
     },
+    /// `SUM <serial> <path>`: the SHA-256 of a file's content, not the content (a differential
+    /// INIT asks it of a file it has with the same size and another mtime).
+    Sum {
+        serial: u64,
+        path: PathBuf,
+    },
     Quit,
 }
 
@@ -82,12 +88,11 @@ impl Request {
                         serial: serial.trim().parse().map_err(|_| Unknown)?,
                     }
                 } else if let Some(g) = line.strip_prefix("GET ") {
-                    let (serial, path) = g.split_once(' ').ok_or(Unknown)?;
-                    let path = PathBuf::from(unescape(path.trim()).ok_or(Unknown)?);
-                    Request::Get {
-                        serial: serial.parse().map_err(|_| Unknown)?,
-                        path,
-                    }
+                    let (serial, path) = serial_path(g)?;
+                    Request::Get { serial, path }
+                } else if let Some(g) = line.strip_prefix("SUM ") {
+                    let (serial, path) = serial_path(g)?;
+                    Request::Sum { serial, path }
                 } else {
                     return Err(Unknown);
                 }
@@ -108,9 +113,19 @@ impl Request {
             Request::Get { serial, path } => {
                 format!("GET {serial} {}", crate::record::escape(path.as_os_str()))
             }
+            Request::Sum { serial, path } => {
+                format!("SUM {serial} {}", crate::record::escape(path.as_os_str()))
+            }
             Request::Quit => "QUIT".into(),
         }
     }
+}
+
+/// `<serial> <path>` of `GET` and `SUM`.
+fn serial_path(s: &str) -> Result<(u64, PathBuf), Unknown> {
+    let (serial, path) = s.split_once(' ').ok_or(Unknown)?;
+    let path = PathBuf::from(unescape(path.trim()).ok_or(Unknown)?);
+    Ok((serial.parse().map_err(|_| Unknown)?, path))
 }
 
 fn hex_word(s: &str) -> Result<String, Unknown> {
@@ -167,6 +182,10 @@ mod tests {
             Request::Get {
                 serial: 7,
                 path: "/var/www/a b".into(),
+            },
+            Request::Sum {
+                serial: 8,
+                path: "/var/www/a%b".into(),
             },
         ] {
             assert_eq!(

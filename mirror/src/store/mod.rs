@@ -31,11 +31,14 @@ const MIGRATIONS: &[&str] = &[
         path2 BLOB, kind INTEGER, mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER,
         mtime_ns INTEGER);",
     // 2: each path's identity (device, inode), to tell a rename made while mirrord was down
-    //    or blind from a new file; each record's time, for --log-keep DAYS.
+    //    or blind from a new file; each record's time, for --log-keep DAYS; the records of a
+    //    path, and the renames onto it, found by index (GET's follow).
     "ALTER TABLE snapshot ADD COLUMN dev INTEGER;
      ALTER TABLE snapshot ADD COLUMN ino INTEGER;
      CREATE INDEX snapshot_ino ON snapshot (ino);
-     ALTER TABLE wmlog ADD COLUMN at INTEGER;",
+     ALTER TABLE wmlog ADD COLUMN at INTEGER;
+     CREATE INDEX wmlog_path ON wmlog (path, serial);
+     CREATE INDEX wmlog_moved_onto ON wmlog (path2, serial) WHERE op = 'MOVE';",
 ];
 
 /// The state database of one mirrord.

@@ -104,20 +104,11 @@ pub fn after(c: &Connection, serial: u64, limit: usize) -> Result<Vec<(u64, Reco
 /// What became of the file `p` (as named at `serial`) after `serial`: its name now, or `None`
 /// when its content was replaced or it went away (a later record will tell the client).
 pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> {
-    let mut s = c.prepare_cached(
-        "SELECT op, path, path2 FROM wmlog WHERE serial > ?1 AND op != 'ATTRIB' ORDER BY serial",
-    )?;
-    let mut rows = s.query([serial as i64])?;
     let mut cur = p.to_path_buf();
-    while let Some(r) = rows.next()? {
-        let op: String = r.get(0)?;
-        let at = path(r.get(1)?);
-        let to: Option<Vec<u8>> = r.get(2)?;
-        if op == "MOVE"
-            && to
-                .as_deref()
-                .is_some_and(|t| cur.starts_with(OsStr::from_bytes(t)))
-        {
+    let mut from = serial;
+    while let Some((s, op, at, to)) = next_touching(c, from, &cur)? {
+        from = s;
+        if op == "MOVE" && to.as_deref().is_some_and(|t| cur.starts_with(t)) {
             // Something else was renamed onto it.
             return Ok(None);
         }
@@ -125,7 +116,7 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
             continue;
         }
         if op == "MOVE" {
-            let Some(to) = to.map(path) else {
+            let Some(to) = to else {
                 return Ok(None);
             };
             let rest = cur.strip_prefix(&at).unwrap_or(Path::new("")).to_path_buf();
@@ -140,6 +131,48 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
         }
     }
     Ok(Some(cur))
+}
+
+/// The first record after `serial` (but ATTRIB) about `p` or a directory above it, or a
+/// rename onto one of them: the only ones that can change what `p` names. Found by index,
+/// so following a path costs its depth, not the log's length.
+fn next_touching(
+    c: &Connection,
+    serial: u64,
+    p: &Path,
+) -> Result<Option<(u64, String, PathBuf, Option<PathBuf>)>> {
+    let above: Vec<&[u8]> = p.ancestors().map(bytes).filter(|b| !b.is_empty()).collect();
+    // ?1 is the serial, ?2… the paths (used twice).
+    let marks = (2..above.len() + 2)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT serial, op, path, path2 FROM (
+           SELECT serial, op, path, path2 FROM wmlog
+            WHERE path IN ({marks}) AND serial > ?1 AND op != 'ATTRIB'
+           UNION ALL
+           SELECT serial, op, path, path2 FROM wmlog
+            WHERE op = 'MOVE' AND path2 IN ({marks}) AND serial > ?1)
+         ORDER BY serial LIMIT 1"
+    );
+    let mut s = c.prepare_cached(&sql)?;
+    let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + above.len());
+    let serial = serial as i64;
+    args.push(&serial);
+    for b in &above {
+        args.push(b);
+    }
+    let mut rows = s.query(rusqlite::params_from_iter(args))?;
+    Ok(match rows.next()? {
+        Some(r) => Some((
+            r.get::<_, i64>(0)? as u64,
+            r.get(1)?,
+            path(r.get(2)?),
+            r.get::<_, Option<Vec<u8>>>(3)?.map(path),
+        )),
+        None => None,
+    })
 }
 
 /// Seconds since the epoch.
@@ -216,4 +249,53 @@ pub fn trim(c: &Connection, keep: Keep, now: i64) -> Result<u64> {
 pub fn clear(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM wmlog", [])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Kind, Meta, Op, Record};
+
+    fn rec(op: Op, p: &str, to: Option<&str>) -> Record {
+        Record {
+            op,
+            path: p.into(),
+            to: to.map(PathBuf::from),
+            meta: (op == Op::Fwrite || op == Op::Attrib).then(|| Meta {
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 1,
+                mtime_ns: 1,
+                target: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_file_is_followed_through_renames_of_itself_and_its_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let c = crate::store::Store::open(d.path()).unwrap().connect().unwrap();
+        let log = |r: Record| append(&c, &r).unwrap();
+        let s0 = log(rec(Op::Fwrite, "/r/a/f", None));
+        log(rec(Op::Fwrite, "/r/other", None));
+        log(rec(Op::Attrib, "/r/a/f", None));
+        let s1 = log(rec(Op::Move, "/r/a", Some("/r/b")));
+        log(rec(Op::Move, "/r/b/f", Some("/r/b/g")));
+        let f = |s, p: &str| follow(&c, s, Path::new(p)).unwrap();
+        assert_eq!(f(s0, "/r/a/f"), Some(PathBuf::from("/r/b/g")));
+        assert_eq!(f(s1, "/r/b/f"), Some(PathBuf::from("/r/b/g")));
+        // Written again: the later record brings it.
+        log(rec(Op::Fwrite, "/r/b/g", None));
+        assert_eq!(f(s0, "/r/a/f"), None);
+        // Something renamed onto a directory above it; a deletion above it.
+        let s2 = log(rec(Op::Fwrite, "/r/x/y", None));
+        log(rec(Op::Move, "/r/z", Some("/r/x")));
+        assert_eq!(f(s2, "/r/x/y"), None);
+        let s3 = log(rec(Op::Fwrite, "/r/p/q", None));
+        assert_eq!(f(s3, "/r/p/q"), Some(PathBuf::from("/r/p/q")));
+        log(rec(Op::Delete, "/r/p", None));
+        assert_eq!(f(s3, "/r/p/q"), None);
+    }
 }

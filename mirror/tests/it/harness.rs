@@ -67,16 +67,27 @@ pub struct Mirrord {
 impl Mirrord {
     /// Start mirrord on identity `system` of `info`, state in `state`, with extra arguments.
     pub fn start(info: &Path, state: &Path, extra: &[&str]) -> Mirrord {
+        Mirrord::start_on(info, state, "127.0.0.1:0", extra)
+    }
+
+    /// The same on `listen` (a restarted mirrord takes its port again). Its log (`state.log`)
+    /// is appended to: a restart's log follows the first run's.
+    pub fn start_on(info: &Path, state: &Path, listen: &str, extra: &[&str]) -> Mirrord {
         let log = state.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut child = Command::new(bin("mirrord"))
             .arg("--fs-info-dir")
             .arg(info)
             .arg("--state-dir")
             .arg(state)
-            .args(["--listen", "127.0.0.1:0", "-v", "--keepalive", "1"])
+            .args(["--listen", listen, "-v", "--keepalive", "1"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -107,6 +118,30 @@ impl Mirrord {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Send a signal (`STOP`, `CONT`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} mirrord");
+    }
+}
+
+/// The content bytes mirrord's `GET`s sent, by its -v log.
+pub fn sent_bytes(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| l.split(" sent ").nth(1)?.strip_suffix(" bytes")?.parse::<u64>().ok())
+        .sum()
 }
 
 impl Drop for Mirrord {

@@ -3,6 +3,7 @@
 //! with a deadline.
 
 mod ctl;
+mod faults;
 mod harness;
 mod protocol;
 mod refuse;

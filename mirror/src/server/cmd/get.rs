@@ -70,5 +70,9 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
             .write_line(&format!("SHA256:{}", hex(&sha.finalize())))
     };
     send().map_err(net)?;
+    if s.served.verbose {
+        // Tests and benchmarks add these up: the content bytes a change cost.
+        eprintln!("mirrord: {}: GET {} sent {size} bytes", s.conn.peer(), path.display());
+    }
     Ok(Flow::Go)
 }

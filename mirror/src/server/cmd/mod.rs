@@ -7,6 +7,7 @@ pub mod init;
 pub mod next;
 pub mod sn;
 pub mod start;
+pub mod sum;
 
 use crate::error::Result;
 use crate::proto::{BATCH, Reply};
