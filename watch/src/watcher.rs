@@ -237,11 +237,12 @@ impl<B: Backend> Watcher<B> {
         let (wd, name, kind, is_dir, cookie) = match raw {
             Raw::Overflow => {
                 self.flush(on);
-                on(Event::Rescan);
-                // Directories made while events were lost are not watched yet: look again.
+                // Directories made while events were lost are not watched yet: watch them
+                // before the consumer lists the trees again (watch before list).
                 for d in self.backend.dirs(&self.rules) {
                     self.watch(&d)?;
                 }
+                on(Event::Rescan);
                 return Ok(());
             }
             Raw::Ignored(wd) => {
