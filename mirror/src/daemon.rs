@@ -84,8 +84,8 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
         return Err(crate::overflow::watch_limit(&rules, Some(max)));
     }
     let shared_head = Arc::new(Head::new(head0));
-    let mut monitor = Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose)
-        .keep(cfg.log_keep);
+    let mut monitor =
+        Monitor::new(db, rules.clone(), shared_head.clone(), cfg.verbose).keep(cfg.log_keep);
     let resumed = kept.is_some();
     let (session, session_start) = match kept {
         Some(session) => {

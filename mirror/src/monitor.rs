@@ -234,10 +234,8 @@ impl Monitor {
             None => Some(disk.kind.created_by()),
             Some((k, kid)) => {
                 let owner = k.mode != disk.mode || k.uid != disk.uid || k.gid != disk.gid;
-                let content = written
-                    || k.size != disk.size
-                    || k.mtime_ns != disk.mtime_ns
-                    || other(kid);
+                let content =
+                    written || k.size != disk.size || k.mtime_ns != disk.mtime_ns || other(kid);
                 match disk.kind {
                     Kind::File if content => Some(Op::Fwrite),
                     Kind::Symlink if k.target != disk.target || owner => Some(Op::Symlink),

@@ -124,9 +124,8 @@ pub fn retention(c: &Connection) -> Result<Retention> {
             .flatten(),
         None => None,
     };
-    let num = |k: &str| -> Result<u64> {
-        Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
-    };
+    let num =
+        |k: &str| -> Result<u64> { Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
     Ok(Retention {
         records: records as u64,
         first: first.map(|f| f as u64),
@@ -142,9 +141,7 @@ pub fn retention(c: &Connection) -> Result<Retention> {
 /// The oldest serial a client may resume from (`SN:`): the session's start, or where the log
 /// was trimmed, whichever is later.
 pub fn resumable_from(c: &Connection) -> Result<u64> {
-    let r = |k: &str| -> Result<u64> {
-        Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
-    };
+    let r = |k: &str| -> Result<u64> { Ok(meta(c, k)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
     Ok(r("session_start")?.max(r("trimmed")?))
 }
 

@@ -72,8 +72,10 @@ pub fn get_id(c: &Connection, p: &Path) -> Result<Option<(Meta, Option<Id>)>> {
         "SELECT kind, mode, uid, gid, size, mtime_ns, target, dev, ino FROM snapshot
          WHERE path = ?1",
     )?;
-    Ok(s.query_row([bytes(p)], |r| Ok((meta_of(r, 0)?, id_of(r, 7)?)))
-        .optional()?)
+    Ok(
+        s.query_row([bytes(p)], |r| Ok((meta_of(r, 0)?, id_of(r, 7)?)))
+            .optional()?,
+    )
 }
 
 fn id_of(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Id>> {

@@ -133,14 +133,13 @@ pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> 
     Ok(Some(cur))
 }
 
+/// A record as [`follow`] needs it: serial, operation, path, and where a MOVE went.
+type Touching = (u64, String, PathBuf, Option<PathBuf>);
+
 /// The first record after `serial` (but ATTRIB) about `p` or a directory above it, or a
 /// rename onto one of them: the only ones that can change what `p` names. Found by index,
 /// so following a path costs its depth, not the log's length.
-fn next_touching(
-    c: &Connection,
-    serial: u64,
-    p: &Path,
-) -> Result<Option<(u64, String, PathBuf, Option<PathBuf>)>> {
+fn next_touching(c: &Connection, serial: u64, p: &Path) -> Result<Option<Touching>> {
     let above: Vec<&[u8]> = p.ancestors().map(bytes).filter(|b| !b.is_empty()).collect();
     // ?1 is the serial, ?2… the paths (used twice).
     let marks = (2..above.len() + 2)
@@ -261,7 +260,7 @@ mod tests {
             op,
             path: p.into(),
             to: to.map(PathBuf::from),
-            meta: (op == Op::Fwrite || op == Op::Attrib).then(|| Meta {
+            meta: (op == Op::Fwrite || op == Op::Attrib).then_some(Meta {
                 kind: Kind::File,
                 mode: 0o644,
                 uid: 0,
@@ -276,7 +275,10 @@ mod tests {
     #[test]
     fn a_file_is_followed_through_renames_of_itself_and_its_directories() {
         let d = tempfile::tempdir().unwrap();
-        let c = crate::store::Store::open(d.path()).unwrap().connect().unwrap();
+        let c = crate::store::Store::open(d.path())
+            .unwrap()
+            .connect()
+            .unwrap();
         let log = |r: Record| append(&c, &r).unwrap();
         let s0 = log(rec(Op::Fwrite, "/r/a/f", None));
         log(rec(Op::Fwrite, "/r/other", None));

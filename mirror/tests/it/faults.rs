@@ -12,11 +12,7 @@ use crate::harness::*;
 fn files(dir: &Path, n: usize, size: usize, tag: &str) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..n {
-        let body: Vec<u8> = format!("{tag}{i}:")
-            .bytes()
-            .cycle()
-            .take(size)
-            .collect();
+        let body: Vec<u8> = format!("{tag}{i}:").bytes().cycle().take(size).collect();
         std::fs::write(dir.join(format!("f{i}")), body).unwrap();
     }
 }
@@ -205,7 +201,10 @@ fn a_client_behind_the_trimmed_log_converges_by_a_differential_init() {
         c.log()
     );
     assert_eq!(after.matches("INIT at serial").count(), 1, "{after}");
-    assert!(after.contains("SUM "), "no file was checked by SUM:\n{after}");
+    assert!(
+        after.contains("SUM "),
+        "no file was checked by SUM:\n{after}"
+    );
     assert_eq!(
         sent_bytes(&after),
         changed,

@@ -140,7 +140,13 @@ impl Mirrord {
 /// The content bytes mirrord's `GET`s sent, by its -v log.
 pub fn sent_bytes(log: &str) -> u64 {
     log.lines()
-        .filter_map(|l| l.split(" sent ").nth(1)?.strip_suffix(" bytes")?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split(" sent ")
+                .nth(1)?
+                .strip_suffix(" bytes")?
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 

@@ -72,7 +72,11 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     send().map_err(net)?;
     if s.served.verbose {
         // Tests and benchmarks add these up: the content bytes a change cost.
-        eprintln!("mirrord: {}: GET {} sent {size} bytes", s.conn.peer(), path.display());
+        eprintln!(
+            "mirrord: {}: GET {} sent {size} bytes",
+            s.conn.peer(),
+            path.display()
+        );
     }
     Ok(Flow::Go)
 }
