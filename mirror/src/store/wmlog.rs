@@ -104,6 +104,10 @@ pub fn after(c: &Connection, serial: u64, limit: usize) -> Result<Vec<(u64, Reco
 /// What became of the file `p` (as named at `serial`) after `serial`: its name now, or `None`
 /// when its content was replaced or it went away (a later record will tell the client).
 pub fn follow(c: &Connection, serial: u64, p: &Path) -> Result<Option<PathBuf>> {
+    if serial < trimmed(c)? {
+        // Its history is partly gone: the client is sent back to INIT at its next NEXT.
+        return Ok(None);
+    }
     let mut cur = p.to_path_buf();
     let mut from = serial;
     while let Some((s, op, at, to)) = next_touching(c, from, &cur)? {
@@ -242,6 +246,13 @@ pub fn trim(c: &Connection, keep: Keep, now: i64) -> Result<u64> {
         .unwrap_or(0);
     crate::store::set_meta(c, "trimmed", &before.max(last).to_string())?;
     Ok(n as u64)
+}
+
+/// The last serial `--log-keep` dropped (0: none).
+pub fn trimmed(c: &Connection) -> Result<u64> {
+    Ok(crate::store::meta(c, "trimmed")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 /// Forget every record (a new session starts from the snapshot; serials go on growing).

@@ -211,3 +211,28 @@ fn a_client_behind_the_trimmed_log_converges_by_a_differential_init() {
         "the differential INIT sent more than what differs:\n{after}"
     );
 }
+
+#[test]
+fn trees_that_need_more_watches_than_allowed_are_refused_with_how_many() {
+    let s = Setup::new();
+    for d in ["a/b", "c/d", "e"] {
+        std::fs::create_dir_all(s.src.join(d)).unwrap();
+    }
+    let out = std::process::Command::new(bin("mirrord"))
+        .arg("--fs-info-dir")
+        .arg(&s.info)
+        .arg("--state-dir")
+        .arg(s.path("state"))
+        .args(["--listen", "127.0.0.1:0", "--max-watches", "3"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // src, a, a/b, c, c/d, e (skip is excluded): six.
+    assert!(
+        err.contains("hold 6 directories")
+            && err.contains("--max-watches is 3")
+            && err.contains("fs.inotify.max_user_watches="),
+        "{err}"
+    );
+}

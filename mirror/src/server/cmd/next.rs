@@ -16,6 +16,11 @@ pub fn apply(s: &mut Session<'_>) -> Result<Flow> {
     };
     let mut quiet_since = Instant::now();
     loop {
+        if cursor < wmlog::trimmed(&s.db)? {
+            // The log was trimmed past this client (--log-keep): records would be skipped.
+            // It reconnects, is refused its SN:, and does a differential INIT.
+            return s.refuse(Reply::SERIAL_INVALID);
+        }
         let records = wmlog::after(&s.db, cursor, BATCH)?;
         if let Some((last, _)) = records.last() {
             let last = *last;
