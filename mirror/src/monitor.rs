@@ -10,7 +10,7 @@
 //! events themselves, since the disk no longer shows what went. An overflow (`Rescan`) walks
 //! the trees and logs only the differences.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +39,25 @@ struct Scan {
     seen: HashSet<Vec<u8>>,
     /// Records logged by this scan.
     logged: u64,
+    /// The snapshot as the scan began, to pass over unchanged paths without a query; a
+    /// subtree the scan moves or replaces is dropped from it (the database decides there).
+    known: BTreeMap<Vec<u8>, (Meta, Option<Id>)>,
+}
+
+impl Scan {
+    /// Forget `p` and everything below it.
+    fn forget(&mut self, p: &Path) {
+        let b = p.as_os_str().as_bytes();
+        let mut lo = b.to_vec();
+        lo.push(b'/');
+        let mut hi = b.to_vec();
+        hi.push(b'0');
+        let below: Vec<Vec<u8>> = self.known.range(lo..hi).map(|(k, _)| k.clone()).collect();
+        for k in below {
+            self.known.remove(&k);
+        }
+        self.known.remove(b);
+    }
 }
 
 pub struct Monitor {
@@ -140,7 +159,14 @@ impl Monitor {
     /// [`Monitor::scan_end`].
     pub fn scan_begin(&mut self) -> Result<()> {
         self.begin()?;
-        self.scan = Some(Scan::default());
+        let known = snapshot::all_with_ids(&self.db)?
+            .into_iter()
+            .map(|(p, m, id)| (p, (m, id)))
+            .collect();
+        self.scan = Some(Scan {
+            known,
+            ..Scan::default()
+        });
         Ok(())
     }
 
@@ -148,9 +174,19 @@ impl Monitor {
     pub fn scan_seen(&mut self, e: Event) -> Result<()> {
         self.begin()?;
         if let Event::Created { path, .. } = e {
-            self.reconcile(&path, false)?;
+            let key = path.as_os_str().as_bytes();
+            // Unchanged since the snapshot (the common case): nothing to ask the database.
+            let same = self.scan.as_ref().is_some_and(|s| {
+                s.known.get(key).is_some_and(|(m, id)| {
+                    id.is_some()
+                        && stat(&path).is_some_and(|(dm, did)| dm == *m && Some(did) == *id)
+                })
+            }) && self.rules.covers(&path);
+            if !same {
+                self.reconcile(&path, false)?;
+            }
             if let Some(scan) = &mut self.scan {
-                scan.seen.insert(path.as_os_str().as_bytes().to_vec());
+                scan.seen.insert(key.to_vec());
             }
         }
         Ok(())
@@ -229,6 +265,9 @@ impl Monitor {
                 // The original design's "explode": replaced by another thing.
                 self.log(Op::Delete, p, None, None)?;
                 snapshot::remove_tree(&self.db, p)?;
+                if let Some(scan) = &mut self.scan {
+                    scan.forget(p);
+                }
                 Some(disk.kind.created_by())
             }
             None => Some(disk.kind.created_by()),
@@ -273,6 +312,10 @@ impl Monitor {
             }
             self.log(Op::Move, &from, Some(p), None)?;
             snapshot::move_tree(&self.db, &from, p)?;
+            if let Some(scan) = &mut self.scan {
+                scan.forget(&from);
+                scan.forget(p);
+            }
             return Ok(true);
         }
         Ok(false)
@@ -282,6 +325,9 @@ impl Monitor {
         if snapshot::get(&self.db, p)?.is_some() {
             self.log(Op::Delete, p, None, None)?;
             snapshot::remove_tree(&self.db, p)?;
+            if let Some(scan) = &mut self.scan {
+                scan.forget(p);
+            }
         }
         Ok(())
     }

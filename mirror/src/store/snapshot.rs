@@ -160,6 +160,18 @@ pub fn page(c: &Connection, after: Option<&Path>, limit: usize) -> Result<Vec<(P
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A path's bytes, its state and its identity.
+pub type Entry = (Vec<u8>, Meta, Option<Id>);
+
+/// Every path with its state and identity, for a scan to compare against in memory.
+pub fn all_with_ids(c: &Connection) -> Result<Vec<Entry>> {
+    let mut s = c.prepare_cached(
+        "SELECT path, kind, mode, uid, gid, size, mtime_ns, target, dev, ino FROM snapshot",
+    )?;
+    let rows = s.query_map([], |r| Ok((r.get(0)?, meta_of(r, 1)?, id_of(r, 8)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn clear(c: &Connection) -> Result<()> {
     c.execute("DELETE FROM snapshot", [])?;
     Ok(())
