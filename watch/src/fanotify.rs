@@ -668,4 +668,39 @@ mod tests {
             "excluded subtree reported: {ev:?}"
         );
     }
+
+    #[test]
+    fn a_move_out_of_the_trees_is_a_deletion_at_once() {
+        let Some(f) = group() else { return };
+        let d = tempfile::tempdir().unwrap();
+        let (tree, out) = (d.path().join("tree"), d.path().join("out"));
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(tree.join("sub/f"), "x").unwrap();
+        let rules = Rules {
+            roots: vec![tree.clone()],
+            exclude: vec![],
+            writer: None,
+        };
+        let mut w = crate::Watcher::walking(f, rules, &mut |_| {}).unwrap();
+        std::fs::rename(tree.join("sub"), out.join("sub")).unwrap();
+        let mut ev = Vec::new();
+        for _ in 0..200 {
+            w.read(&mut |e| ev.push(e)).unwrap();
+            if !ev.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Its partner landed outside: settled now, not at the next event in the trees.
+        assert_eq!(
+            ev,
+            [crate::Event::Deleted {
+                path: tree.join("sub"),
+                dir: true
+            }]
+        );
+        assert!(!w.has_pending());
+        assert!(!w.is_watched(&tree.join("sub")), "its watch went with it");
+    }
 }
