@@ -6,25 +6,33 @@
 //! at the mirror as it is, never by failing.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::client::Sync;
 use crate::client::link::{Content, Link};
 use crate::client::place::{RESERVED, check, place_known};
+use crate::client::writer::{self, Job, Owner, Writer};
 use crate::error::{Result, io};
 use crate::proto::Request;
 use crate::record::{Kind, Meta, Op, Record};
 
-/// GETs asked ahead of the one being received.
-const WINDOW: usize = 64;
+/// GETs asked ahead of the one being received, at most: enough that the server is never
+/// idle while the client writes files, even when a loaded machine runs them in turns...
+const WINDOW: usize = 512;
+/// ...and at most this many bytes of them, so the requests in flight always fit in the
+/// socket buffers while the server writes its answers (two full pipes would deadlock).
+const WINDOW_BYTES: usize = 32 * 1024;
 
 pub struct Apply {
     dir: PathBuf,
     tmp: PathBuf,
     root: bool,
+    /// The owner a new temp file has, so a file already owned right is not chowned.
+    owner: Owner,
+    /// During INIT: the thread writing the snapshot's small files.
+    writer: Option<Writer>,
     verbose: bool,
     n: u64,
     /// During INIT: every path the snapshot named (and its parents), to remove the rest after.
@@ -65,10 +73,22 @@ impl Apply {
                 }
             }
         }
+        let root = nix::unistd::geteuid().is_root();
+        // What a file made here gets (the directory's group when it is set-group-ID, or
+        // under a grpid mount): a probe says for sure.
+        let probe = tmp.join("probe");
+        let made = writer::create(&probe)?.metadata().map_err(io(&probe))?;
+        std::fs::remove_file(&probe).map_err(io(&probe))?;
         Ok(Apply {
             dir: dir.to_path_buf(),
             tmp,
-            root: nix::unistd::geteuid().is_root(),
+            root,
+            owner: Owner {
+                root,
+                uid: made.uid(),
+                gid: made.gid(),
+            },
+            writer: None,
             verbose,
             n: 0,
             seen: None,
@@ -148,15 +168,10 @@ impl Apply {
     /// Put `tmp` at `target`, replacing whatever is there.
     fn install(&mut self, tmp: &Path, target: &Path) -> Result<()> {
         self.parents(target)?;
-        match std::fs::rename(tmp, target) {
-            // A directory is in the way (overtaken): it goes.
-            Err(_) if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) => {
-                std::fs::remove_dir_all(target).map_err(io(target))?;
-                self.dirs.clear();
-                std::fs::rename(tmp, target).map_err(io(target))
-            }
-            r => r.map_err(io(target)),
+        if writer::put_in_place(tmp, target)? {
+            self.dirs.clear();
         }
+        Ok(())
     }
 
     fn symlink(&mut self, target: &Path, m: &Meta) -> Result<()> {
@@ -167,47 +182,98 @@ impl Apply {
         self.install(&tmp, target)
     }
 
-    /// Receive a `GET`'s answer into `target`.
-    fn receive(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
-        let tmp = self.temp();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        let got = link.content(&tmp, &mut |b| f.write_all(b))?;
+    /// Whether a `GET`'s answer can be used; says why not.
+    fn usable(&self, got: Content, target: &Path) -> bool {
         match got {
-            Content::Received => {}
+            Content::Received => true,
             Content::Changed => {
-                drop(f);
-                let _ = std::fs::remove_file(&tmp);
                 if self.verbose {
                     eprintln!(
                         "fs_mirror: {} changed since; waiting for its later record",
                         target.display()
                     );
                 }
-                return Ok(());
+                false
             }
             Content::Corrupt => {
-                drop(f);
-                let _ = std::fs::remove_file(&tmp);
                 eprintln!(
                     "fs_mirror: {}: content did not match its SHA-256; not applied",
                     target.display()
                 );
-                return Ok(());
+                false
             }
         }
-        if self.root {
-            std::os::unix::fs::fchown(&f, Some(m.uid), Some(m.gid)).map_err(io(&tmp))?;
+    }
+
+    /// Receive a `GET`'s answer into `target`.
+    fn receive(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
+        if self.seen.is_some() && m.size <= writer::SMALL {
+            return self.receive_init(link, target, m);
         }
-        f.set_permissions(std::fs::Permissions::from_mode(m.mode))
-            .map_err(io(&tmp))?;
-        set_mtime(&f, m.mtime_ns).map_err(io(&tmp))?;
+        let tmp = self.temp();
+        let mut f = writer::create(&tmp)?;
+        let got = link.content(&tmp, &mut |b| f.write_all(b))?;
+        if !self.usable(got, target) {
+            drop(f);
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(());
+        }
+        writer::finish_file(&f, &tmp, m, &self.owner)?;
         drop(f);
         self.install(&tmp, target)
+    }
+
+    /// During INIT: receive a small file into memory and hand it to the writer thread (the
+    /// snapshot names each path once, so the files may land in any order once their
+    /// directories are there).
+    fn receive_init(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
+        let tmp = self.temp();
+        let mut content = Vec::with_capacity(m.size as usize);
+        // A file that grew large since the snapshot goes to its temp file as it comes.
+        let mut spilled: Option<std::fs::File> = None;
+        let got = link.content(&tmp, &mut |b| {
+            if spilled.is_none() && content.len() + b.len() > writer::SMALL as usize {
+                let mut f =
+                    writer::create(&tmp).map_err(|e| std::io::Error::other(e.to_string()))?;
+                f.write_all(&content)?;
+                content = Vec::new();
+                spilled = Some(f);
+            }
+            match &mut spilled {
+                Some(f) => f.write_all(b),
+                None => {
+                    content.extend_from_slice(b);
+                    Ok(())
+                }
+            }
+        })?;
+        if !self.usable(got, target) {
+            if spilled.take().is_some() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return Ok(());
+        }
+        if let Some(f) = spilled {
+            writer::finish_file(&f, &tmp, m, &self.owner)?;
+            drop(f);
+            return self.install(&tmp, target);
+        }
+        self.parents(target)?;
+        let job = Job {
+            tmp,
+            target: target.to_path_buf(),
+            content,
+            meta: m.clone(),
+        };
+        match &mut self.writer {
+            Some(w) => w.write(job),
+            None => {
+                let mut w = Writer::start(self.owner)?;
+                w.write(job)?;
+                self.writer = Some(w);
+                Ok(())
+            }
+        }
     }
 
     fn rename(&mut self, from: &Path, to: &Path) -> Result<bool> {
@@ -245,15 +311,12 @@ impl Apply {
     }
 }
 
-fn set_mtime(f: &File, ns: i64) -> std::io::Result<()> {
-    use nix::sys::stat::futimens;
-    use nix::sys::time::TimeSpec;
-    let mtime = TimeSpec::new(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
-    futimens(f, &TimeSpec::UTIME_OMIT, &mtime).map_err(std::io::Error::from)
-}
-
 impl Sync for Apply {
     fn begin_init(&mut self) {
+        // An INIT cut short (the connection lost) leaves its files in place first.
+        if let Some(mut w) = self.writer.take() {
+            let _ = w.finish();
+        }
         self.seen = Some(HashSet::new());
     }
 
@@ -270,6 +333,12 @@ impl Sync for Apply {
             .map(|(s, r)| (*s, r.path.clone()))
             .collect();
         let (mut asked, mut received) = (0usize, 0usize);
+        // The size of each GET in flight, and their sum.
+        let mut flying = std::collections::VecDeque::new();
+        let mut flying_bytes = 0usize;
+        // A command deferred to after the last GET (the next INIT batch) must not come
+        // before the answers of a refetch, which are read after the loop.
+        let may_send_deferred = !records.iter().any(|(_, r)| r.op == Op::Move);
         let mut refetch = Vec::new();
         for (i, (serial, r)) in records.iter().enumerate() {
             if i > 0 && refetch.is_empty() {
@@ -280,16 +349,32 @@ impl Sync for Apply {
             if r.op == Op::Fwrite && check(&r.path).is_ok() {
                 // Its GET is (or is about to be) asked: its answer must be read, whatever
                 // the mirror now says of the path.
-                while asked < fetch.len() && asked < received + WINDOW {
-                    let (s, p) = &fetch[asked];
-                    link.send(&Request::Get {
-                        serial: *s,
-                        path: p.clone(),
-                    })?;
-                    asked += 1;
+                // Asked in bunches (half a window at a time), so a send carries many.
+                if asked == received
+                    || (asked < fetch.len()
+                        && asked - received < WINDOW / 2
+                        && flying_bytes < WINDOW_BYTES / 2)
+                {
+                    while asked < fetch.len()
+                        && (asked == received
+                            || (asked - received < WINDOW && flying_bytes < WINDOW_BYTES))
+                    {
+                        let (s, p) = &fetch[asked];
+                        let n = link.send_sized(&Request::Get {
+                            serial: *s,
+                            path: p.clone(),
+                        })?;
+                        flying.push_back(n);
+                        flying_bytes += n;
+                        asked += 1;
+                    }
+                    if asked == fetch.len() && may_send_deferred {
+                        link.send_deferred()?;
+                    }
+                    link.flush()?;
                 }
-                link.flush()?;
                 received += 1;
+                flying_bytes -= flying.pop_front().unwrap_or(0);
             }
             let target = match self.place(&r.path) {
                 Ok(t) => t,
@@ -355,6 +440,10 @@ impl Sync for Apply {
     }
 
     fn end_init(&mut self) -> Result<()> {
+        // Every file of the snapshot in place before anything else is looked at.
+        if let Some(mut w) = self.writer.take() {
+            w.finish()?;
+        }
         let Some(seen) = self.seen.take() else {
             return Ok(());
         };

@@ -31,6 +31,9 @@ pub enum Content {
 pub struct Link {
     conn: Connection,
     peer: String,
+    /// A command to send once the `GET`s of the batch being applied are all asked (see
+    /// [`Link::defer`]).
+    deferred: Option<Request>,
 }
 
 impl Link {
@@ -50,6 +53,7 @@ impl Link {
                     return Ok(Link {
                         conn: Connection::new(s).map_err(net)?,
                         peer,
+                        deferred: None,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -77,6 +81,13 @@ impl Link {
         self.conn.write_line(&r.line()).map_err(self.net())
     }
 
+    /// Queue a command; the bytes it takes on the wire.
+    pub fn send_sized(&mut self, r: &Request) -> Result<usize> {
+        let line = r.line();
+        self.conn.write_line(&line).map_err(self.net())?;
+        Ok(line.len() + 2)
+    }
+
     pub fn flush(&mut self) -> Result<()> {
         self.conn.flush().map_err(self.net())
     }
@@ -84,6 +95,23 @@ impl Link {
     pub fn command(&mut self, r: &Request) -> Result<()> {
         self.send(r)?;
         self.flush()
+    }
+
+    /// Send `r` right after the last `GET` of the batch being applied instead of after the
+    /// batch: its answer then follows their answers, and the server prepares it while the
+    /// client is still writing files. Only for a command answered at once (`NEXT` during
+    /// `INIT`); [`Link::send_deferred`] sends it, and the caller calls that again after the
+    /// batch in case no `GET` was asked.
+    pub fn defer(&mut self, r: Request) {
+        self.deferred = Some(r);
+    }
+
+    /// Send the deferred command, if any.
+    pub fn send_deferred(&mut self) -> Result<()> {
+        match self.deferred.take() {
+            Some(r) => self.command(&r),
+            None => Ok(()),
+        }
     }
 
     /// The next line that is not a keep-alive.

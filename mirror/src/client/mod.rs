@@ -12,6 +12,7 @@ pub mod link;
 pub mod place;
 pub mod report;
 pub mod sn;
+pub mod writer;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -219,7 +220,13 @@ impl<'a> Client<'a> {
                 let p = diff::prune(&mut self.link, &self.cfg.datadir, &mut records)?;
                 self.say(format!("INIT batch: {p:?} (files kept, not fetched)"));
             }
+            // A full batch is followed by another (maybe empty): ask for it while this one
+            // is being written.
+            if n == BATCH {
+                self.link.defer(Request::Next);
+            }
             self.sync.batch(&records, &mut self.link, &mut |_| Ok(()))?;
+            self.link.send_deferred()?;
             if n < BATCH {
                 self.applied.write(&self.session, b.serial)?;
                 self.sync.end_init()?;
@@ -229,7 +236,6 @@ impl<'a> Client<'a> {
                 self.say(format!("INIT done at serial {}", b.serial));
                 return Ok(());
             }
-            self.link.command(&Request::Next)?;
         }
     }
 

@@ -7,11 +7,16 @@ use std::net::TcpStream;
 
 use super::codec::{self, Frame};
 
+/// Bytes read at most per `read` call (the read buffer is zeroed once, not per read).
+const READ: usize = 64 * 1024;
+
 pub struct Connection {
     reader: TcpStream,
     writer: BufWriter<TcpStream>,
+    /// Read bytes are `buf[start..end]`; the rest of `buf` is room for the next read.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     peer: String,
 }
 
@@ -24,8 +29,9 @@ impl Connection {
         Ok(Connection {
             writer: BufWriter::with_capacity(256 * 1024, stream.try_clone()?),
             reader: stream,
-            buf: Vec::with_capacity(64 * 1024),
+            buf: vec![0; 2 * READ],
             start: 0,
+            end: 0,
             peer,
         })
     }
@@ -40,27 +46,30 @@ impl Connection {
 
     /// Whether a complete or partial line is already read and waiting.
     pub fn has_buffered(&self) -> bool {
-        self.start < self.buf.len()
+        self.start < self.end
     }
 
+    /// Read what the socket has (at most [`READ`] bytes) after the buffered bytes.
     fn fill(&mut self) -> io::Result<usize> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > 32 * 1024 {
-            self.buf.drain(..self.start);
-            self.start = 0;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.buf.len() - self.end < READ {
+            // Move the unread bytes to the front, and grow when a partial line needs it.
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+            if self.buf.len() - self.end < READ {
+                self.buf.resize(self.end + READ, 0);
+            }
         }
-        let mut chunk = [0u8; 64 * 1024];
-        let n = self.reader.read(&mut chunk)?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        let n = self.reader.read(&mut self.buf[self.end..self.end + READ])?;
+        self.end += n;
         Ok(n)
     }
 
     /// The next line without its end; `None` at the end of the stream.
     pub fn read_line(&mut self) -> io::Result<Option<Vec<u8>>> {
         loop {
-            match codec::check(&self.buf[self.start..]) {
+            match codec::check(&self.buf[self.start..self.end]) {
                 Ok(n) => {
                     let line = codec::trim_end(&self.buf[self.start..self.start + n]).to_vec();
                     self.start += n;
@@ -88,7 +97,7 @@ impl Connection {
             if !self.has_buffered() && self.fill()? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            let have = &self.buf[self.start..];
+            let have = &self.buf[self.start..self.end];
             let take = have.len().min(n as usize);
             sink(&have[..take])?;
             self.start += take;

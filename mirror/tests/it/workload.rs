@@ -322,3 +322,46 @@ fn an_excluded_tree_stays_excluded_when_deleted_and_made_again(backend: &str) {
     assert!(!s.mirrored(&m).join("skip").exists());
     assert!(!d.log().contains("/skip"), "{}", d.log());
 }
+
+#[test]
+fn an_init_of_many_batches_over_a_stale_mirror_ends_identical() {
+    let s = Setup::new();
+    // More than two batches of 1024 records, so INIT asks for the next batch while it is
+    // still writing the files of this one.
+    for d in 0..25 {
+        let dir = s.src.join(format!("d{d:02}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..100 {
+            std::fs::write(dir.join(format!("f{f}")), format!("{d} {f}").repeat(f + 1)).unwrap();
+        }
+    }
+    std::fs::create_dir(s.src.join("was_file")).unwrap();
+    std::fs::write(s.src.join("was_file/inside"), b"in a directory now").unwrap();
+    std::fs::write(s.src.join("was_dir"), b"a file now").unwrap();
+    std::fs::set_permissions(
+        s.src.join("d03/f7"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o751),
+    )
+    .unwrap();
+    // The mirror holds what the server does not: a file where it has a directory, a
+    // directory (not empty) where it has a file, and files it never had.
+    let m = s.path("mirror");
+    let stale = s.mirrored(&m);
+    std::fs::create_dir_all(stale.join("was_dir/deep")).unwrap();
+    std::fs::write(stale.join("was_dir/deep/old"), b"old").unwrap();
+    std::fs::write(stale.join("was_file"), b"old").unwrap();
+    std::fs::create_dir_all(stale.join("d07")).unwrap();
+    std::fs::write(stale.join("d07/f3"), b"stale content").unwrap();
+    std::fs::write(stale.join("d07/gone"), b"not on the server").unwrap();
+    let d = s.mirrord(&[]);
+    let c = FsMirror::start(d.port, &m, &[]);
+    converge(&s.src, &stale, 60, &|| format!("{}\n{}", d.log(), c.log()));
+    assert!(
+        c.log().contains("INIT done"),
+        "the copy came through INIT: {}",
+        c.log()
+    );
+    // And the realtime log follows on.
+    std::fs::write(s.src.join("d24/after"), b"after INIT").unwrap();
+    converge(&s.src, &stale, 30, &|| format!("{}\n{}", d.log(), c.log()));
+}

@@ -50,7 +50,9 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
         s.conn.write_line(&format!("SIZE:{size}"))?;
         let mut sha = Sha256::new();
         let mut left = size;
-        let mut buf = vec![0u8; 256 * 1024];
+        // Sized to the file: most are small, and zeroing a large buffer per GET costs more
+        // than reading them.
+        let mut buf = vec![0u8; (size as usize).clamp(1, 256 * 1024)];
         while left > 0 {
             let want = buf.len().min(left as usize);
             let n = match file.read(&mut buf[..want]) {
