@@ -1,15 +1,34 @@
 //! The watches, indexed both ways: by descriptor (to name the directory of each event) and by
-//! path, ordered, so the watches under a directory are one range of the map — a renamed or
-//! vanished directory touches only its own watches, not every watch.
+//! path, ordered by the path's bytes, so the watches under a directory are one range of the map
+//! (`dir/` up to `dir0`, '0' following '/') — a renamed or vanished directory touches only its
+//! own watches, not every watch. Bytes compare with one `memcmp`, where paths would compare
+//! component by component: setting up 100,000 watches does 1.7 million comparisons.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::hash::Hash;
 use std::ops::Bound;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub struct Index<Wd> {
-    by_path: BTreeMap<PathBuf, Wd>,
+    by_path: BTreeMap<Box<[u8]>, Wd>,
     by_wd: HashMap<Wd, PathBuf>,
+}
+
+fn key(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+/// The keys strictly below directory `dir`: `[dir/, dir0)`.
+fn below(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut lo = key(dir).to_vec();
+    if lo.last() != Some(&b'/') {
+        lo.push(b'/');
+    }
+    let mut hi = lo.clone();
+    *hi.last_mut().expect("not empty") = b'0';
+    (lo, hi)
 }
 
 impl<Wd: Clone + Eq + Hash> Index<Wd> {
@@ -29,19 +48,20 @@ impl<Wd: Clone + Eq + Hash> Index<Wd> {
     }
 
     pub fn contains(&self, path: &Path) -> bool {
-        self.by_path.contains_key(path)
+        self.by_path.contains_key(key(path))
     }
 
     /// Record that `wd` watches `path`. A path has one watch (a directory made again at the
     /// same place replaces the old one) and a watch one path (the last it was reached by).
     pub fn insert(&mut self, path: PathBuf, wd: Wd) {
-        if let Some(old) = self.by_wd.insert(wd.clone(), path.clone())
-            && old != path
-            && self.by_path.get(&old) == Some(&wd)
+        let k: Box<[u8]> = key(&path).into();
+        if let Some(old) = self.by_wd.insert(wd.clone(), path)
+            && key(&old) != &*k
+            && self.by_path.get(key(&old)) == Some(&wd)
         {
-            self.by_path.remove(&old);
+            self.by_path.remove(key(&old));
         }
-        if let Some(prev) = self.by_path.insert(path, wd.clone())
+        if let Some(prev) = self.by_path.insert(k, wd.clone())
             && prev != wd
         {
             self.by_wd.remove(&prev);
@@ -51,26 +71,31 @@ impl<Wd: Clone + Eq + Hash> Index<Wd> {
     /// Forget a watch the kernel dropped.
     pub fn remove(&mut self, wd: &Wd) {
         if let Some(p) = self.by_wd.remove(wd)
-            && self.by_path.get(&p) == Some(wd)
+            && self.by_path.get(key(&p)) == Some(wd)
         {
-            self.by_path.remove(&p);
+            self.by_path.remove(key(&p));
         }
     }
 
     /// Forget the watches of `dir` and below, returning them.
     pub fn remove_under(&mut self, dir: &Path) -> Vec<(PathBuf, Wd)> {
-        // Paths compare component by component, so those under `dir` follow it in one run.
-        let under: Vec<PathBuf> = self
+        let (lo, hi) = below(dir);
+        let mut under: Vec<Box<[u8]>> = self
             .by_path
-            .range::<Path, _>((Bound::Included(dir), Bound::Unbounded))
-            .take_while(|(p, _)| p.starts_with(dir))
+            .range::<[u8], _>((Bound::Included(&lo[..]), Bound::Excluded(&hi[..])))
             .map(|(p, _)| p.clone())
             .collect();
+        if self.by_path.contains_key(key(dir)) {
+            under.push(key(dir).into());
+        }
         under
             .into_iter()
-            .filter_map(|p| {
-                let wd = self.by_path.remove(&p)?;
-                self.by_wd.remove(&wd);
+            .filter_map(|k| {
+                let wd = self.by_path.remove(&k)?;
+                let p = self
+                    .by_wd
+                    .remove(&wd)
+                    .unwrap_or_else(|| PathBuf::from(OsStr::from_bytes(&k)));
                 Some((p, wd))
             })
             .collect()
@@ -78,13 +103,15 @@ impl<Wd: Clone + Eq + Hash> Index<Wd> {
 
     /// Forget the watches of every path `gone` says, returning them.
     pub fn remove_if(&mut self, gone: impl Fn(&Path) -> bool) -> Vec<(PathBuf, Wd)> {
-        let paths: Vec<PathBuf> = self.by_path.keys().filter(|p| gone(p)).cloned().collect();
-        paths
-            .into_iter()
-            .filter_map(|p| {
-                let wd = self.by_path.remove(&p)?;
+        let keys: Vec<Box<[u8]>> = (self.by_path.keys())
+            .filter(|k| gone(Path::new(OsStr::from_bytes(k))))
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let wd = self.by_path.remove(&k)?;
                 self.by_wd.remove(&wd);
-                Some((p, wd))
+                Some((PathBuf::from(OsStr::from_bytes(&k)), wd))
             })
             .collect()
     }
