@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Mirror benchmarks (issue 12), side by side in one run:
+# Mirror benchmarks (issue 12), side by side in one run, the arms alternating ROUNDS times
+# (medians and their ratio; the machine's load is printed before and after):
 #  1. initial sync of 30,000 small files into an empty mirror: fs_mirror's INIT (mirrord
-#     already booted; its boot is timed too) vs `rsync -a SRC/ DST/`;
+#     booted once beforehand; its boot is timed too) vs `rsync -a SRC/ DST/`;
 #  2. latency from a file's close to its copy in the mirror at 1,000 changes/s
 #     (bench/mirror_latency.py: p50/p99): fs_mirror vs lsyncd in its default rsync mode with
-#     `delay = 0` and with its default delay;
+#     `delay = 0` (and once with its default delay);
 #  3. watch set-up for 100,000 directories: mirrord from start to "boot init finished"
 #     (watches + snapshot) vs `inotifywait -r` to "Watches established.".
+# Every arm writes into directories of its own and nothing is deleted before the end: on ext4
+# without a journal (as here) the inode allocator skips inodes freed in the last minutes, one
+# by one, so a file created right after a mass deletion costs up to a millisecond of kernel
+# time (`recently_deleted` in perf) — whichever arm ran right after a deletion paid for it.
 # Installs lsyncd, rsync and inotify-tools with apt-get. Needs root (owners are kept).
-# usage: bench/mirror.sh [sync|latency|watch|all]   (FILES=30000 DIRS=100000 RATE=1000 COUNT=3000)
+# usage: bench/mirror.sh [sync|latency|watch|all]
+#        (FILES=30000 DIRS=100000 RATE=1000 COUNT=3000 ROUNDS=3 WORK=/var/tmp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
@@ -16,6 +22,7 @@ FILES=${FILES:-30000}
 DIRS=${DIRS:-100000}
 RATE=${RATE:-1000}
 COUNT=${COUNT:-3000}
+ROUNDS=${ROUNDS:-3}
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need lsyncd lsyncd
 need rsync rsync
@@ -23,7 +30,7 @@ need inotifywait inotify-tools
 cargo build --release -q -p upm-mirror
 BIN=$PWD/target/release
 LAT=$PWD/bench/mirror_latency.py
-work=$(mktemp -d /var/tmp/upm-mirror-bench-XXXX)
+work=$(mktemp -d "${WORK:-/var/tmp}/upm-mirror-bench-XXXX")
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -31,23 +38,34 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+echo "load before: $(uptime)"
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# CPU seconds (user + system) a process used so far.
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
+# "median A s, median B s, ratio A/B" of two files of numbers.
+compare() {
+  local a b
+  a=$(median <"$1")
+  b=$(median <"$2")
+  echo "median $3 $a s, $4 $b s, ratio $(echo "$a / $b" | bc -l | xargs printf '%.2f')"
+}
 
-# Start mirrord on identity system of $work/info watching $1; sets PORT and BOOT (seconds).
+# Start mirrord on identity system of $work/info-$2 watching $1; sets PORT, MD_PID and BOOT.
 start_mirrord() {
-  rm -rf "$work/info" "$work/state"
-  "$BIN/fs_info" -d "$work/info" -a "t:$1" system
+  rm -rf "$work/info-$2" "$work/state-$2"
+  "$BIN/fs_info" -d "$work/info-$2" -a "t:$1" system
   local t0
   t0=$(now)
-  coproc MD { exec "$BIN/mirrord" --fs-info-dir "$work/info" --state-dir "$work/state" --listen 127.0.0.1:0 2>"$work/mirrord.err"; }
+  coproc MD { exec "$BIN/mirrord" --fs-info-dir "$work/info-$2" --state-dir "$work/state-$2" --listen 127.0.0.1:0 2>"$work/mirrord-$2.err"; }
   pids+=("$MD_PID")
   local line
   read -r line <&"${MD[0]}"
   PORT=${line##*:}
   read -r line <&"${MD[0]}"
-  [[ $line == "boot init finished" ]] || { cat "$work/mirrord.err"; exit 1; }
+  [[ $line == "boot init finished" ]] || { cat "$work/mirrord-$2.err"; exit 1; }
   BOOT=$(secs "$t0" "$(now)")
 }
 
@@ -71,62 +89,99 @@ for i in range(n):
 PY
 }
 
+sync_rsync() { # ROUND
+  local t0 t1
+  t0=$(now)
+  /usr/bin/env time -f "%U %S" -o "$work/rsync.cpu" rsync -a "$src/" "$work/rsync-dst$1/"
+  t1=$(now)
+  secs "$t0" "$t1" >>"$work/sync.rsync"
+  echo "  rsync -a:       $(secs "$t0" "$t1") s (cpu $(awk '{printf "%.2f", $1 + $2}' "$work/rsync.cpu") s)"
+}
+
+sync_fs_mirror() { # ROUND
+  local t0 t1 t2 md0 fp
+  md0=$(cpu "$MD_PID")
+  t0=$(now)
+  "$BIN/fs_mirror" -v --host 127.0.0.1 --port "$PORT" --datadir "$work/mirror$1" 2>"$work/fs_mirror$1.err" &
+  fp=$!
+  pids+=("$fp")
+  until grep -q "INIT done" "$work/fs_mirror$1.err"; do sleep 0.01; done
+  t1=$(now)
+  wait_for "$work/mirror$1/sn"
+  t2=$(now)
+  secs "$t0" "$t1" >>"$work/sync.fs_mirror"
+  echo "  fs_mirror INIT: $(secs "$t0" "$t1") s (cpu fs_mirror $(cpu "$fp") s + mirrord $(echo "$(cpu "$MD_PID") - $md0" | bc -l | xargs printf '%.2f') s; durable, syncfs then sn: $(secs "$t0" "$t2") s)"
+  kill "$fp"
+  wait "$fp" 2>/dev/null || true
+  diff -r "$src" "$work/mirror$1$src" >/dev/null || { echo "  the mirror is NOT identical"; exit 1; }
+}
+
 if [[ $part == sync || $part == all ]]; then
-  echo "== initial sync of $FILES small files"
+  echo "== initial sync of $FILES small files, $ROUNDS rounds"
   src=$work/sync-src
   small_files "$src" "$FILES"
   sync
-  t0=$(now); rsync -a "$src/" "$work/rsync-dst/"; t1=$(now); sync; t2=$(now)
-  echo "rsync -a:            $(secs "$t0" "$t1") s (then sync: $(secs "$t0" "$t2") s)"
-  start_mirrord "$src"
-  echo "mirrord boot:        $BOOT s (walk, $((FILES / 100)) watches, snapshot of $((FILES + FILES / 100 + 1)) paths)"
-  t0=$(now)
-  "$BIN/fs_mirror" -v --host 127.0.0.1 --port "$PORT" --datadir "$work/mirror" 2>"$work/fs_mirror.err" &
-  pids+=($!)
-  until grep -q "INIT done" "$work/fs_mirror.err"; do sleep 0.01; done
-  t1=$(now)
-  wait_for "$work/mirror/sn"
-  t2=$(now)
-  echo "fs_mirror INIT:      $(secs "$t0" "$t1") s (every file in place; durable, syncfs then sn: $(secs "$t0" "$t2") s)"
-  diff -r "$src" "$work/mirror$src" >/dev/null && echo "mirror identical:    yes" || echo "mirror identical:    NO"
+  start_mirrord "$src" sync
+  echo "mirrord boot: $BOOT s (walk, $((FILES / 100)) watches, snapshot of $((FILES + FILES / 100 + 1)) paths)"
+  : >"$work/sync.rsync" >"$work/sync.fs_mirror"
+  for r in $(seq "$ROUNDS"); do
+    if ((r % 2)); then sync_fs_mirror "$r"; sync_rsync "$r"; else sync_rsync "$r"; sync_fs_mirror "$r"; fi
+  done
+  echo "every mirror identical: yes"
+  compare "$work/sync.fs_mirror" "$work/sync.rsync" "fs_mirror INIT" "rsync -a"
   stop_all
-  rm -rf "$src" "$work/rsync-dst" "$work/mirror"
 fi
 
-if [[ $part == latency || $part == all ]]; then
-  echo "== close-to-copy latency at $RATE changes/s ($COUNT files of 200 bytes)"
-  src=$work/lat-src
+lat_fs_mirror() { # ROUND
+  local src=$work/lat-fm$1
   mkdir -p "$src"/d{0..9}
-  start_mirrord "$src"
-  "$BIN/fs_mirror" --host 127.0.0.1 --port "$PORT" --datadir "$work/mirror" 2>"$work/fs_mirror.err" &
+  start_mirrord "$src" "lat$1"
+  "$BIN/fs_mirror" --host 127.0.0.1 --port "$PORT" --datadir "$work/lat-mirror$1" 2>"$work/lat-fs_mirror$1.err" &
   pids+=($!)
-  wait_for "$work/mirror/sn"
-  echo "fs_mirror:           $(python3 "$LAT" "$src" "$work/mirror$src" "$RATE" "$COUNT" 30)"
+  wait_for "$work/lat-mirror$1/sn"
+  local out
+  out=$(python3 "$LAT" "$src" "$work/lat-mirror$1$src" "$RATE" "$COUNT" 30)
+  echo "$out" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/' >>"$work/lat.fs_mirror"
+  echo "  fs_mirror:           $out"
   stop_all
-  for delay in 0 default; do
-    rm -rf "$src" "$work/lsyncd-dst"
-    mkdir -p "$src"/d{0..9} "$work/lsyncd-dst"
-    conf=$work/lsyncd.conf
-    {
-      echo "settings { nodaemon = true, logfile = \"$work/lsyncd.log\", statusFile = \"$work/lsyncd.status\" }"
-      if [[ $delay == default ]]; then
-        echo "sync { default.rsync, source = \"$src\", target = \"$work/lsyncd-dst\" }"
-      else
-        echo "sync { default.rsync, source = \"$src\", target = \"$work/lsyncd-dst\", delay = 0 }"
-      fi
-    } >"$conf"
-    lsyncd "$conf" >"$work/lsyncd.out" 2>&1 &
-    pids+=($!)
-    # Its start-up rsync is done when the directories are there.
-    until [[ -d $work/lsyncd-dst/d9 ]]; do sleep 0.05; done
-    echo "lsyncd delay=$delay: $(python3 "$LAT" "$src" "$work/lsyncd-dst" "$RATE" "$COUNT" 60)"
-    stop_all
+}
+
+lat_lsyncd() { # ROUND DELAY
+  local src=$work/lat-ls$1-$2 dst=$work/lat-ls-dst$1-$2 conf=$work/lsyncd$1-$2.conf
+  mkdir -p "$src"/d{0..9} "$dst"
+  {
+    echo "settings { nodaemon = true, logfile = \"$work/lsyncd$1-$2.log\", statusFile = \"$work/lsyncd$1-$2.status\" }"
+    if [[ $2 == default ]]; then
+      echo "sync { default.rsync, source = \"$src\", target = \"$dst\" }"
+    else
+      echo "sync { default.rsync, source = \"$src\", target = \"$dst\", delay = $2 }"
+    fi
+  } >"$conf"
+  lsyncd "$conf" >"$work/lsyncd$1-$2.out" 2>&1 &
+  pids+=($!)
+  # Its start-up rsync is done when the directories are there.
+  until [[ -d $dst/d9 ]]; do sleep 0.05; done
+  local out
+  out=$(python3 "$LAT" "$src" "$dst" "$RATE" "$COUNT" 60)
+  [[ $2 == 0 ]] && echo "$out" | sed 's/.*p99_ms=\([0-9.]*\).*/\1/' >>"$work/lat.lsyncd"
+  echo "  lsyncd delay=$2:     $out"
+  stop_all
+}
+
+if [[ $part == latency || $part == all ]]; then
+  echo "== close-to-copy latency at $RATE changes/s ($COUNT files of 200 bytes), $ROUNDS rounds"
+  : >"$work/lat.fs_mirror" >"$work/lat.lsyncd"
+  for r in $(seq "$ROUNDS"); do
+    if ((r % 2)); then lat_fs_mirror "$r"; lat_lsyncd "$r" 0; else lat_lsyncd "$r" 0; lat_fs_mirror "$r"; fi
   done
-  rm -rf "$src" "$work/lsyncd-dst" "$work/mirror"
+  lat_lsyncd 0 default
+  a=$(median <"$work/lat.fs_mirror")
+  b=$(median <"$work/lat.lsyncd")
+  echo "median p99: fs_mirror $a ms, lsyncd delay=0 $b ms, ratio $(echo "$a / $b" | bc -l | xargs printf '%.2f')"
 fi
 
 if [[ $part == watch || $part == all ]]; then
-  echo "== watch set-up for $DIRS directories"
+  echo "== watch set-up for $DIRS directories, $ROUNDS rounds"
   tree=$work/dirs
   python3 - "$tree" "$DIRS" <<'PY'
 import os, sys
@@ -136,14 +191,27 @@ for i in range(n):
 PY
   n=$(find "$tree" -type d | wc -l)
   sync
-  t0=$(now)
-  coproc IW { exec inotifywait -m -r -e create "$tree" 2>&1; }
-  pids+=("$IW_PID")
-  while read -r line <&"${IW[0]}"; do [[ $line == "Watches established." ]] && break; done
-  t1=$(now)
-  echo "inotifywait -r:      $(secs "$t0" "$t1") s ($n directories)"
-  stop_all
-  start_mirrord "$tree"
-  echo "mirrord:             $BOOT s (to \"boot init finished\": watches and a snapshot of $n paths in sqlite)"
-  stop_all
+  : >"$work/watch.iw" >"$work/watch.mirrord"
+  watch_iw() {
+    local t0 t1 line
+    t0=$(now)
+    coproc IW { exec inotifywait -m -r -e create "$tree" 2>&1; }
+    pids+=("$IW_PID")
+    while read -r line <&"${IW[0]}"; do [[ $line == "Watches established." ]] && break; done
+    t1=$(now)
+    secs "$t0" "$t1" >>"$work/watch.iw"
+    echo "  inotifywait -r: $(secs "$t0" "$t1") s ($n directories)"
+    stop_all
+  }
+  watch_mirrord() {
+    start_mirrord "$tree" watch
+    echo "$BOOT" >>"$work/watch.mirrord"
+    echo "  mirrord:        $BOOT s (to \"boot init finished\": watches and a snapshot of $n paths in sqlite; cpu $(cpu "$MD_PID") s)"
+    stop_all
+  }
+  for r in $(seq "$ROUNDS"); do
+    if ((r % 2)); then watch_mirrord; watch_iw; else watch_iw; watch_mirrord; fi
+  done
+  compare "$work/watch.mirrord" "$work/watch.iw" "mirrord" "inotifywait -r"
 fi
+echo "load after: $(uptime)"

@@ -71,6 +71,9 @@ fn new_session() -> Result<String> {
     Ok(hex(&b))
 }
 
+/// Paths the boot's walk hands to the snapshot's thread at a time.
+const FOUND: usize = 1024;
+
 /// Walk the trees adding the watches (watch before list): start a session and fill the
 /// snapshot, or, when there is one, go on with its session logging what changed meanwhile.
 pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
@@ -101,8 +104,10 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
             (session, head0)
         }
     };
-    // The walk (watches, listings) and the snapshot's side (lstat, sqlite) run side by side.
-    let (found, seen) = std::sync::mpsc::sync_channel::<upm_watch::Event>(8192);
+    // The walk (watches, listings) and the snapshot's side (lstat, sqlite) run side by side,
+    // the paths found handed over a thousand at a time (a wake-up per path costs more than
+    // its lstat).
+    let (found, seen) = std::sync::mpsc::sync_channel::<Vec<upm_watch::Event>>(8);
     // A failed walk must not end in a scan that takes everything unseen for deleted.
     let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let walk_failed = failed.clone();
@@ -110,7 +115,7 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
         .name("mirrord-boot".into())
         .spawn(move || -> Result<(Monitor, u64)> {
             let mut logged = 0;
-            for e in seen {
+            for e in seen.into_iter().flatten() {
                 if resumed {
                     monitor.scan_seen(e)?;
                 } else {
@@ -134,10 +139,15 @@ pub fn boot(cfg: &Config, rules: Rules) -> Result<Booted> {
     }
     let backend = kernel.name();
     eprintln!("mirrord: watching with {backend}");
+    let mut bunch = Vec::with_capacity(FOUND);
     let walked = Watcher::walking(kernel, rules.clone(), &mut |e| {
-        // A filler that stopped has its error, returned below.
-        let _ = found.send(e);
+        bunch.push(e);
+        if bunch.len() == FOUND {
+            // A filler that stopped has its error, returned below.
+            let _ = found.send(std::mem::replace(&mut bunch, Vec::with_capacity(FOUND)));
+        }
     });
+    let _ = found.send(bunch);
     if walked.is_err() {
         failed.store(true, std::sync::atomic::Ordering::SeqCst);
     }

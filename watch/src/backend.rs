@@ -42,6 +42,21 @@ pub enum Kind {
     MovedTo,
 }
 
+/// Lists a directory as [`Backend::list`] does.
+pub type Lister = fn(&Path) -> Vec<(PathBuf, bool)>;
+
+/// The entries of `dir`, each with whether it is a directory (the entry's type as the listing
+/// gives it, a symlink not followed); nothing when it cannot be read.
+pub fn list_dir(dir: &Path) -> Vec<(PathBuf, bool)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect()
+}
+
 pub trait Backend {
     /// A watch descriptor.
     type Wd: Clone + Eq + Hash + Debug;
@@ -56,6 +71,12 @@ pub trait Backend {
     /// The entries of a directory: their paths and whether each is a directory (symlinks are
     /// not followed). Nothing when it cannot be read.
     fn list(&self, dir: &Path) -> Vec<(PathBuf, bool)>;
+    /// [`Backend::list`] as a function another thread may call, when listing needs nothing of
+    /// the backend's own: the first walk then lists on a thread of its own while this one adds
+    /// the watches.
+    fn lister(&self) -> Option<Lister> {
+        None
+    }
     /// Every directory the rules cover (see [`crate::writable_dirs`]).
     fn dirs(&self, rules: &Rules) -> Vec<PathBuf>;
 }

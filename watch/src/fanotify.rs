@@ -23,6 +23,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::backend::{Lister, list_dir};
 use crate::{Backend, Error, Kind, Raw, Rules};
 
 /// A directory as fanotify names it: file system id, handle type and handle bytes — inline
@@ -387,13 +388,11 @@ impl Backend for Fanotify {
     }
 
     fn list(&self, dir: &Path) -> Vec<(PathBuf, bool)> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
-            .collect()
+        list_dir(dir)
+    }
+
+    fn lister(&self) -> Option<Lister> {
+        Some(list_dir)
     }
 
     fn dirs(&self, rules: &Rules) -> Vec<PathBuf> {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use inotify::{EventMask, WatchDescriptor, WatchMask};
 use nix::errno::Errno;
 
+use crate::backend::{Lister, list_dir};
 use crate::{Backend, Error, Kind, Raw, Rules};
 
 fn errno(e: &io::Error, which: &[Errno]) -> bool {
@@ -115,13 +116,11 @@ impl Backend for Inotify {
     }
 
     fn list(&self, dir: &Path) -> Vec<(PathBuf, bool)> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
-            .collect()
+        list_dir(dir)
+    }
+
+    fn lister(&self) -> Option<Lister> {
+        Some(list_dir)
     }
 
     fn dirs(&self, rules: &Rules) -> Vec<PathBuf> {

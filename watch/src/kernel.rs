@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use inotify::WatchDescriptor;
 
+use crate::backend::Lister;
 use crate::{Backend, Error, Fanotify, Handle, Inotify, Raw, Rules};
 
 /// Which backend to use (`--backend`).
@@ -132,6 +133,13 @@ impl Backend for Kernel {
         match self {
             Kernel::Inotify(i) => i.list(dir),
             Kernel::Fanotify(f) => f.list(dir),
+        }
+    }
+
+    fn lister(&self) -> Option<Lister> {
+        match self {
+            Kernel::Inotify(i) => i.lister(),
+            Kernel::Fanotify(f) => f.lister(),
         }
     }
 

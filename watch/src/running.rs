@@ -286,6 +286,38 @@ mod tests {
     }
 
     #[test]
+    fn a_walk_lists_aside_and_still_finds_every_path_but_the_excluded() {
+        let d = tempfile::tempdir().unwrap();
+        let d = d.path();
+        let mut want = vec![d.to_path_buf()];
+        // Wide and deep enough that directories go to the lister in several bunches.
+        for a in 0..30 {
+            for b in 0..20 {
+                let dir = d.join(format!("a{a}/b{b}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("f"), "x").unwrap();
+                want.extend([dir.clone(), dir.join("f")]);
+            }
+            want.push(d.join(format!("a{a}")));
+        }
+        std::fs::create_dir_all(d.join("skip/deep")).unwrap();
+        std::os::unix::fs::symlink("/", d.join("a0/link")).unwrap();
+        want.push(d.join("a0/link"));
+        let mut found = Vec::new();
+        let w = Watcher::walk(rules(d), &mut |e| match e {
+            Event::Created { path, .. } => found.push(path),
+            other => panic!("a walk reports creations only: {other:?}"),
+        })
+        .unwrap();
+        found.sort();
+        want.sort();
+        assert_eq!(found, want);
+        // Every directory but the excluded ones, and no symlink followed.
+        assert_eq!(w.watched(), 1 + 30 + 30 * 20);
+        assert!(!w.is_watched(&d.join("skip")) && !w.is_watched(&d.join("a0/link")));
+    }
+
+    #[test]
     fn events_stream_while_the_watcher_runs() {
         let d = tempfile::tempdir().unwrap();
         let (running, events) = Watcher::new(rules(d.path())).unwrap().channel().unwrap();

@@ -3,8 +3,11 @@
 //! halves of a rename, keeping the watch index right across renames, and turning lost events
 //! into [`Event::Rescan`].
 
+use std::mem;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
+use crate::backend::Lister;
 use crate::index::Index;
 use crate::{Backend, Error, Event, Inotify, Kind, Raw, Rules};
 
@@ -79,7 +82,10 @@ impl<B: Backend> Watcher<B> {
                 path: root.clone(),
                 dir: true,
             });
-            w.add_tree(&root, on)?;
+            match w.backend.lister() {
+                Some(list) => w.add_tree_aside(&root, list, on)?,
+                None => w.add_tree(&root, on)?,
+            }
         }
         Ok(w)
     }
@@ -231,6 +237,86 @@ impl<B: Backend> Watcher<B> {
             }
         }
         Ok(())
+    }
+
+    /// [`Watcher::add_tree`] with the listings made on a thread of their own while this one
+    /// adds the watches (for the first walk, where there are many): a directory goes to the
+    /// lister only once it is watched, so watch before list still holds; directories go over
+    /// in bunches and listings come back in bunches (a wake-up per directory costs more than
+    /// listing it).
+    fn add_tree_aside(
+        &mut self,
+        dir: &Path,
+        list: Lister,
+        on: &mut dyn FnMut(Event),
+    ) -> Result<(), Error> {
+        /// Directories handed to the lister at a time, and entries handed back at most.
+        const DIRS: usize = 256;
+        const ENTRIES: usize = 4096;
+        let (to_list, todo) = mpsc::channel::<Vec<PathBuf>>();
+        // Entries found, and whether a bunch of directories is all listed with them.
+        let (found, listed) = mpsc::channel::<(Vec<(PathBuf, bool)>, bool)>();
+        let lister = std::thread::Builder::new()
+            .name("upm-watch-list".into())
+            .spawn(move || {
+                for dirs in todo {
+                    let mut out = Vec::new();
+                    for d in &dirs {
+                        out.extend(list(d));
+                        if out.len() >= ENTRIES && found.send((mem::take(&mut out), false)).is_err()
+                        {
+                            return;
+                        }
+                    }
+                    if found.send((out, true)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(Error::Start)?;
+        let mut walk = || -> Result<(), Error> {
+            let mut stack = vec![dir.to_path_buf()];
+            // Bunches handed over and not all listed yet.
+            let mut out = 0usize;
+            loop {
+                let mut bunch = Vec::new();
+                while let Some(d) = stack.pop() {
+                    if self.watch(&d)? {
+                        bunch.push(d);
+                    }
+                    if bunch.len() == DIRS || (stack.is_empty() && !bunch.is_empty()) {
+                        to_list
+                            .send(mem::take(&mut bunch))
+                            .map_err(|_| Error::Panicked)?;
+                        out += 1;
+                    }
+                }
+                if out == 0 {
+                    return Ok(());
+                }
+                let (entries, done) = listed.recv().map_err(|_| Error::Panicked)?;
+                if done {
+                    out -= 1;
+                }
+                for (path, is_dir) in entries {
+                    if self.rules.excluded(&path) {
+                        continue;
+                    }
+                    on(Event::Created {
+                        path: path.clone(),
+                        dir: is_dir,
+                    });
+                    if is_dir {
+                        stack.push(path);
+                    }
+                }
+            }
+        };
+        let walked = walk();
+        drop(to_list);
+        drop(listed);
+        lister.join().map_err(|_| Error::Panicked)?;
+        walked
     }
 
     fn handle(&mut self, raw: Raw<B::Wd>, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
