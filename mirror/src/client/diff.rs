@@ -7,16 +7,17 @@
 //! `ATTRIB` (mode, owner); only the files that differ are `GET`. What the snapshot does not
 //! name is removed at the INIT's end as before.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
 use crate::client::link::Link;
-use crate::client::place::place;
+use crate::client::place::{place, place_known};
 use crate::error::{Result, io};
 use crate::proto::Request;
 use crate::proto::codec::hex;
@@ -59,11 +60,28 @@ fn set_mtime(p: &Path, ns: i64) -> std::io::Result<()> {
 pub fn prune(link: &mut Link, dir: &Path, records: &mut [(u64, Record)]) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     let mut ask = Vec::new();
+    // Whether each parent directory is in the mirror (reached without a symlink), looked at
+    // once per directory rather than once per file: the batch's files come by directory,
+    // and into an empty mirror none is.
+    let mut parents: HashMap<PathBuf, bool> = HashMap::new();
     for (i, (_, r)) in records.iter_mut().enumerate() {
         let (Op::Fwrite, Some(m)) = (r.op, &r.meta) else {
             continue;
         };
-        let Ok(target) = place(dir, &r.path) else {
+        let Some(parent) = r.path.parent() else {
+            continue;
+        };
+        let there = *parents.entry(parent.to_path_buf()).or_insert_with(|| {
+            place(dir, &r.path).is_ok_and(|t| {
+                t.parent()
+                    .and_then(|p| std::fs::symlink_metadata(p).ok())
+                    .is_some_and(|m| m.is_dir())
+            })
+        });
+        if !there {
+            continue;
+        }
+        let Ok(target) = place_known(dir, &r.path, &mut |_| true) else {
             continue;
         };
         let Ok(local) = std::fs::symlink_metadata(&target) else {
