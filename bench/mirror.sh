@@ -41,7 +41,7 @@ trap cleanup EXIT
 echo "load before: $(uptime)"
 
 now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f\n'; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # CPU seconds (user + system) a process used so far.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
