@@ -11,6 +11,7 @@ pub mod durable;
 pub mod link;
 pub mod place;
 pub mod report;
+pub mod retry;
 pub mod sn;
 pub mod writer;
 
@@ -23,6 +24,7 @@ use crate::proto::{BATCH, Reply, Request};
 use crate::record::Record;
 use durable::Durable;
 use link::{Batch, Link};
+use retry::Backoff;
 use sn::{Applied, Sn};
 
 /// An fs_sync back-end.
@@ -78,11 +80,13 @@ pub fn run(cfg: &Config) -> Result<()> {
         Mode::Apply => Box::new(apply::Apply::new(&cfg.datadir, cfg.verbose)?),
         Mode::Report => Box::new(report::Report::new(cfg.json)),
     };
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    let mut local = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut failed_at = None;
     loop {
         let err = match Client::connect(cfg, &sn, &durable, &mut applied, sync.as_mut()) {
             Ok(mut c) => {
-                backoff = Duration::from_millis(250);
+                backoff.reset();
                 c.mirror()
             }
             Err(e) => e,
@@ -92,12 +96,25 @@ pub fn run(cfg: &Config) -> Result<()> {
         {
             return Err(err);
         }
-        eprintln!(
-            "fs_mirror: {err}; retrying in {:.1}s",
-            backoff.as_secs_f32()
-        );
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        if retry::local(&err) {
+            // The same fault again, or a new one after progress (then pauses start over).
+            let at = applied.read().ok().flatten();
+            if at != failed_at {
+                local.reset();
+            }
+            let pause = local.step();
+            eprintln!(
+                "{}",
+                retry::local_message(&err, &cfg.datadir, at.clone(), pause)
+            );
+            failed_at = at;
+            retry::clear_temps(&cfg.datadir);
+            std::thread::sleep(pause);
+            continue;
+        }
+        let pause = backoff.step();
+        eprintln!("fs_mirror: {err}; retrying in {:.1}s", pause.as_secs_f32());
+        std::thread::sleep(pause);
     }
 }
 

@@ -2,6 +2,7 @@
 //! 127.0.0.1 port 0. Nothing waits a fixed time for correctness: every wait polls its condition
 //! with a deadline.
 
+mod client_faults;
 mod ctl;
 mod faults;
 mod harness;

@@ -1,0 +1,139 @@
+//! Faults of the backup host: a full disk and an immutable directory stop the client at the
+//! record that failed, with a message naming the file and what to do; `sn` never passes that
+//! record; once the cause is mended the client converges by itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A small tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "fs_mirror-test"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -t tmpfs on {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The serial in `DIR/sn`, once one is written.
+fn sn_serial(datadir: &Path) -> Option<u64> {
+    std::fs::read_to_string(datadir.join("sn"))
+        .ok()
+        .and_then(|s| s.trim().split_once(',')?.1.parse().ok())
+}
+
+#[test]
+fn a_full_disk_stops_at_the_serial_says_so_and_converges_once_space_is_freed() {
+    if !root() {
+        eprintln!("SKIPPED: mounting a small tmpfs needs root");
+        return;
+    }
+    let s = Setup::new();
+    let small = Tmpfs::mount(&s.path("small"), "8m");
+    let ballast = small.0.join("ballast");
+    std::fs::write(&ballast, vec![7u8; 5 << 20]).unwrap();
+    let m = small.0.join("mirror");
+    std::fs::write(s.src.join("a"), b"fits").unwrap();
+    let d = s.mirrord(&[]);
+    let c = FsMirror::start(d.port, &m, &[]);
+    let logs = || format!("{}\n{}", d.log(), c.log());
+    converge(&s.src, &s.mirrored(&m), 30, &logs);
+    let before = eventually(30, "sn written", || sn_serial(&m).ok_or_else(|| c.log()));
+
+    // 4 MiB into the 3 MiB left.
+    std::fs::write(s.src.join("big"), vec![1u8; 4 << 20]).unwrap();
+    eventually(30, "the full disk reported twice", || {
+        let l = c.log();
+        if l.matches("No space left on device").count() >= 2 {
+            Ok(())
+        } else {
+            Err(l)
+        }
+    });
+    let log = c.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("No space left"))
+        .unwrap()
+        .to_string();
+    eprintln!("the client said: {line}");
+    for want in [".fs_mirror/", "df -h", "retrying in", "nothing is skipped"] {
+        assert!(line.contains(want), "{want:?} not in {line:?}");
+    }
+    assert_eq!(
+        sn_serial(&m),
+        Some(before),
+        "sn moved past a record that was not applied"
+    );
+    assert!(!s.mirrored(&m).join("big").exists());
+
+    std::fs::remove_file(&ballast).unwrap();
+    converge(&s.src, &s.mirrored(&m), 120, &logs);
+    eventually(30, "sn past the record", || {
+        if sn_serial(&m) > Some(before) {
+            Ok(())
+        } else {
+            Err(c.log())
+        }
+    });
+}
+
+#[test]
+fn an_immutable_directory_is_retried_until_it_is_writable_again() {
+    if !root() {
+        eprintln!("SKIPPED: chattr +i needs root");
+        return;
+    }
+    let s = Setup::new();
+    std::fs::create_dir_all(s.src.join("locked")).unwrap();
+    let d = s.mirrord(&[]);
+    let m = s.path("mirror");
+    let c = FsMirror::start(d.port, &m, &[]);
+    let logs = || format!("{}\n{}", d.log(), c.log());
+    converge(&s.src, &s.mirrored(&m), 30, &logs);
+    let locked = s.mirrored(&m).join("locked");
+    let chattr = |flag: &str| {
+        let st = Command::new("chattr").arg(flag).arg(&locked).status().unwrap();
+        st.success()
+    };
+    if !chattr("+i") {
+        eprintln!("SKIPPED: chattr +i is not supported here");
+        return;
+    }
+    let before = eventually(30, "sn written", || sn_serial(&m).ok_or_else(|| c.log()));
+    std::fs::write(s.src.join("locked/f"), b"content").unwrap();
+    let seen = std::panic::catch_unwind(|| {
+        eventually(30, "the refusal reported", || {
+            let l = c.log();
+            match l.lines().find(|l| l.contains("Operation not permitted")) {
+                Some(line) => Ok(line.to_string()),
+                None => Err(l),
+            }
+        })
+    });
+    let sn_then = sn_serial(&m);
+    chattr("-i");
+    let line = seen.unwrap();
+    assert!(line.contains("chattr -i"), "{line}");
+    assert!(line.contains("locked"), "{line}");
+    assert_eq!(sn_then, Some(before), "sn moved past a refused record");
+    converge(&s.src, &s.mirrored(&m), 120, &logs);
+}
