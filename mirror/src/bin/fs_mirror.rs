@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use upm_mirror::client::tunnel::Ssh;
 use upm_mirror::client::{self, Config, Mode};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -19,9 +20,10 @@ enum SyncArg {
 #[derive(Parser)]
 #[command(name = "fs_mirror", version)]
 struct Args {
-    /// The host running mirrord.
-    #[arg(long)]
-    host: String,
+    /// The host running mirrord (with --ssh: its address as seen from the ssh host; default
+    /// 127.0.0.1 there).
+    #[arg(long, required_unless_present = "ssh")]
+    host: Option<String>,
     /// mirrord's port.
     #[arg(long, default_value_t = 2123)]
     port: u16,
@@ -39,6 +41,13 @@ struct Args {
     /// Seconds of silence after which the server is taken for dead.
     #[arg(long, default_value_t = 60)]
     idle: u64,
+    /// Tunnel through `ssh -W HOST:PORT USER@SSHHOST` (encryption and host keys from ssh; the
+    /// shared secret still authenticates the mirror).
+    #[arg(long, value_name = "USER@SSHHOST")]
+    ssh: Option<String>,
+    /// An ssh option, given to ssh as `-o OPTION` (IdentityFile=..., Port=...); repeatable.
+    #[arg(long, value_name = "OPTION", requires = "ssh")]
+    ssh_opt: Vec<String>,
     /// Say what is done, to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -53,7 +62,7 @@ struct Args {
 
 fn run(a: Args) -> anyhow::Result<()> {
     let cfg = Config {
-        host: a.host,
+        host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
         port: a.port,
         datadir: a.datadir,
         mode: match a.sync {
@@ -68,6 +77,10 @@ fn run(a: Args) -> anyhow::Result<()> {
             .transpose()?,
         verbose: a.verbose,
         idle: Duration::from_secs(a.idle.max(1)),
+        ssh: a.ssh.map(|dest| Ssh {
+            dest,
+            opts: a.ssh_opt,
+        }),
     };
     client::run(&cfg)?;
     Ok(())

@@ -1,6 +1,8 @@
-//! The client's side of the protocol over one connection: authenticate, start, read batches
-//! (skipping `KEEPALIVE`), ask for and receive file content.
+//! The client's side of the protocol over one connection (a TCP socket, or an ssh tunnel's
+//! pipes): authenticate, start, read batches (skipping `KEEPALIVE`), ask for and receive file
+//! content.
 
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -9,6 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::proto::codec::hex;
 use crate::proto::{Connection, Reply, Request};
+use crate::client::Config;
+use crate::client::tunnel::Tunnel;
 use crate::record::{BadRecord, Record};
 use crate::server::cmd::auth::proof;
 
@@ -28,15 +32,41 @@ pub enum Content {
     Corrupt,
 }
 
+/// Either end of the byte streams under a link.
+type In = Box<dyn Read + Send>;
+type Out = Box<dyn Write + Send>;
+
 pub struct Link {
-    conn: Connection,
+    conn: Connection<In, Out>,
     peer: String,
     /// A command to send once the `GET`s of the batch being applied are all asked (see
     /// [`Link::defer`]).
     deferred: Option<Request>,
+    /// The ssh process carrying the link, if any (ended with it).
+    _tunnel: Option<Tunnel>,
 }
 
 impl Link {
+    /// Connect as the configuration says: straight, or through ssh.
+    pub fn open(cfg: &Config) -> Result<Link> {
+        let Some(ssh) = &cfg.ssh else {
+            return Link::connect(&cfg.host, cfg.port, cfg.idle);
+        };
+        let peer = format!("ssh {} -> {}:{}", ssh.dest, cfg.host, cfg.port);
+        let (tunnel, out, inp) = Tunnel::open(ssh, &cfg.host, cfg.port, cfg.idle).map_err(
+            |source| Error::Net {
+                peer: peer.clone(),
+                source,
+            },
+        )?;
+        Ok(Link {
+            conn: Connection::over(Box::new(out), Box::new(inp), peer.clone()),
+            peer,
+            _tunnel: Some(tunnel),
+            deferred: None,
+        })
+    }
+
     /// Connect; a peer silent for longer than `idle` (it sends `KEEPALIVE` more often) is dead.
     pub fn connect(host: &str, port: u16, idle: Duration) -> Result<Link> {
         let peer = format!("{host}:{port}");
@@ -50,10 +80,13 @@ impl Link {
             match TcpStream::connect_timeout(&a, Duration::from_secs(10)) {
                 Ok(s) => {
                     s.set_read_timeout(Some(idle)).map_err(net)?;
+                    s.set_nodelay(true).map_err(net)?;
+                    let r = s.try_clone().map_err(net)?;
                     return Ok(Link {
-                        conn: Connection::new(s).map_err(net)?,
+                        conn: Connection::over(Box::new(r), Box::new(s), peer.clone()),
                         peer,
                         deferred: None,
+                        _tunnel: None,
                     });
                 }
                 Err(e) => last = Some(e),

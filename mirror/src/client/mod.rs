@@ -13,6 +13,7 @@ pub mod place;
 pub mod report;
 pub mod retry;
 pub mod sn;
+pub mod tunnel;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ pub struct Config {
     pub verbose: bool,
     /// A server silent this long is taken for dead (it sends keep-alives more often).
     pub idle: Duration,
+    /// Reach `host:port` through `ssh -W` on this machine instead of connecting.
+    pub ssh: Option<tunnel::Ssh>,
 }
 
 /// Mirror until killed; returns only on an error retrying cannot mend.
@@ -138,7 +141,7 @@ impl<'a> Client<'a> {
         applied: &'a mut Applied,
         sync: &'a mut dyn Sync,
     ) -> Result<Client<'a>> {
-        let mut link = Link::connect(&cfg.host, cfg.port, cfg.idle)?;
+        let mut link = Link::open(cfg)?;
         if let Some(s) = &cfg.secret {
             link.auth(s)?;
         }

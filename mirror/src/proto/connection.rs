@@ -1,4 +1,5 @@
-//! A protocol connection over one socket: lines in (through [`codec::check`]), lines and raw
+//! A protocol connection over a pair of byte streams — a TCP socket's two halves, or the
+//! stdout and stdin of an `ssh -W` tunnel: lines in (through [`codec::check`]), lines and raw
 //! bytes out through a buffer that is flushed when the reader has nothing more buffered, so
 //! pipelined requests (fs_mirror sends many `GET`s ahead) are answered in few writes.
 
@@ -10,9 +11,9 @@ use super::codec::{self, Frame};
 /// Bytes read at most per `read` call (the read buffer is zeroed once, not per read).
 const READ: usize = 64 * 1024;
 
-pub struct Connection {
-    reader: TcpStream,
-    writer: BufWriter<TcpStream>,
+pub struct Connection<R: Read = TcpStream, W: Write = TcpStream> {
+    reader: R,
+    writer: BufWriter<W>,
     /// Read bytes are `buf[start..end]`; the rest of `buf` is room for the next read.
     buf: Vec<u8>,
     start: usize,
@@ -26,22 +27,26 @@ impl Connection {
             .peer_addr()
             .map_or_else(|_| "peer".to_string(), |a| a.to_string());
         stream.set_nodelay(true)?;
-        Ok(Connection {
-            writer: BufWriter::with_capacity(256 * 1024, stream.try_clone()?),
-            reader: stream,
+        Ok(Connection::over(stream.try_clone()?, stream, peer))
+    }
+}
+
+impl<R: Read, W: Write> Connection<R, W> {
+    /// A connection reading `reader` and writing `writer`, `peer` naming the other end in
+    /// messages.
+    pub fn over(reader: R, writer: W, peer: String) -> Connection<R, W> {
+        Connection {
+            writer: BufWriter::with_capacity(256 * 1024, writer),
+            reader,
             buf: vec![0; 2 * READ],
             start: 0,
             end: 0,
             peer,
-        })
+        }
     }
 
     pub fn peer(&self) -> &str {
         &self.peer
-    }
-
-    pub fn stream(&self) -> &TcpStream {
-        &self.reader
     }
 
     /// Whether a complete or partial line is already read and waiting.

@@ -8,4 +8,5 @@ mod faults;
 mod harness;
 mod protocol;
 mod refuse;
+mod tunnel;
 mod workload;
