@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::client::Config;
+use crate::client::tunnel::Tunnel;
 use crate::error::{Error, Result};
 use crate::proto::codec::hex;
 use crate::proto::{Connection, Reply, Request};
-use crate::client::Config;
-use crate::client::tunnel::Tunnel;
 use crate::record::{BadRecord, Record};
 use crate::server::cmd::auth::proof;
 
@@ -53,12 +53,11 @@ impl Link {
             return Link::connect(&cfg.host, cfg.port, cfg.idle);
         };
         let peer = format!("ssh {} -> {}:{}", ssh.dest, cfg.host, cfg.port);
-        let (tunnel, out, inp) = Tunnel::open(ssh, &cfg.host, cfg.port, cfg.idle).map_err(
-            |source| Error::Net {
+        let (tunnel, out, inp) =
+            Tunnel::open(ssh, &cfg.host, cfg.port, cfg.idle).map_err(|source| Error::Net {
                 peer: peer.clone(),
                 source,
-            },
-        )?;
+            })?;
         Ok(Link {
             conn: Connection::over(Box::new(out), Box::new(inp), peer.clone()),
             peer,

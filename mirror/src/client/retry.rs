@@ -132,7 +132,12 @@ mod tests {
             Some(("s".into(), 41)),
             Duration::from_secs(4),
         );
-        for want in ["/data/m/.fs_mirror/t3", "after serial 41", "df -h /data/m", "4s"] {
+        for want in [
+            "/data/m/.fs_mirror/t3",
+            "after serial 41",
+            "df -h /data/m",
+            "4s",
+        ] {
             assert!(m.contains(want), "{want} not in {m}");
         }
         let net = Error::Net {

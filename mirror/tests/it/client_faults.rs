@@ -18,7 +18,13 @@ impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(at).unwrap();
         let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "fs_mirror-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "fs_mirror-test",
+            ])
             .arg(at)
             .status()
             .unwrap();
@@ -111,7 +117,11 @@ fn an_immutable_directory_is_retried_until_it_is_writable_again() {
     converge(&s.src, &s.mirrored(&m), 30, &logs);
     let locked = s.mirrored(&m).join("locked");
     let chattr = |flag: &str| {
-        let st = Command::new("chattr").arg(flag).arg(&locked).status().unwrap();
+        let st = Command::new("chattr")
+            .arg(flag)
+            .arg(&locked)
+            .status()
+            .unwrap();
         st.success()
     };
     if !chattr("+i") {

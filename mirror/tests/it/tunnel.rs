@@ -39,7 +39,9 @@ impl Sshd {
     /// None when this machine has no sshd or is not root.
     fn start(dir: &Path) -> Option<Sshd> {
         if !Path::new(SSHD).exists() || Command::new("ssh").arg("-V").output().is_err() {
-            eprintln!("SKIPPED: no sshd ({SSHD}) or no ssh client: apt-get install openssh-server openssh-client");
+            eprintln!(
+                "SKIPPED: no sshd ({SSHD}) or no ssh client: apt-get install openssh-server openssh-client"
+            );
             return None;
         }
         if !nix::unistd::geteuid().is_root() {
@@ -178,7 +180,10 @@ fn the_mirror_converges_through_a_real_ssh_tunnel_with_the_shared_secret() {
     std::fs::write(&bad, "not the secret").unwrap();
     std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut args: Vec<String> = sshd.args();
-    args.extend(["--secret-file".to_string(), bad.to_str().unwrap().to_string()]);
+    args.extend([
+        "--secret-file".to_string(),
+        bad.to_str().unwrap().to_string(),
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut c2 = FsMirror::start(d.port, &s.path("mirror2"), &args);
     let st = eventually(30, "the wrong secret refused", || {
