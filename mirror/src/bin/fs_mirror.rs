@@ -48,6 +48,10 @@ struct Args {
     /// An ssh option, given to ssh as `-o OPTION` (IdentityFile=..., Port=...); repeatable.
     #[arg(long, value_name = "OPTION", requires = "ssh")]
     ssh_opt: Vec<String>,
+    /// Changed files of at least this many bytes are fetched as an rsync-style delta against
+    /// the mirror's copy (0: always whole).
+    #[arg(long, value_name = "BYTES", default_value_t = upm_mirror::client::delta::DELTA_MIN)]
+    delta_min: u64,
     /// Say what is done, to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -77,6 +81,7 @@ fn run(a: Args) -> anyhow::Result<()> {
             .transpose()?,
         verbose: a.verbose,
         idle: Duration::from_secs(a.idle.max(1)),
+        delta_min: (a.delta_min > 0).then_some(a.delta_min),
         ssh: a.ssh.map(|dest| Ssh {
             dest,
             opts: a.ssh_opt,

@@ -360,10 +360,9 @@ impl Sync for Apply {
                             || (asked - received < WINDOW && flying_bytes < WINDOW_BYTES))
                     {
                         let (s, p) = &fetch[asked];
-                        let n = link.send_sized(&Request::Get {
-                            serial: *s,
-                            path: p.clone(),
-                        })?;
+                        // The mirror's copy, for a delta against it.
+                        let local = self.place(p).ok();
+                        let n = link.get(*s, p.clone(), local.as_deref())?;
                         flying.push_back(n);
                         flying_bytes += n;
                         asked += 1;

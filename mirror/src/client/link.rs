@@ -2,13 +2,16 @@
 //! pipes): authenticate, start, read batches (skipping `KEEPALIVE`), ask for and receive file
 //! content.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::client::Config;
+use crate::client::delta::{Base, Deltas, rebuild};
 use crate::client::tunnel::Tunnel;
 use crate::error::{Error, Result};
 use crate::proto::codec::hex;
@@ -44,11 +47,20 @@ pub struct Link {
     deferred: Option<Request>,
     /// The ssh process carrying the link, if any (ended with it).
     _tunnel: Option<Tunnel>,
+    /// What was asked for and not yet answered, in order: a `GET`, or a `DELTA` and its base.
+    asked: VecDeque<Option<Base>>,
+    deltas: Deltas,
 }
 
 impl Link {
     /// Connect as the configuration says: straight, or through ssh.
     pub fn open(cfg: &Config) -> Result<Link> {
+        let mut link = Link::reach(cfg)?;
+        link.deltas = Deltas::new(cfg.delta_min, &cfg.datadir.join(".fs_mirror"));
+        Ok(link)
+    }
+
+    fn reach(cfg: &Config) -> Result<Link> {
         let Some(ssh) = &cfg.ssh else {
             return Link::connect(&cfg.host, cfg.port, cfg.idle);
         };
@@ -63,6 +75,8 @@ impl Link {
             peer,
             _tunnel: Some(tunnel),
             deferred: None,
+            asked: VecDeque::new(),
+            deltas: Deltas::new(None, Path::new("")),
         })
     }
 
@@ -86,6 +100,8 @@ impl Link {
                         peer,
                         deferred: None,
                         _tunnel: None,
+                        asked: VecDeque::new(),
+                        deltas: Deltas::new(None, Path::new("")),
                     });
                 }
                 Err(e) => last = Some(e),
@@ -110,14 +126,40 @@ impl Link {
 
     /// Queue a command (sent at the next flush).
     pub fn send(&mut self, r: &Request) -> Result<()> {
+        if let Request::Get { .. } = r {
+            self.asked.push_back(None);
+        }
         self.conn.write_line(&r.line()).map_err(self.net())
     }
 
     /// Queue a command; the bytes it takes on the wire.
     pub fn send_sized(&mut self, r: &Request) -> Result<usize> {
+        if let Request::Get { .. } = r {
+            self.asked.push_back(None);
+        }
         let line = r.line();
         self.conn.write_line(&line).map_err(self.net())?;
         Ok(line.len() + 2)
+    }
+
+    /// Ask for a file's content (sent at the next flush): by delta against `local`, the
+    /// mirror's copy, when it is large enough ([`Deltas`]), else whole; the bytes it takes on
+    /// the wire.
+    pub fn get(&mut self, serial: u64, path: PathBuf, local: Option<&Path>) -> Result<usize> {
+        let Some((base, sig)) = local.and_then(|l| self.deltas.prepare(l)) else {
+            return self.send_sized(&Request::Get { serial, path });
+        };
+        let line = Request::Delta { serial, path }.line();
+        let n = line.len() + 2 + sig.len() + 16;
+        let net = self.net();
+        let mut ask = || -> std::io::Result<()> {
+            self.conn.write_line(&line)?;
+            self.conn.write_line(&format!("SIG:{}", sig.len()))?;
+            self.conn.write_bytes(&sig)
+        };
+        ask().map_err(net)?;
+        self.asked.push_back(Some(base));
+        Ok(n)
     }
 
     pub fn flush(&mut self) -> Result<()> {
@@ -215,9 +257,15 @@ impl Link {
         to: &std::path::Path,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<Content> {
+        let asked = self.asked.pop_front().flatten();
         let l = self.line()?;
         if l == Reply::CHANGED {
             return Ok(Content::Changed);
+        }
+        if let Some(base) = asked
+            && let Some(n) = l.strip_prefix("DELTA:")
+        {
+            return self.delta(n, &base, to, sink);
         }
         let size: u64 = l
             .strip_prefix("SIZE:")
@@ -251,5 +299,47 @@ impl Link {
         } else {
             Content::Corrupt
         })
+    }
+
+    /// A `DELTA:<n>` answer: the delta, applied to `base`, checked, handed to `sink`.
+    fn delta(
+        &mut self,
+        n: &str,
+        base: &Base,
+        to: &Path,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Content> {
+        let n: u64 = n
+            .parse()
+            .ok()
+            .filter(|n| *n <= 2 * crate::client::delta::DELTA_MAX)
+            .ok_or_else(|| self.protocol(format!("bad DELTA:{n}")))?;
+        let mut delta = Vec::with_capacity(n as usize);
+        self.conn
+            .read_bytes(n, &mut |b| {
+                delta.extend_from_slice(b);
+                Ok(())
+            })
+            .map_err(self.net())?;
+        let l = self.line()?;
+        let want = l
+            .strip_prefix("SHA256:")
+            .ok_or_else(|| self.protocol(format!("expected SHA256:<hex>, got {l:?}")))?;
+        let old = std::fs::read(&base.path).map_err(|source| Error::Io {
+            path: base.path.clone(),
+            source,
+        })?;
+        let io = |source| Error::Io {
+            path: to.to_path_buf(),
+            source,
+        };
+        match rebuild(&old, &delta, want) {
+            Ok(Some(new)) => {
+                sink(&new).map_err(io)?;
+                Ok(Content::Received)
+            }
+            Ok(None) => Ok(Content::Corrupt),
+            Err(e) => Err(self.protocol(format!("a delta that does not apply: {e}"))),
+        }
     }
 }

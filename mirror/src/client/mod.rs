@@ -6,6 +6,7 @@
 //! retried with backoff.
 
 pub mod apply;
+pub mod delta;
 pub mod diff;
 pub mod durable;
 pub mod link;
@@ -67,6 +68,9 @@ pub struct Config {
     pub verbose: bool,
     /// A server silent this long is taken for dead (it sends keep-alives more often).
     pub idle: Duration,
+    /// Files of at least this many bytes that the mirror holds a copy of are fetched as a
+    /// delta against it (`None`: always whole).
+    pub delta_min: Option<u64>,
     /// Reach `host:port` through `ssh -W` on this machine instead of connecting.
     pub ssh: Option<tunnel::Ssh>,
 }

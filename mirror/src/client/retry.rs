@@ -74,10 +74,8 @@ pub fn local_message(
     pause: Duration,
 ) -> String {
     let at = match applied {
-        Some((_, serial)) if serial > 0 => {
-            format!("stopped applying after serial {serial}")
-        }
-        _ => "stopped applying".to_string(),
+        Some((_, serial)) => format!("stopped applying after serial {serial}"),
+        None => "stopped applying".to_string(),
     };
     format!(
         "fs_mirror: cannot apply a record: {err}; {at} (nothing is skipped: sn stays at what is \

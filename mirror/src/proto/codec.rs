@@ -59,6 +59,11 @@ pub enum Request {
         serial: u64,
         path: PathBuf,
     },
+    /// `DELTA <serial> <path>`, followed by `SIG:<n>` and the signature's bytes.
+    Delta {
+        serial: u64,
+        path: PathBuf,
+    },
     Quit,
 }
 
@@ -93,6 +98,9 @@ impl Request {
                 } else if let Some(g) = line.strip_prefix("SUM ") {
                     let (serial, path) = serial_path(g)?;
                     Request::Sum { serial, path }
+                } else if let Some(g) = line.strip_prefix("DELTA ") {
+                    let (serial, path) = serial_path(g)?;
+                    Request::Delta { serial, path }
                 } else {
                     return Err(Unknown);
                 }
@@ -116,12 +124,15 @@ impl Request {
             Request::Sum { serial, path } => {
                 format!("SUM {serial} {}", crate::record::escape(path.as_os_str()))
             }
+            Request::Delta { serial, path } => {
+                format!("DELTA {serial} {}", crate::record::escape(path.as_os_str()))
+            }
             Request::Quit => "QUIT".into(),
         }
     }
 }
 
-/// `<serial> <path>` of `GET` and `SUM`.
+/// `<serial> <path>` of `GET`, `SUM` and `DELTA`.
 fn serial_path(s: &str) -> Result<(u64, PathBuf), Unknown> {
     let (serial, path) = s.split_once(' ').ok_or(Unknown)?;
     let path = PathBuf::from(unescape(path.trim()).ok_or(Unknown)?);
@@ -187,6 +198,10 @@ mod tests {
                 serial: 8,
                 path: "/var/www/a%b".into(),
             },
+            Request::Delta {
+                serial: 9,
+                path: "/var/big file".into(),
+            },
         ] {
             assert_eq!(
                 Request::parse(format!("{}\r\n", r.line()).as_bytes()),
@@ -212,6 +227,7 @@ mod tests {
             b"\xff\xfe",
             b"AUTH zz",
             b"GET 1 /a%q",
+            b"DELTA x /a",
         ] {
             assert_eq!(Request::parse(junk), Err(Unknown), "{junk:?}");
         }

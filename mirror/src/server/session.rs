@@ -154,6 +154,9 @@ impl<'a> Session<'a> {
             (State::Init(_) | State::Realtime { .. }, Some(R::Sum { serial, path })) => {
                 cmd::sum::apply(self, serial, &path)
             }
+            (State::Init(_) | State::Realtime { .. }, Some(R::Delta { serial, path })) => {
+                cmd::delta::apply(self, serial, &path)
+            }
             (State::Init(_) | State::Realtime { .. }, _) => {
                 self.refuse(Reply::INVALID_REALTIME_COMMAND)
             }

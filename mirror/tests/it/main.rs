@@ -4,6 +4,7 @@
 
 mod client_faults;
 mod ctl;
+mod delta;
 mod faults;
 mod harness;
 mod protocol;

@@ -2,6 +2,7 @@
 //! connection.
 
 pub mod auth;
+pub mod delta;
 pub mod get;
 pub mod init;
 pub mod next;
