@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+use upm_mirror::client::rotate::{self, Schedule};
 use upm_mirror::client::tunnel::Ssh;
 use upm_mirror::client::{self, Config, Mode};
 
@@ -16,10 +17,33 @@ enum SyncArg {
     Report,
 }
 
+#[derive(Subcommand)]
+enum Cmd {
+    /// Make a dated hard-link snapshot of the mirror in DIR/../snapshots/HOST/ (e.g.
+    /// 2026-11-23T0300) and drop the oldest beyond --keep.
+    Rotate {
+        /// The mirror (fs_mirror's --datadir); no fs_mirror may be running on it.
+        dir: PathBuf,
+        /// Snapshots to keep.
+        #[arg(long)]
+        keep: usize,
+        /// The mirrored host's name (default: DIR's own name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
 /// Mirror a mirrord host into DATADIR/<its paths>, resuming from DATADIR/sn.
 #[derive(Parser)]
-#[command(name = "fs_mirror", version)]
+#[command(
+    name = "fs_mirror",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
     /// The host running mirrord (with --ssh: its address as seen from the ssh host; default
     /// 127.0.0.1 there).
     #[arg(long, required_unless_present = "ssh")]
@@ -28,8 +52,8 @@ struct Args {
     #[arg(long, default_value_t = 2123)]
     port: u16,
     /// Where the copy goes (the server's /a/b at DATADIR/a/b) and the resume point (DATADIR/sn).
-    #[arg(long)]
-    datadir: PathBuf,
+    #[arg(long, required = true)]
+    datadir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "apply")]
     sync: SyncArg,
     /// With --sync report: one JSON object a line.
@@ -52,6 +76,16 @@ struct Args {
     /// the mirror's copy (0: always whole).
     #[arg(long, value_name = "BYTES", default_value_t = upm_mirror::client::delta::DELTA_MIN)]
     delta_min: u64,
+    /// Each day at HH:MM (local time), at a quiet point between batches, make a hard-link
+    /// snapshot as `fs_mirror rotate` does.
+    #[arg(long, value_name = "HH:MM", value_parser = rotate::parse_at)]
+    rotate_at: Option<(u32, u32)>,
+    /// Snapshots --rotate-at keeps.
+    #[arg(long, default_value_t = 14)]
+    keep: usize,
+    /// The mirrored host's name for its snapshots (default: DATADIR's own name).
+    #[arg(long)]
+    name: Option<String>,
     /// Say what is done, to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -65,10 +99,30 @@ struct Args {
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(Cmd::Rotate { dir, keep, name }) = a.cmd {
+        let p = rotate::rotate_now(&dir, name.as_deref(), keep)?;
+        println!("{}", p.display());
+        return Ok(());
+    }
+    let Some(datadir) = a.datadir else {
+        anyhow::bail!("--datadir DIR is required");
+    };
+    if a.rotate_at.is_some() && matches!(a.sync, SyncArg::Report) {
+        anyhow::bail!("--rotate-at snapshots a mirror: it needs --sync apply");
+    }
+    let rotate = match a.rotate_at {
+        Some(at) => Some(Schedule::new(
+            at,
+            a.keep,
+            rotate::host_name(&datadir, a.name.as_deref())?,
+        )),
+        None => None,
+    };
     let cfg = Config {
         host: a.host.unwrap_or_else(|| "127.0.0.1".into()),
         port: a.port,
-        datadir: a.datadir,
+        datadir,
+        rotate,
         mode: match a.sync {
             SyncArg::Apply => Mode::Apply,
             SyncArg::Report => Mode::Report,

@@ -290,9 +290,11 @@ impl Apply {
         Ok(true)
     }
 
-    fn attrib(&self, target: &Path, m: &Meta) -> Result<()> {
+    fn attrib(&mut self, target: &Path, m: &Meta) -> Result<()> {
         match std::fs::symlink_metadata(target) {
             Ok(k) if k.is_dir() == (m.kind == Kind::Dir) && !k.file_type().is_symlink() => {
+                // A snapshot sharing the file keeps its mode and owner.
+                crate::client::rotate::unshare(target, &self.temp())?;
                 self.owner(target, m)?;
                 self.mode(target, m)
             }

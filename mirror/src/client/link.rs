@@ -245,6 +245,23 @@ impl Link {
         }
     }
 
+    /// The next batch; `idle` is called at each `KEEPALIVE` while it is awaited (a quiet
+    /// point: nothing is being applied).
+    pub fn batch_or_idle(&mut self, idle: &mut dyn FnMut() -> Result<()>) -> Result<Batch> {
+        loop {
+            let l = self.conn.read_line().map_err(self.net())?;
+            let Some(l) = l else {
+                return Err(self.protocol("the server closed the connection".into()));
+            };
+            let l = String::from_utf8_lossy(&l).into_owned();
+            if l == Reply::KEEPALIVE {
+                idle()?;
+            } else {
+                return self.batch_after(&l);
+            }
+        }
+    }
+
     /// The next batch.
     pub fn batch(&mut self) -> Result<Batch> {
         let first = self.line()?;

@@ -13,6 +13,7 @@ pub mod link;
 pub mod place;
 pub mod report;
 pub mod retry;
+pub mod rotate;
 pub mod sn;
 pub mod tunnel;
 pub mod writer;
@@ -71,6 +72,8 @@ pub struct Config {
     /// Files of at least this many bytes that the mirror holds a copy of are fetched as a
     /// delta against it (`None`: always whole).
     pub delta_min: Option<u64>,
+    /// Hard-link snapshots of the mirror taken between batches (`--rotate-at`).
+    pub rotate: Option<rotate::Schedule>,
     /// Reach `host:port` through `ssh -W` on this machine instead of connecting.
     pub ssh: Option<tunnel::Ssh>,
 }
@@ -210,9 +213,15 @@ impl<'a> Client<'a> {
             }
             None => self.init()?,
         }
+        let cfg = self.cfg;
+        let mut quiet = || match &cfg.rotate {
+            Some(r) => r.tick(&cfg.datadir, cfg.verbose),
+            None => Ok(()),
+        };
         loop {
+            quiet()?;
             self.link.command(&Request::Next)?;
-            let b = self.link.batch()?;
+            let b = self.link.batch_or_idle(&mut quiet)?;
             self.realtime(b)?;
         }
     }

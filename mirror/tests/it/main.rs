@@ -9,5 +9,6 @@ mod faults;
 mod harness;
 mod protocol;
 mod refuse;
+mod rotate;
 mod tunnel;
 mod workload;
