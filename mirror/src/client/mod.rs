@@ -2,8 +2,9 @@
 //! (`INIT`), then ask for batch after batch (`NEXT`) and hand each to an fs_sync back-end —
 //! [`apply::Apply`] carries it out under `DIR`, [`report::Report`] prints it. The serial in
 //! `sn` moves only after a batch is applied and synced to disk ([`durable`]), so a client
-//! killed at any point resumes without losing or skipping a record. A lost connection is
-//! retried with backoff.
+//! killed at any point resumes without losing or skipping a record. A lost connection, or a
+//! fault of the backup host (a full disk), is retried with backoff ([`retry`]). Around that:
+//! the [`tunnel`] through ssh, large files by [`delta`], hard-link snapshots ([`rotate`]).
 
 pub mod apply;
 pub mod delta;
@@ -214,9 +215,11 @@ impl<'a> Client<'a> {
             None => self.init()?,
         }
         let cfg = self.cfg;
-        let mut quiet = || match &cfg.rotate {
-            Some(r) => r.tick(&cfg.datadir, cfg.verbose),
-            None => Ok(()),
+        let mut quiet = || {
+            if let Some(r) = &cfg.rotate {
+                r.tick(&cfg.datadir, cfg.verbose);
+            }
+            Ok(())
         };
         loop {
             quiet()?;

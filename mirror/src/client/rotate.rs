@@ -271,23 +271,26 @@ impl Schedule {
         newest.is_none_or(|n| n < slot.name())
     }
 
-    /// Take the snapshot if it is due (looked at once a minute at most).
-    pub fn tick(&self, datadir: &Path, verbose: bool) -> Result<()> {
+    /// Take the snapshot if it is due (looked at once a minute at most). A snapshot that
+    /// fails is said and tried again a minute later; the mirror goes on meanwhile.
+    pub fn tick(&self, datadir: &Path, verbose: bool) {
         {
             let mut next = self.next_look.lock().unwrap_or_else(|e| e.into_inner());
             if Instant::now() < *next {
-                return Ok(());
+                return;
             }
             *next = Instant::now() + Duration::from_secs(60);
         }
         let now = Stamp::now();
         if self.due(datadir, now) {
-            let p = rotate(datadir, &self.host, self.keep, &now.name())?;
-            if verbose {
-                eprintln!("fs_mirror: snapshot {}", p.display());
+            match rotate(datadir, &self.host, self.keep, &now.name()) {
+                Ok(p) if verbose => eprintln!("fs_mirror: snapshot {}", p.display()),
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "fs_mirror: no snapshot this time: {e}; the mirror goes on, tried again in a minute"
+                ),
             }
         }
-        Ok(())
     }
 }
 
