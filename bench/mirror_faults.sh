@@ -14,6 +14,8 @@
 # bytes it will copy, and the file list it sends: it walks the whole tree on both sides).
 # Convergence: fs_mirror's sn reaches the serial of the last record mirrord logged; lsyncd's log
 # says its startup rsync finished (or, without a reset, a dry-run rsync finds nothing to do).
+# Every timed part starts after `sync`: fs_mirror's syncfs flushes the whole file system, and
+# would otherwise pay for the data lsyncd's rsync or the workload left unwritten.
 # Installs lsyncd and rsync with apt-get. Needs root.
 # usage: bench/mirror_faults.sh [restart|overflow|all]  (FILES=100000 CHANGED=1000 WRITES=40000 ROUNDS=2)
 set -euo pipefail
@@ -136,6 +138,7 @@ restart_round() {
   kill -9 "$MD" "$FM"; wait "$MD" "$FM" 2>/dev/null || true
   bytes=$(rewrite "$CHANGED" "$((100 + r))")
   off=$(stat -c %s "$work/mirrord.err")
+  sync  # neither arm pays for the other's unwritten data (fs_mirror's syncfs would)
   t0=$(now)
   start_mirrord
   start_fs_mirror
@@ -149,6 +152,7 @@ restart_round() {
   bytes=$(rewrite "$CHANGED" "$((200 + r))")
   local stats; stats=$(rsync_stats)
   local n; n=$(startups)
+  sync  # neither arm pays for the other's unwritten data (fs_mirror's syncfs would)
   t0=$(now)
   start_lsyncd
   wait_startup "$((n + 1))"
@@ -167,6 +171,7 @@ overflow_round() {
   kill -STOP "$MD"
   bytes=$(rewrite "$WRITES" "$((300 + r))")
   off=$(stat -c %s "$work/mirrord.err")
+  sync  # neither arm pays for the other's unwritten data (fs_mirror's syncfs would)
   t0=$(now)
   kill -CONT "$MD"
   until tail -c +"$((off + 1))" "$work/mirrord.err" | grep -q "rescan done"; do sleep 0.005; done
@@ -182,6 +187,7 @@ overflow_round() {
   bytes=$(rewrite "$WRITES" "$((400 + r))")
   local stats; stats=$(rsync_stats)
   local lines; lines=$(wc -l <"$work/lsyncd.log")
+  sync  # neither arm pays for the other's unwritten data (fs_mirror's syncfs would)
   t0=$(now)
   kill -CONT "$LS"
   # An overflow makes lsyncd reset: a new startup rsync. Without one, poll for convergence.
