@@ -5,7 +5,6 @@
 //! [`super::get`]): followed through later renames, only a regular file the snapshot holds.
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -14,9 +13,7 @@ use crate::client::delta::{DELTA_MAX, diff};
 use crate::error::Result;
 use crate::proto::Reply;
 use crate::proto::codec::hex;
-use crate::record::Kind;
 use crate::server::session::{Flow, Session};
-use crate::store::{snapshot, wmlog};
 
 /// The largest signature accepted (that of a [`DELTA_MAX`] file is far smaller).
 const SIG_MAX: u64 = 64 << 20;
@@ -28,28 +25,11 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     }
-    let now = if serial >= s.served.head.get() {
-        Some(path.to_path_buf())
-    } else {
-        wmlog::follow(&s.db, serial, path)?
-    };
-    let Some(now) = now else {
+    let Some(mut file) = super::get::open_served(s, serial, path)? else {
         return s.say(Reply::CHANGED);
     };
-    if snapshot::get(&s.db, &now)?.is_none_or(|m| m.kind != Kind::File) {
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
         return s.say(Reply::CHANGED);
-    }
-    let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
-    let Ok(mut file) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(&now)
-    else {
-        return s.say(Reply::CHANGED);
-    };
-    let size = match file.metadata() {
-        Ok(m) if m.is_file() => m.len(),
-        _ => return s.say(Reply::CHANGED),
     };
     if size > DELTA_MAX {
         return super::get::apply(s, serial, path);

@@ -4,6 +4,7 @@
 //! Only a regular file the snapshot holds is ever served — never a path outside the watched
 //! trees, never through a symlink.
 
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -17,33 +18,39 @@ use crate::record::Kind;
 use crate::server::session::{Flow, Session};
 use crate::store::{snapshot, wmlog};
 
-pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
-    if !crate::record::plain_absolute(path) {
-        return s.refuse(Reply::INVALID_REALTIME_COMMAND);
-    }
-    // Nothing logged after `serial` (the common case in an INIT): the path is as it was.
+/// The file a record at `serial` named, open for reading, as `GET`, `SUM` and `DELTA` serve it:
+/// the path itself when nothing was logged after `serial` (the common case in an INIT), else
+/// followed through later renames; only a regular file the snapshot holds, never through a
+/// symlink. `None` when it changed since (a later record tells what became of it).
+pub(crate) fn open_served(s: &Session<'_>, serial: u64, path: &Path) -> Result<Option<File>> {
     let now = if serial >= s.served.head.get() {
         Some(path.to_path_buf())
     } else {
         wmlog::follow(&s.db, serial, path)?
     };
-    let Some(now) = now else {
-        return s.say(Reply::CHANGED);
-    };
+    let Some(now) = now else { return Ok(None) };
     if snapshot::get(&s.db, &now)?.is_none_or(|m| m.kind != Kind::File) {
-        return s.say(Reply::CHANGED);
+        return Ok(None);
     }
     let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags)
         .open(&now);
-    let Ok(mut file) = file else {
+    Ok(file
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file())))
+}
+
+pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
+    if !crate::record::plain_absolute(path) {
+        return s.refuse(Reply::INVALID_REALTIME_COMMAND);
+    }
+    let Some(mut file) = open_served(s, serial, path)? else {
         return s.say(Reply::CHANGED);
     };
-    let size = match file.metadata() {
-        Ok(m) if m.is_file() => m.len(),
-        _ => return s.say(Reply::CHANGED),
+    let Ok(size) = file.metadata().map(|m| m.len()) else {
+        return s.say(Reply::CHANGED);
     };
     let net = s.net();
     let mut send = || -> std::io::Result<()> {

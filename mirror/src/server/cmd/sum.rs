@@ -4,41 +4,16 @@
 //! it. A differential INIT asks it for a file the client has with the same size but another
 //! mtime: the same hash, and only the mtime is set; another, and the client `GET`s it.
 
-use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::get::open_served;
 use crate::error::Result;
 use crate::proto::Reply;
 use crate::proto::codec::hex;
-use crate::record::Kind;
 use crate::server::session::{Flow, Session};
-use crate::store::{snapshot, wmlog};
-
-/// The file a record at `serial` named, open for reading: `None` when it changed since (a
-/// later record tells what became of it).
-pub(crate) fn open_served(s: &Session<'_>, serial: u64, path: &Path) -> Result<Option<File>> {
-    let now = if serial >= s.served.head.get() {
-        Some(path.to_path_buf())
-    } else {
-        wmlog::follow(&s.db, serial, path)?
-    };
-    let Some(now) = now else { return Ok(None) };
-    if snapshot::get(&s.db, &now)?.is_none_or(|m| m.kind != Kind::File) {
-        return Ok(None);
-    }
-    let flags = (nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(&now);
-    Ok(file
-        .ok()
-        .filter(|f| f.metadata().is_ok_and(|m| m.is_file())))
-}
 
 pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
