@@ -188,6 +188,34 @@ pub struct Db {
 
 const PACKAGE_COLS: &str = "id, name, version, description, state, stage, uid, gid, recipe_path, recipe, pid, started, finished, error";
 
+/// Put `entries` into package `id`'s manifest (replacing rows of the same paths).
+fn insert_files(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    entries: &[Entry],
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT OR REPLACE INTO files (package_id, path, type, mode, uid, gid, size, \
+         mtime, sha256, target, shared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for e in entries {
+        ins.execute(params![
+            id,
+            blob(&e.path),
+            e.kind.name(),
+            e.mode,
+            e.uid,
+            e.gid,
+            e.size as i64,
+            e.mtime,
+            e.sha256,
+            e.target.as_deref().map(blob),
+            e.shared,
+        ])?;
+    }
+    Ok(())
+}
+
 fn package_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Package> {
     Ok(Package {
         id: r.get(0)?,
@@ -500,28 +528,7 @@ impl Db {
             for p in out.gone {
                 del.execute(params![id, blob(p)]).map_err(sql)?;
             }
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO files (package_id, path, type, mode, uid, gid, size, \
-                     mtime, sha256, target, shared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(sql)?;
-            for e in out.files {
-                ins.execute(params![
-                    id,
-                    blob(&e.path),
-                    e.kind.name(),
-                    e.mode,
-                    e.uid,
-                    e.gid,
-                    e.size as i64,
-                    e.mtime,
-                    e.sha256,
-                    e.target.as_deref().map(blob),
-                    e.shared,
-                ])
-                .map_err(sql)?;
-            }
+            insert_files(&tx, id, out.files).map_err(sql)?;
             tx.execute("DELETE FROM root_steps WHERE package_id = ?1", [id])
                 .map_err(sql)?;
             let mut st = tx

@@ -182,28 +182,7 @@ impl Db {
         };
         let tx = self.conn.transaction().map_err(sql)?;
         {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO files (package_id, path, type, mode, uid, gid, size, \
-                     mtime, sha256, target, shared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(sql)?;
-            for e in extra {
-                ins.execute(params![
-                    j.new_id,
-                    blob(&e.path),
-                    e.kind.name(),
-                    e.mode,
-                    e.uid,
-                    e.gid,
-                    e.size as i64,
-                    e.mtime,
-                    e.sha256,
-                    e.target.as_deref().map(blob),
-                    e.shared,
-                ])
-                .map_err(sql)?;
-            }
+            super::insert_files(&tx, j.new_id, extra).map_err(sql)?;
             // Libraries kept by an earlier upgrade stay kept unless this one installed them.
             tx.execute(
                 "INSERT OR IGNORE INTO kept_libs (package_id, path, soname, needed_by) \
