@@ -2,16 +2,19 @@
 //! commit) and the client sessions blocked in `NEXT` (which wait for it to pass theirs).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// How many recent commits keep their time (for a client's lag in seconds).
 const TIMES: usize = 4096;
 
-#[derive(Default)]
 pub struct Head {
     serial: Mutex<u64>,
-    moved: Condvar,
+    /// No MOVE or DELETE was logged after this serial (set before its commit, so never too
+    /// low for what a reader of the log can see).
+    moved: AtomicU64,
+    changed: Condvar,
     /// The head after each recent commit, and when.
     times: Mutex<VecDeque<(u64, SystemTime)>>,
 }
@@ -20,7 +23,9 @@ impl Head {
     pub fn new(serial: u64) -> Head {
         Head {
             serial: Mutex::new(serial),
-            moved: Condvar::new(),
+            // What came before this start is not known: every serial before takes the long way.
+            moved: AtomicU64::new(serial),
+            changed: Condvar::new(),
             times: Mutex::default(),
         }
     }
@@ -33,6 +38,16 @@ impl Head {
         times.iter().find(|(s, _)| *s > serial).map(|(_, t)| *t)
     }
 
+    /// A MOVE or DELETE is about to be committed at `serial`.
+    pub fn moving(&self, serial: u64) {
+        self.moved.fetch_max(serial, Ordering::SeqCst);
+    }
+
+    /// No MOVE or DELETE is in the log after this serial.
+    pub fn moved(&self) -> u64 {
+        self.moved.load(Ordering::SeqCst)
+    }
+
     pub fn get(&self) -> u64 {
         *self.serial.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -41,7 +56,7 @@ impl Head {
         let mut s = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         if serial > *s {
             *s = serial;
-            self.moved.notify_all();
+            self.changed.notify_all();
             let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
             if times.len() == TIMES {
                 times.pop_front();
@@ -54,7 +69,7 @@ impl Head {
     pub fn wait_beyond(&self, serial: u64, timeout: Duration) -> u64 {
         let s = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let (s, _) = self
-            .moved
+            .changed
             .wait_timeout_while(s, timeout, |s| *s <= serial)
             .unwrap_or_else(|e| e.into_inner());
         *s

@@ -26,6 +26,9 @@ use crate::record::{Kind, Meta, Op, Record};
 use crate::store::snapshot::{self, Id};
 use crate::store::wmlog::{self, Keep};
 
+/// During a rescan, what it logged is committed and published every this many records.
+const PUBLISH: u64 = 1024;
+
 /// A path on disk now: its state and identity (`None`: gone, or neither file, directory nor
 /// symlink).
 fn stat(p: &Path) -> Option<(Meta, Id)> {
@@ -66,6 +69,8 @@ pub struct Monitor {
     head: Arc<Head>,
     in_tx: bool,
     verbose: bool,
+    /// With `verbose`: the records logged since the last commit, one line each.
+    said: String,
     scan: Option<Scan>,
     overflows: Overflows,
     keep: Option<Keep>,
@@ -80,6 +85,7 @@ impl Monitor {
             head,
             in_tx: false,
             verbose,
+            said: String::new(),
             scan: None,
             overflows: Overflows::default(),
             keep: None,
@@ -107,6 +113,10 @@ impl Monitor {
             self.trim()?;
             self.db.execute_batch("COMMIT")?;
             self.in_tx = false;
+            if !self.said.is_empty() {
+                eprint!("{}", self.said);
+                self.said.clear();
+            }
             self.head.publish(wmlog::head(&self.db)?);
         }
         Ok(())
@@ -175,15 +185,19 @@ impl Monitor {
         self.begin()?;
         if let Event::Created { path, .. } = e {
             let key = path.as_os_str().as_bytes();
+            let known = self.scan.as_ref().and_then(|s| s.known.get(key)).cloned();
+            let disk = stat(&path);
             // Unchanged since the snapshot (the common case): nothing to ask the database.
-            let same = self.scan.as_ref().is_some_and(|s| {
-                s.known.get(key).is_some_and(|(m, id)| {
-                    id.is_some()
-                        && stat(&path).is_some_and(|(dm, did)| dm == *m && Some(did) == *id)
-                })
+            let same = known.as_ref().is_some_and(|(m, id)| {
+                id.is_some()
+                    && disk
+                        .as_ref()
+                        .is_some_and(|(dm, did)| dm == m && Some(*did) == *id)
             }) && self.rules.covers(&path);
             if !same {
-                self.reconcile(&path, false)?;
+                // What the scan knows of it is the database's row (a subtree the scan
+                // changed is forgotten there): no need to ask again, nor to look again.
+                self.reconcile_as(&path, false, disk, known.map(Some))?;
             }
             if let Some(scan) = &mut self.scan {
                 scan.seen.insert(key.to_vec());
@@ -222,11 +236,17 @@ impl Monitor {
             meta,
         };
         let serial = wmlog::append(&self.db, &r)?;
+        if matches!(op, Op::Move | Op::Delete) {
+            self.head.moving(serial);
+        }
         if let Some(scan) = &mut self.scan {
             scan.logged += 1;
         }
         if self.verbose {
-            eprintln!("mirrord: {serial} {}", r.line());
+            // Said at the commit, all in one write (a write per record cost a seventh of a
+            // rescan).
+            use std::fmt::Write;
+            let _ = writeln!(self.said, "mirrord: {serial} {}", r.line());
         }
         Ok(())
     }
@@ -248,13 +268,28 @@ impl Monitor {
     /// whatever its size and time say). A path gone from disk logs nothing here: the event
     /// that removed it follows.
     fn reconcile(&mut self, p: &Path, written: bool) -> Result<()> {
+        self.reconcile_as(p, written, stat(p), None)
+    }
+
+    /// [`Monitor::reconcile`] of `p` as `disk` found it, with its snapshot row when the
+    /// caller has it (`Some(None)`: not in the snapshot).
+    fn reconcile_as(
+        &mut self,
+        p: &Path,
+        written: bool,
+        disk: Option<(Meta, Id)>,
+        row: Option<Option<(Meta, Option<Id>)>>,
+    ) -> Result<()> {
         if !self.rules.covers(p) {
             return Ok(());
         }
-        let Some((disk, id)) = stat(p) else {
+        let Some((disk, id)) = disk else {
             return Ok(());
         };
-        let mut known = snapshot::get_id(&self.db, p)?;
+        let mut known = match row {
+            Some(row) => row,
+            None => snapshot::get_id(&self.db, p)?,
+        };
         if known.is_none() && self.scan.is_some() && self.renamed_to(p, &disk, id)? {
             known = snapshot::get_id(&self.db, p)?;
         }
@@ -349,8 +384,17 @@ impl Monitor {
         self.overflows.before_rescan();
         let started = Instant::now();
         self.scan_begin()?;
-        let mut stack: Vec<PathBuf> = self.rules.roots.clone();
-        while let Some(p) = stack.pop() {
+        // Whether each path is a directory: the listing says (no `lstat` to decide).
+        let mut stack: Vec<(PathBuf, bool)> = (self.rules.roots.iter())
+            .map(|r| {
+                (
+                    r.clone(),
+                    std::fs::symlink_metadata(r).is_ok_and(|m| m.is_dir()),
+                )
+            })
+            .collect();
+        let mut published = 0;
+        while let Some((p, dir)) = stack.pop() {
             if !self.rules.covers(&p) {
                 continue;
             }
@@ -358,10 +402,18 @@ impl Monitor {
                 path: p.clone(),
                 dir: false,
             })?;
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
-                && let Ok(rd) = std::fs::read_dir(&p)
-            {
-                stack.extend(rd.flatten().map(|e| e.path()));
+            if dir && let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(
+                    rd.flatten()
+                        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir()))),
+                );
+            }
+            // Clients catch up while the scan goes on: what it found so far is published
+            // every so many records (each one whole: a record and its snapshot change).
+            let logged = self.scan.as_ref().map_or(0, |s| s.logged);
+            if logged >= published + PUBLISH {
+                self.commit()?;
+                published = logged;
             }
         }
         let logged = self.scan_end()?;

@@ -7,13 +7,15 @@
 
 use std::collections::HashSet;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::client::Sync;
 use crate::client::link::{Content, Link};
 use crate::client::place::{RESERVED, check, place_known};
-use crate::client::writer::{self, Job, Owner, Writer};
+use crate::client::reaper::Reaper;
+use crate::client::spread::Spread;
+use crate::client::writer::{self, Job, Owner, Temp, Writer};
 use crate::error::{Result, io};
 use crate::proto::Request;
 use crate::record::{Kind, Meta, Op, Record};
@@ -27,12 +29,19 @@ const WINDOW_BYTES: usize = 32 * 1024;
 
 pub struct Apply {
     dir: PathBuf,
-    tmp: PathBuf,
     root: bool,
-    /// The owner a new temp file has, so a file already owned right is not chowned.
+    /// Whether files get their owners.
     owner: Owner,
-    /// During INIT: the thread writing the snapshot's small files.
+    /// The thread writing small files: the snapshot's during INIT, and runs of them after.
     writer: Option<Writer>,
+    /// After INIT: the paths handed to the writer thread and not yet known to be in place,
+    /// and the directories above them. A record touching one waits for the thread.
+    queued: HashSet<PathBuf>,
+    queued_above: HashSet<PathBuf>,
+    /// Removes what replaced and deleted files leave behind.
+    reaper: Reaper,
+    /// Where new files are made.
+    spread: Spread,
     verbose: bool,
     n: u64,
     /// During INIT: every path the snapshot named (and its parents), to remove the rest after.
@@ -43,52 +52,23 @@ pub struct Apply {
     dirs: HashSet<PathBuf>,
 }
 
-/// Whether an error says the path is not there (a missing or non-directory ancestor included).
-fn absent(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENOTDIR)
-}
-
-fn remove_any(p: &Path) -> std::io::Result<()> {
-    let r = match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
-        Ok(_) => std::fs::remove_file(p),
-        Err(e) => Err(e),
-    };
-    match r {
-        Err(e) if absent(&e) => Ok(()),
-        r => r,
-    }
-}
-
 impl Apply {
     pub fn new(dir: &Path, verbose: bool) -> Result<Apply> {
         let tmp = dir.join(".fs_mirror");
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(io(&tmp))?;
         // Leftovers of a run that was killed.
-        if let Ok(rd) = std::fs::read_dir(&tmp) {
-            for e in rd.flatten() {
-                if e.file_name() != "applied" {
-                    let _ = remove_any(&e.path());
-                }
-            }
-        }
+        crate::client::retry::clear_temps(dir);
         let root = nix::unistd::geteuid().is_root();
-        // What a file made here gets (the directory's group when it is set-group-ID, or
-        // under a grpid mount): a probe says for sure.
-        let probe = tmp.join("probe");
-        let made = writer::create(&probe)?.metadata().map_err(io(&probe))?;
-        std::fs::remove_file(&probe).map_err(io(&probe))?;
         Ok(Apply {
             dir: dir.to_path_buf(),
-            tmp,
             root,
-            owner: Owner {
-                root,
-                uid: made.uid(),
-                gid: made.gid(),
-            },
+            owner: Owner { root },
             writer: None,
+            queued: HashSet::new(),
+            queued_above: HashSet::new(),
+            spread: Spread::new(&tmp)?,
+            reaper: Reaper::start()?,
             verbose,
             n: 0,
             seen: None,
@@ -96,10 +76,21 @@ impl Apply {
         })
     }
 
-    fn temp(&mut self) -> PathBuf {
+    /// A free name for a new file, in the client's own directory.
+    fn temp(&mut self) -> Result<PathBuf> {
         self.n += 1;
         // The directory is this client's alone (sn's lock): no need for unique names.
-        self.tmp.join(format!("t{}", self.n))
+        self.spread.name(self.n)
+    }
+
+    /// The directories new files were made in and no file being written can still be in
+    /// (the writer thread is drained): removed when empty.
+    fn retire_used(&mut self) {
+        for d in self.spread.used.drain(..) {
+            // Files kept for reuse may be in it: it goes only empty (the rest at the next
+            // start).
+            let _ = std::fs::remove_dir(&d);
+        }
     }
 
     /// Make every directory above `target` (inside DIR) a directory.
@@ -168,14 +159,14 @@ impl Apply {
     /// Put `tmp` at `target`, replacing whatever is there.
     fn install(&mut self, tmp: &Path, target: &Path) -> Result<()> {
         self.parents(target)?;
-        if writer::put_in_place(tmp, target)? {
+        if self.reaper.put_in_place(tmp, target)? {
             self.dirs.clear();
         }
         Ok(())
     }
 
     fn symlink(&mut self, target: &Path, m: &Meta) -> Result<()> {
-        let tmp = self.temp();
+        let tmp = self.temp()?;
         let to = m.target.clone().unwrap_or_default();
         std::os::unix::fs::symlink(&to, &tmp).map_err(io(&tmp))?;
         self.owner(&tmp, m)?;
@@ -205,42 +196,78 @@ impl Apply {
         }
     }
 
-    /// Receive a `GET`'s answer into `target`.
-    fn receive(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
-        if self.seen.is_some() && m.size <= writer::SMALL {
-            return self.receive_init(link, target, m);
-        }
-        let tmp = self.temp();
-        let mut f = writer::create(&tmp)?;
-        let got = link.content(&tmp, &mut |b| f.write_all(b))?;
-        if !self.usable(got, target) {
-            drop(f);
-            let _ = std::fs::remove_file(&tmp);
+    /// Whether `target` is, or is above or below, a file the writer thread may not have put
+    /// in place yet.
+    fn conflicts(&self, target: &Path) -> bool {
+        !self.queued.is_empty()
+            && (self.queued_above.contains(target)
+                || target.ancestors().any(|a| self.queued.contains(a)))
+    }
+
+    /// Wait until every file handed to the writer thread is in place.
+    fn drain(&mut self) -> Result<()> {
+        if self.queued.is_empty() {
             return Ok(());
         }
-        writer::finish_file(&f, &tmp, m, &self.owner)?;
-        drop(f);
+        self.queued.clear();
+        self.queued_above.clear();
+        let Some(w) = &mut self.writer else {
+            return Ok(());
+        };
+        match w.wait() {
+            Ok(removed_dir) => {
+                if removed_dir {
+                    self.dirs.clear();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // It stopped on this error; the next file starts another.
+                self.writer = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Receive a `GET`'s answer into `target`.
+    fn receive(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
+        if self.seen.is_none() && self.conflicts(target) {
+            self.drain()?;
+        }
+        if m.size <= writer::SMALL {
+            return self.receive_queued(link, target, m);
+        }
+        let tmp = self.temp()?;
+        let mut t = Temp::create(&tmp, &self.reaper)?;
+        let got = link.content(&tmp, &mut |b| t.file.write_all(b))?;
+        if !self.usable(got, target) {
+            t.discard();
+            return Ok(());
+        }
+        t.finish(m, &self.owner)?;
+        let tmp = t.named()?;
         self.install(&tmp, target)
     }
 
-    /// During INIT: receive a small file into memory and hand it to the writer thread (the
+    /// Receive a small file into memory and hand it to the writer thread. During INIT the
     /// snapshot names each path once, so the files may land in any order once their
-    /// directories are there).
-    fn receive_init(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
-        let tmp = self.temp();
+    /// directories are there; after, a record touching a path still queued waits
+    /// ([`Apply::conflicts`]).
+    fn receive_queued(&mut self, link: &mut Link, target: &Path, m: &Meta) -> Result<()> {
+        let tmp = self.temp()?;
         let mut content = Vec::with_capacity(m.size as usize);
         // A file that grew large since the snapshot goes to its temp file as it comes.
-        let mut spilled: Option<std::fs::File> = None;
+        let mut spilled: Option<Temp> = None;
         let got = link.content(&tmp, &mut |b| {
             if spilled.is_none() && content.len() + b.len() > writer::SMALL as usize {
-                let mut f =
-                    writer::create(&tmp).map_err(|e| std::io::Error::other(e.to_string()))?;
-                f.write_all(&content)?;
+                let mut t = Temp::create(&tmp, &self.reaper)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                t.file.write_all(&content)?;
                 content = Vec::new();
-                spilled = Some(f);
+                spilled = Some(t);
             }
             match &mut spilled {
-                Some(f) => f.write_all(b),
+                Some(t) => t.file.write_all(b),
                 None => {
                     content.extend_from_slice(b);
                     Ok(())
@@ -248,16 +275,17 @@ impl Apply {
             }
         })?;
         if !self.usable(got, target) {
-            if spilled.take().is_some() {
-                let _ = std::fs::remove_file(&tmp);
+            if let Some(t) = spilled {
+                t.discard();
             }
             return Ok(());
         }
-        if let Some(f) = spilled {
-            writer::finish_file(&f, &tmp, m, &self.owner)?;
-            drop(f);
+        if let Some(mut t) = spilled {
+            t.finish(m, &self.owner)?;
+            let tmp = t.named()?;
             return self.install(&tmp, target);
         }
+        // Only now: a file not sent (changed since) makes no directories.
         self.parents(target)?;
         let job = Job {
             tmp,
@@ -265,15 +293,28 @@ impl Apply {
             content,
             meta: m.clone(),
         };
-        match &mut self.writer {
-            Some(w) => w.write(job),
-            None => {
-                let mut w = Writer::start(self.owner)?;
-                w.write(job)?;
-                self.writer = Some(w);
-                Ok(())
+        if self.seen.is_none() {
+            self.queued.insert(target.to_path_buf());
+            for a in target.ancestors().skip(1) {
+                if !self.queued_above.insert(a.to_path_buf()) {
+                    break;
+                }
             }
         }
+        let w = match &mut self.writer {
+            Some(w) => w,
+            None => self
+                .writer
+                .insert(Writer::start(self.owner, self.reaper.clone())?),
+        };
+        let r = w.write(job);
+        if r.is_err() {
+            // It stopped on this error; the next file starts another.
+            self.writer = None;
+            self.queued.clear();
+            self.queued_above.clear();
+        }
+        r
     }
 
     fn rename(&mut self, from: &Path, to: &Path) -> Result<bool> {
@@ -283,7 +324,10 @@ impl Apply {
         self.parents(to)?;
         self.dirs.clear();
         match std::fs::symlink_metadata(to) {
-            Ok(tm) if tm.is_dir() || fm.is_dir() => remove_any(to).map_err(io(to))?,
+            Ok(tm) if tm.is_dir() || fm.is_dir() => {
+                let free = self.temp()?;
+                self.reaper.retire(to, &free)?
+            }
             _ => {}
         }
         std::fs::rename(from, to).map_err(io(to))?;
@@ -294,7 +338,7 @@ impl Apply {
         match std::fs::symlink_metadata(target) {
             Ok(k) if k.is_dir() == (m.kind == Kind::Dir) && !k.file_type().is_symlink() => {
                 // A snapshot sharing the file keeps its mode and owner.
-                crate::client::rotate::unshare(target, &self.temp())?;
+                crate::client::rotate::unshare(target, &self.temp()?)?;
                 self.owner(target, m)?;
                 self.mode(target, m)
             }
@@ -319,6 +363,8 @@ impl Sync for Apply {
         if let Some(mut w) = self.writer.take() {
             let _ = w.finish();
         }
+        self.queued.clear();
+        self.queued_above.clear();
         self.seen = Some(HashSet::new());
     }
 
@@ -343,9 +389,13 @@ impl Sync for Apply {
         let may_send_deferred = !records.iter().any(|(_, r)| r.op == Op::Move);
         let mut refetch = Vec::new();
         for (i, (serial, r)) in records.iter().enumerate() {
-            if i > 0 && refetch.is_empty() {
+            if i > 0 && refetch.is_empty() && self.queued.is_empty() {
                 // Everything before this record is carried out.
                 done(records[i - 1].0)?;
+            }
+            if r.op != Op::Fwrite {
+                // Only files may be written beside the writer thread.
+                self.drain()?;
             }
             self.note_seen(&r.path);
             if r.op == Op::Fwrite && check(&r.path).is_ok() {
@@ -395,7 +445,8 @@ impl Sync for Apply {
                 (Op::Attrib, Some(m)) => self.attrib(&target, &m)?,
                 (Op::Delete, _) => {
                     self.dirs.clear();
-                    remove_any(&target).map_err(io(&target))?
+                    let free = self.temp()?;
+                    self.reaper.retire(&target, &free)?
                 }
                 (Op::Move, _) => {
                     let to = r.to.clone().unwrap_or_default();
@@ -413,6 +464,7 @@ impl Sync for Apply {
                 _ => eprintln!("fs_mirror: record without state ignored: {}", r.line()),
             }
         }
+        self.drain()?;
         for (i, serial, path, target) in refetch {
             // A later record of this batch moves or deletes it again: fetched under this
             // name, it would stay behind as a copy.
@@ -434,6 +486,10 @@ impl Sync for Apply {
             };
             self.receive(link, &target, &m)?;
         }
+        self.drain()?;
+        if self.seen.is_none() {
+            self.retire_used();
+        }
         if let Some((last, _)) = records.last() {
             done(*last)?;
         }
@@ -445,6 +501,7 @@ impl Sync for Apply {
         if let Some(mut w) = self.writer.take() {
             w.finish()?;
         }
+        self.retire_used();
         let Some(seen) = self.seen.take() else {
             return Ok(());
         };
@@ -469,7 +526,8 @@ impl Sync for Apply {
                     if self.verbose {
                         eprintln!("fs_mirror: {} is not on the server; removed", p.display());
                     }
-                    remove_any(&p).map_err(io(&p))?;
+                    let free = self.temp()?;
+                    self.reaper.retire(&p, &free)?;
                 }
             }
         }

@@ -10,12 +10,16 @@ pub mod apply;
 pub mod delta;
 pub mod diff;
 pub mod durable;
+pub mod lease;
 pub mod link;
+pub mod nice;
 pub mod place;
+pub mod reaper;
 pub mod report;
 pub mod retry;
 pub mod rotate;
 pub mod sn;
+pub mod spread;
 pub mod tunnel;
 pub mod writer;
 

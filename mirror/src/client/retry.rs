@@ -86,7 +86,8 @@ pub fn local_message(
 }
 
 /// Remove what a failed batch left half-written in `DIR/.fs_mirror` (its temporary files hold
-/// space a full disk needs back); `applied` stays.
+/// space a full disk needs back); `applied` stays, and so do the directories new files are
+/// made in ([`crate::client::spread`]), emptied.
 pub fn clear_temps(datadir: &Path) {
     let tmp = datadir.join(".fs_mirror");
     let Ok(rd) = std::fs::read_dir(&tmp) else {
@@ -98,6 +99,13 @@ pub fn clear_temps(datadir: &Path) {
         }
         let p = e.path();
         let _ = match e.file_type() {
+            Ok(t) if t.is_dir() && crate::client::spread::is_spread_dir(&e.file_name()) => {
+                std::fs::read_dir(&p).map(|rd| {
+                    for e in rd.flatten() {
+                        let _ = crate::client::reaper::remove(&e.path());
+                    }
+                })
+            }
             Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
             _ => std::fs::remove_file(&p),
         };

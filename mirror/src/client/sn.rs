@@ -74,6 +74,9 @@ impl Sn {
 pub struct Applied {
     file: File,
     path: PathBuf,
+    /// The length of the line last written: the serial is padded to a fixed width, so the
+    /// file is cut (an `ftruncate`, not cheap per record) only when the session changes.
+    len: u64,
 }
 
 impl Applied {
@@ -88,7 +91,11 @@ impl Applied {
             .truncate(false)
             .open(&path)
             .map_err(io(&path))?;
-        Ok(Applied { file, path })
+        Ok(Applied {
+            file,
+            path,
+            len: u64::MAX,
+        })
     }
 
     pub fn read(&mut self) -> Result<Option<(String, u64)>> {
@@ -102,10 +109,14 @@ impl Applied {
     }
 
     pub fn write(&mut self, session: &str, serial: u64) -> Result<()> {
-        let line = format!("{session},{serial}\n");
+        let line = format!("{session},{serial:<20}\n");
         self.file
             .write_all_at(line.as_bytes(), 0)
             .map_err(io(&self.path))?;
-        self.file.set_len(line.len() as u64).map_err(io(&self.path))
+        if self.len != line.len() as u64 {
+            self.len = line.len() as u64;
+            self.file.set_len(self.len).map_err(io(&self.path))?;
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! Writing a received file into the mirror — a temp file under `DIR/.fs_mirror/` given its
-//! content, owner, mode and mtime, then renamed into place — and, during `INIT`, doing that on
+//! Writing a received file into the mirror — a [`Temp`] file given its content, owner, mode
+//! and mtime, named under `DIR/.fs_mirror/`, then put in place by the [`Reaper`] — and, during `INIT`, doing that on
 //! a thread of its own: the snapshot's records name each path once, parents first, so its
 //! files may land in any order once their directories exist, and the applying thread goes on
 //! receiving the next files meanwhile (the network, the checksums and the file system work on
@@ -7,12 +7,18 @@
 //! when [`Writer::finish`] returns.
 
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Seek, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
+use nix::fcntl::{AT_FDCWD, AtFlags};
+use nix::unistd::linkat;
+
+use crate::client::reaper::Reaper;
 use crate::error::{Error, Result, io};
 use crate::record::Meta;
 
@@ -21,26 +27,29 @@ pub const SMALL: u64 = 256 * 1024;
 /// Files waiting for the writer thread, at most.
 const QUEUE: usize = 256;
 
-/// Who owns what a new file of this process gets, and whether it may change that.
+/// Whether this process may give files their owners (root).
 #[derive(Clone, Copy)]
 pub struct Owner {
     pub root: bool,
-    /// The owner a file made in `.fs_mirror` has from the start.
-    pub uid: u32,
-    pub gid: u32,
 }
 
 impl Owner {
-    /// Give `f` the owner `m` names (when root, and when it has not got it already).
+    /// Give `f` the owner `m` names (when root, and when it has not got it already: a new
+    /// file's group is its directory's when that is set-group-ID).
     pub fn apply(&self, f: &File, tmp: &Path, m: &Meta) -> Result<()> {
-        if self.root && (m.uid, m.gid) != (self.uid, self.gid) {
+        if !self.root {
+            return Ok(());
+        }
+        let now = f.metadata().map_err(io(tmp))?;
+        if (m.uid, m.gid) != (now.uid(), now.gid()) {
             std::os::unix::fs::fchown(f, Some(m.uid), Some(m.gid)).map_err(io(tmp))?;
         }
         Ok(())
     }
 }
 
-/// A temp file for content: private (mode 600) until its owner and mode are set.
+/// A temp file for content under its name: private (mode 600) until its owner and mode are
+/// set.
 pub fn create(tmp: &Path) -> Result<File> {
     std::fs::OpenOptions::new()
         .write(true)
@@ -48,6 +57,102 @@ pub fn create(tmp: &Path) -> Result<File> {
         .mode(0o600)
         .open(tmp)
         .map_err(io(tmp))
+}
+
+/// Cleared when a file system refused `O_TMPFILE` (not every one knows it).
+static UNNAMED: AtomicBool = AtomicBool::new(true);
+
+/// A file being written for the mirror, private (mode 600) until finished. It is made
+/// unnamed (`O_TMPFILE`) in a directory of [`crate::client::spread`], and named there only once
+/// complete: a killed client leaves nothing half-written. Where the file system has no
+/// `O_TMPFILE`, the file is made under its name from the start.
+pub struct Temp {
+    pub file: File,
+    name: PathBuf,
+    unnamed: bool,
+    /// A kept file written again ([`Reaper::reuse`]): cut to what was written when done.
+    reused: bool,
+}
+
+impl Temp {
+    /// A new file: a kept one written again where there is one, else made in the directory
+    /// of `name`, and named `name` when complete.
+    pub fn create(name: &Path, reaper: &Reaper) -> Result<Temp> {
+        if let Some((file, at)) = reaper.reuse() {
+            return Ok(Temp {
+                file,
+                name: at,
+                unnamed: false,
+                reused: true,
+            });
+        }
+        let dir = name.parent().unwrap_or(Path::new("/"));
+        if UNNAMED.load(Ordering::Relaxed) {
+            let made = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_TMPFILE)
+                .mode(0o600)
+                .open(dir);
+            match made {
+                Ok(file) => {
+                    return Ok(Temp {
+                        file,
+                        name: name.to_path_buf(),
+                        unnamed: true,
+                        reused: false,
+                    });
+                }
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::EOPNOTSUPP | nix::libc::EISDIR | nix::libc::EINVAL)
+                    ) =>
+                {
+                    UNNAMED.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(io(dir)(e)),
+            }
+        }
+        Ok(Temp {
+            file: create(name)?,
+            name: name.to_path_buf(),
+            unnamed: false,
+            reused: false,
+        })
+    }
+
+    /// The content is all written: the file as the record says (see [`finish_file`]).
+    pub fn finish(&mut self, m: &Meta, owner: &Owner) -> Result<()> {
+        if self.reused {
+            // What is left of the former content goes.
+            let end = self.file.stream_position().map_err(io(&self.name))?;
+            self.file.set_len(end).map_err(io(&self.name))?;
+        }
+        finish_file(&self.file, &self.name, m, owner)
+    }
+
+    /// Its content is complete: give it its name; the name.
+    pub fn named(self) -> Result<PathBuf> {
+        if self.unnamed {
+            let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+            linkat(
+                AT_FDCWD,
+                fd.as_str(),
+                AT_FDCWD,
+                &self.name,
+                AtFlags::AT_SYMLINK_FOLLOW,
+            )
+            .map_err(|e| io(&self.name)(e.into()))?;
+        }
+        Ok(self.name)
+    }
+
+    /// Not wanted after all: nothing is left of it.
+    pub fn discard(self) {
+        if !self.unnamed {
+            let _ = std::fs::remove_file(&self.name);
+        }
+    }
 }
 
 /// Owner, then mode (a chown clears set-id bits), then mtime: the file as the record says.
@@ -65,19 +170,6 @@ fn set_mtime(f: &File, ns: i64) -> std::io::Result<()> {
     futimens(f, &TimeSpec::UTIME_OMIT, &mtime).map_err(std::io::Error::from)
 }
 
-/// Rename `tmp` to `target`, replacing what is there; a directory in the way (overtaken: the
-/// path is a file now) goes. Whether a directory was removed (caches of directories are stale).
-pub fn put_in_place(tmp: &Path, target: &Path) -> Result<bool> {
-    match std::fs::rename(tmp, target) {
-        Err(_) if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) => {
-            std::fs::remove_dir_all(target).map_err(io(target))?;
-            std::fs::rename(tmp, target).map_err(io(target))?;
-            Ok(true)
-        }
-        r => r.map(|()| false).map_err(io(target)),
-    }
-}
-
 /// A file to write: its content is all here.
 pub struct Job {
     pub tmp: PathBuf,
@@ -87,30 +179,41 @@ pub struct Job {
 }
 
 impl Job {
-    fn run(self, owner: &Owner) -> Result<bool> {
-        let mut f = create(&self.tmp)?;
-        f.write_all(&self.content).map_err(io(&self.tmp))?;
-        finish_file(&f, &self.tmp, &self.meta, owner)?;
-        drop(f);
-        put_in_place(&self.tmp, &self.target)
+    fn run(self, owner: &Owner, reaper: &Reaper) -> Result<bool> {
+        let mut t = Temp::create(&self.tmp, reaper)?;
+        t.file.write_all(&self.content).map_err(io(&self.tmp))?;
+        t.finish(&self.meta, owner)?;
+        let tmp = t.named()?;
+        reaper.put_in_place(&tmp, &self.target)
     }
 }
 
-/// The writer thread of one `INIT`.
+/// What the writer thread is handed: a file, or a question (is everything before in place?).
+enum Msg {
+    Job(Job),
+    Wait(SyncSender<bool>),
+}
+
+/// The writer thread (during an `INIT`, and for runs of small files in the log).
 pub struct Writer {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<Msg>>,
     thread: Option<JoinHandle<Result<bool>>>,
 }
 
 impl Writer {
-    pub fn start(owner: Owner) -> Result<Writer> {
-        let (jobs, rx): (SyncSender<Job>, Receiver<Job>) = sync_channel(QUEUE);
+    pub fn start(owner: Owner, reaper: Reaper) -> Result<Writer> {
+        let (jobs, rx): (SyncSender<Msg>, Receiver<Msg>) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("fs_mirror-write".into())
             .spawn(move || -> Result<bool> {
                 let mut removed_dir = false;
-                for job in rx {
-                    removed_dir |= job.run(&owner)?;
+                for msg in rx {
+                    match msg {
+                        Msg::Job(job) => removed_dir |= job.run(&owner, &reaper)?,
+                        Msg::Wait(answer) => {
+                            let _ = answer.send(std::mem::take(&mut removed_dir));
+                        }
+                    }
                 }
                 Ok(removed_dir)
             })
@@ -123,19 +226,39 @@ impl Writer {
 
     /// Hand a file over; its directory exists. The thread's error, if it stopped on one.
     pub fn write(&mut self, job: Job) -> Result<()> {
-        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send(Msg::Job(job)).is_ok());
         if sent {
             return Ok(());
         }
-        // The thread stopped: its error says why.
-        Err(self
-            .finish()
-            .err()
-            .unwrap_or_else(|| Error::Internal("the file writer thread stopped".into())))
+        Err(self.stopped())
     }
 
-    /// Wait until every file handed over is in place; whether a directory was removed on
-    /// the way, or the first error.
+    /// Wait until every file handed over so far is in place (the thread goes on); whether a
+    /// directory was removed on the way, or the first error.
+    pub fn wait(&mut self) -> Result<bool> {
+        let (tx, rx) = sync_channel(1);
+        let asked = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send(Msg::Wait(tx)).is_ok());
+        match rx.recv() {
+            Ok(removed_dir) if asked => Ok(removed_dir),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// The thread stopped: its error says why.
+    fn stopped(&mut self) -> Error {
+        self.finish()
+            .err()
+            .unwrap_or_else(|| Error::Internal("the file writer thread stopped".into()))
+    }
+
+    /// Wait until every file handed over is in place and end the thread; whether a
+    /// directory was removed on the way, or the first error.
     pub fn finish(&mut self) -> Result<bool> {
         self.jobs.take();
         match self.thread.take().map(JoinHandle::join) {

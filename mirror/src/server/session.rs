@@ -50,8 +50,18 @@ pub struct Session<'a> {
     /// The challenge sent, and whether it was answered right.
     pub challenge: Option<String>,
     pub authed: bool,
+    /// Whether a read transaction is open on `db` (see [`Session::reading`]).
+    reading: bool,
+    /// With `--verbose`: lines said when the answers go out, all in one write.
+    said: String,
     /// Where this client stands, for `mirrord ctl status`.
     seat: Seat,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        self.tell();
+    }
 }
 
 impl<'a> Session<'a> {
@@ -74,6 +84,8 @@ impl<'a> Session<'a> {
             state: State::Fresh,
             challenge: None,
             authed: served.secret.is_none(),
+            reading: false,
+            said: String::new(),
         })
     }
 
@@ -100,6 +112,10 @@ impl<'a> Session<'a> {
     pub fn run(&mut self) -> Result<()> {
         loop {
             if !self.conn.has_buffered() {
+                // Nothing more asked: what was read is let go before the answers go out
+                // (and before a NEXT waits for new records).
+                self.reading(false)?;
+                self.tell();
                 self.conn.flush().map_err(self.net())?;
             }
             let line = match self.conn.read_line() {
@@ -113,10 +129,41 @@ impl<'a> Session<'a> {
             };
             // A command says the client has carried out what it was sent before.
             self.publish();
-            if self.dispatch(Request::parse(&line).ok())? == Flow::Close {
+            let req = Request::parse(&line).ok();
+            // The GETs a client asked for at once share one read of the database.
+            let reads = matches!(
+                req,
+                Some(Request::Get { .. } | Request::Sum { .. } | Request::Delta { .. })
+            );
+            self.reading(reads)?;
+            if self.dispatch(req)? == Flow::Close {
                 return self.conn.flush().map_err(self.net());
             }
         }
+    }
+
+    /// Say `line` in the log (with `--verbose`), when the answers go out.
+    pub fn note(&mut self, line: std::fmt::Arguments) {
+        use std::fmt::Write;
+        let _ = writeln!(self.said, "mirrord: {}: {line}", self.conn.peer());
+    }
+
+    fn tell(&mut self) {
+        if !self.said.is_empty() {
+            eprint!("{}", self.said);
+            self.said.clear();
+        }
+    }
+
+    /// Open or close the read transaction of a run of GETs: one look at the log and the
+    /// snapshot for all of them, not one per statement.
+    fn reading(&mut self, on: bool) -> Result<()> {
+        if on != self.reading {
+            self.db
+                .execute_batch(if on { "BEGIN DEFERRED" } else { "COMMIT" })?;
+            self.reading = on;
+        }
+        Ok(())
     }
 
     /// Tell the registry where this client stands: the serial it was sent up to, taken when

@@ -147,10 +147,8 @@ pub fn resumable_from(c: &Connection) -> Result<u64> {
 
 /// A value of the `meta` table.
 pub fn meta(c: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(
-        c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?,
-    )
+    let mut s = c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+    Ok(s.query_row([key], |r| r.get(0)).optional()?)
 }
 
 pub fn set_meta(c: &Connection, key: &str, value: &str) -> Result<()> {

@@ -48,8 +48,13 @@ fn rotate(dir: &Path, keep: &str) -> std::process::Output {
 }
 
 fn settled(m: &Path) -> bool {
-    let read = |p: &str| std::fs::read_to_string(m.join(p)).ok();
-    matches!((read("sn"), read(".fs_mirror/applied")), (Some(a), Some(b)) if a.contains(',') && a == b)
+    // SESSION,SERIAL (`applied` pads the serial to a fixed width).
+    let read = |p: &str| {
+        let s = std::fs::read_to_string(m.join(p)).ok()?;
+        let (session, serial) = s.trim().split_once(',')?;
+        Some((session.to_string(), serial.trim().to_string()))
+    };
+    matches!((read("sn"), read(".fs_mirror/applied")), (Some(a), Some(b)) if a == b)
 }
 
 #[test]

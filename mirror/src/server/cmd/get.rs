@@ -26,7 +26,7 @@ pub(crate) fn open_served(s: &Session<'_>, serial: u64, path: &Path) -> Result<O
     let now = if serial >= s.served.head.get() {
         Some(path.to_path_buf())
     } else {
-        wmlog::follow(&s.db, serial, path)?
+        wmlog::follow(&s.db, serial, path, s.served.head.moved())?
     };
     let Some(now) = now else { return Ok(None) };
     if snapshot::get(&s.db, &now)?.is_none_or(|m| m.kind != Kind::File) {
@@ -81,11 +81,8 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     send().map_err(net)?;
     if s.served.verbose {
         // Tests and benchmarks add these up: the content bytes a change cost.
-        eprintln!(
-            "mirrord: {}: GET {} sent {size} bytes",
-            s.conn.peer(),
-            path.display()
-        );
+        let shown = path.display();
+        s.note(format_args!("GET {shown} sent {size} bytes"));
     }
     Ok(Flow::Go)
 }
