@@ -45,11 +45,15 @@ struct Scan {
     /// The snapshot as the scan began, to pass over unchanged paths without a query; a
     /// subtree the scan moves or replaces is dropped from it (the database decides there).
     known: BTreeMap<Vec<u8>, (Meta, Option<Id>)>,
+    /// Whether anything was dropped from `known` (then only the database knows every path
+    /// the snapshot holds).
+    forgot: bool,
 }
 
 impl Scan {
     /// Forget `p` and everything below it.
     fn forget(&mut self, p: &Path) {
+        self.forgot = true;
         let b = p.as_os_str().as_bytes();
         let mut lo = b.to_vec();
         lo.push(b'/');
@@ -210,7 +214,15 @@ impl Monitor {
     pub fn scan_end(&mut self) -> Result<u64> {
         let mut after: Option<PathBuf> = None;
         let mut gone = Vec::new();
-        loop {
+        if let Some(scan) = self.scan.as_ref().filter(|s| !s.forgot) {
+            // What the scan began with, less what it found (what it added, it found).
+            gone.extend(
+                (scan.known.keys())
+                    .filter(|k| !scan.seen.contains(*k))
+                    .map(|k| PathBuf::from(std::ffi::OsStr::from_bytes(k))),
+            );
+        }
+        while self.scan.as_ref().is_some_and(|s| s.forgot) {
             let page = snapshot::page(&self.db, after.as_deref(), 4096)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
