@@ -10,7 +10,7 @@
 //! events themselves, since the disk no longer shows what went. An overflow (`Rescan`) walks
 //! the trees and logs only the differences.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -75,6 +75,8 @@ pub struct Monitor {
     verbose: bool,
     /// With `verbose`: the records logged since the last commit, one line each.
     said: String,
+    /// The FWRITE records of this burst (not committed, so not sent), by path.
+    fresh: HashMap<PathBuf, u64>,
     scan: Option<Scan>,
     overflows: Overflows,
     keep: Option<Keep>,
@@ -90,6 +92,7 @@ impl Monitor {
             in_tx: false,
             verbose,
             said: String::new(),
+            fresh: HashMap::new(),
             scan: None,
             overflows: Overflows::default(),
             keep: None,
@@ -117,6 +120,8 @@ impl Monitor {
             self.trim()?;
             self.db.execute_batch("COMMIT")?;
             self.in_tx = false;
+            // Sent from now on: never restated.
+            self.fresh.clear();
             if !self.said.is_empty() {
                 eprint!("{}", self.said);
                 self.said.clear();
@@ -240,7 +245,8 @@ impl Monitor {
         Ok(self.scan.take().map_or(0, |s| s.logged))
     }
 
-    fn log(&mut self, op: Op, path: &Path, to: Option<&Path>, meta: Option<Meta>) -> Result<()> {
+    /// Log a record; its serial.
+    fn log(&mut self, op: Op, path: &Path, to: Option<&Path>, meta: Option<Meta>) -> Result<u64> {
         let r = Record {
             op,
             path: path.to_path_buf(),
@@ -250,6 +256,8 @@ impl Monitor {
         let serial = wmlog::append(&self.db, &r)?;
         if matches!(op, Op::Move | Op::Delete) {
             self.head.moving(serial);
+            // What a path names may have changed: no record is restated past this one.
+            self.fresh.clear();
         }
         if let Some(scan) = &mut self.scan {
             scan.logged += 1;
@@ -260,7 +268,7 @@ impl Monitor {
             use std::fmt::Write;
             let _ = writeln!(self.said, "mirrord: {serial} {}", r.line());
         }
-        Ok(())
+        Ok(serial)
     }
 
     fn handle(&mut self, e: Event) -> Result<()> {
@@ -330,8 +338,21 @@ impl Monitor {
                 }
             }
         };
-        if let Some(op) = op {
-            self.log(op, p, None, Some(disk.clone()))?;
+        // Written again within the burst that logged its FWRITE (the file's creation and its
+        // close, say): that record, not sent yet, is made to say the file as it is now — its
+        // GET sends the latest content anyway — rather than a second FWRITE (one GET each).
+        let fresh = match (op, &known) {
+            (Some(Op::Fwrite), Some((_, kid))) if *kid == Some(id) => self.fresh.get(p).copied(),
+            _ => None,
+        };
+        if let Some(serial) = fresh {
+            wmlog::restate(&self.db, serial, &disk)?;
+            snapshot::put_id(&self.db, p, &disk, Some(id))?;
+        } else if let Some(op) = op {
+            let serial = self.log(op, p, None, Some(disk.clone()))?;
+            if op == Op::Fwrite {
+                self.fresh.insert(p.to_path_buf(), serial);
+            }
             snapshot::put_id(&self.db, p, &disk, Some(id))?;
         } else if known.is_some_and(|(_, kid)| kid != Some(id)) {
             // The same content under a new identity (replaced in place): remember it.

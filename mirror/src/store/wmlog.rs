@@ -42,6 +42,24 @@ pub fn append(c: &Connection, r: &Record) -> Result<u64> {
     Ok(c.last_insert_rowid() as u64)
 }
 
+/// Give the FWRITE record at `serial` (not yet committed) the file's state now: the content
+/// its GET will send is the file's latest, and so must the mode, owner and time be.
+pub fn restate(c: &Connection, serial: u64, m: &Meta) -> Result<()> {
+    let mut s = c.prepare_cached(
+        "UPDATE wmlog SET mode = ?2, uid = ?3, gid = ?4, size = ?5, mtime_ns = ?6
+         WHERE serial = ?1 AND op = 'FWRITE'",
+    )?;
+    s.execute(params![
+        serial as i64,
+        m.mode,
+        m.uid,
+        m.gid,
+        m.size as i64,
+        m.mtime_ns
+    ])?;
+    Ok(())
+}
+
 /// The last serial ever handed out (0 before the first).
 pub fn head(c: &Connection) -> Result<u64> {
     let mut s = c.prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'wmlog'")?;
