@@ -9,6 +9,7 @@ mod faults;
 mod harness;
 mod protocol;
 mod refuse;
+mod reuse;
 mod rotate;
 mod tunnel;
 mod workload;
