@@ -127,14 +127,29 @@ impl Mirrord {
 
     /// Send a signal (`STOP`, `CONT`) with kill(1).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig} mirrord");
+        signal(&self.child, sig);
     }
+
+    /// Hold the write lock of mirrord's database: its monitor cannot log what the watcher
+    /// sees (it waits for the lock) while its sessions go on answering from what is logged —
+    /// the log behind the disk, on demand. Released when the connection drops.
+    pub fn hold_log(&self) -> rusqlite::Connection {
+        let db = self.log.with_extension("").join("mirrord.db");
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        c
+    }
+}
+
+/// Send a signal (`STOP`, `CONT`) to `child` with kill(1).
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {}", child.id());
 }
 
 /// The content bytes mirrord's `GET`s sent, by its -v log.
@@ -198,6 +213,11 @@ impl FsMirror {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Send a signal (`STOP`, `CONT`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        signal(&self.child, sig);
     }
 }
 
@@ -373,6 +393,16 @@ impl Telnet {
         self.buf.drain(..n).collect()
     }
 
+    /// The next line if one comes within `wait` (`None`: none yet, or closed).
+    pub fn line_within(&mut self, wait: Duration) -> Option<String> {
+        self.s.set_read_timeout(Some(wait)).unwrap();
+        let l = self.line();
+        self.s
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        l
+    }
+
     /// Whether the server closed the connection.
     pub fn closed(&mut self) -> bool {
         self.line().is_none()
@@ -388,7 +418,12 @@ pub struct Setup {
 
 impl Setup {
     pub fn new() -> Setup {
-        let tmp = tempfile::tempdir().unwrap();
+        let mut tmp = tempfile::tempdir().unwrap();
+        if std::env::var_os("MIRROR_KEEP").is_some() {
+            // To read the whole mirrord and fs_mirror logs of a failed run afterwards.
+            tmp.disable_cleanup(true);
+            eprintln!("MIRROR_KEEP: this test's directory is {}", tmp.path().display());
+        }
         let src = tmp.path().join("src");
         std::fs::create_dir_all(src.join("skip")).unwrap();
         let info = tmp.path().join("info");

@@ -7,6 +7,7 @@ mod ctl;
 mod delta;
 mod faults;
 mod harness;
+mod lag;
 mod protocol;
 mod refuse;
 mod reuse;
