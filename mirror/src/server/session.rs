@@ -157,7 +157,7 @@ impl<'a> Session<'a> {
 
     /// Open or close the read transaction of a run of GETs: one look at the log and the
     /// snapshot for all of them, not one per statement.
-    fn reading(&mut self, on: bool) -> Result<()> {
+    pub(crate) fn reading(&mut self, on: bool) -> Result<()> {
         if on != self.reading {
             self.db
                 .execute_batch(if on { "BEGIN DEFERRED" } else { "COMMIT" })?;

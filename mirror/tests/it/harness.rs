@@ -422,7 +422,10 @@ impl Setup {
         if std::env::var_os("MIRROR_KEEP").is_some() {
             // To read the whole mirrord and fs_mirror logs of a failed run afterwards.
             tmp.disable_cleanup(true);
-            eprintln!("MIRROR_KEEP: this test's directory is {}", tmp.path().display());
+            eprintln!(
+                "MIRROR_KEEP: this test's directory is {}",
+                tmp.path().display()
+            );
         }
         let src = tmp.path().join("src");
         std::fs::create_dir_all(src.join("skip")).unwrap();

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::get::{Found, open_served};
 use crate::client::delta::{DELTA_MAX, diff};
 use crate::error::Result;
 use crate::proto::Reply;
@@ -25,8 +26,10 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     }
-    let Some(mut file) = super::get::open_served(s, serial, path)? else {
-        return s.say(Reply::CHANGED);
+    let mut file = match open_served(s, serial, path)? {
+        Found::File(f) => f,
+        Found::Changed => return s.say(Reply::CHANGED),
+        Found::Closing => return Ok(Flow::Close),
     };
     let Ok(size) = file.metadata().map(|m| m.len()) else {
         return s.say(Reply::CHANGED);

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::get::open_served;
+use super::get::{Found, open_served};
 use crate::error::Result;
 use crate::proto::Reply;
 use crate::proto::codec::hex;
@@ -19,8 +19,10 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     }
-    let Some(mut file) = open_served(s, serial, path)? else {
-        return s.say(Reply::CHANGED);
+    let mut file = match open_served(s, serial, path)? {
+        Found::File(f) => f,
+        Found::Changed => return s.say(Reply::CHANGED),
+        Found::Closing => return Ok(Flow::Close),
     };
     let mut sha = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
