@@ -249,6 +249,34 @@ impl Apply {
         self.install(&tmp, target)
     }
 
+    /// Receive the answer to a `GET … META` into `target`: a file whose record carries no
+    /// state (a MOVE whose source never arrived here) lands with the mode, owner and mtime the
+    /// server's file has. A server that does not say leaves it private (600, this process's
+    /// owner) until an ATTRIB comes: never more open than the source.
+    fn receive_refetched(&mut self, link: &mut Link, target: &Path) -> Result<()> {
+        let tmp = self.temp()?;
+        let mut t = Temp::create(&tmp, &self.reaper)?;
+        let (got, meta) = link.content_meta(&tmp, &mut |b| t.file.write_all(b))?;
+        if !self.usable(got, target) {
+            t.discard();
+            return Ok(());
+        }
+        let m = meta.unwrap_or_else(|| Meta {
+            kind: Kind::File,
+            mode: 0o600,
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            size: 0,
+            mtime_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64),
+            target: None,
+        });
+        t.finish(&m, &self.owner)?;
+        let tmp = t.named()?;
+        self.install(&tmp, target)
+    }
+
     /// Receive a small file into memory and hand it to the writer thread. During INIT the
     /// snapshot names each path once, so the files may land in any order once their
     /// directories are there; after, a record touching a path still queued waits
@@ -474,17 +502,8 @@ impl Sync for Apply {
             if later {
                 continue;
             }
-            link.command(&Request::Get { serial, path })?;
-            let m = Meta {
-                kind: Kind::File,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                size: 0,
-                mtime_ns: 0,
-                target: None,
-            };
-            self.receive(link, &target, &m)?;
+            link.command(&Request::GetMeta { serial, path })?;
+            self.receive_refetched(link, &target)?;
         }
         self.drain()?;
         if self.seen.is_none() {

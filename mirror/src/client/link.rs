@@ -16,7 +16,7 @@ use crate::client::tunnel::Tunnel;
 use crate::error::{Error, Result};
 use crate::proto::codec::hex;
 use crate::proto::{Connection, Reply, Request};
-use crate::record::{BadRecord, Record};
+use crate::record::{BadRecord, Kind, Meta, Record};
 use crate::server::cmd::auth::proof;
 
 /// A batch of records as received.
@@ -126,7 +126,7 @@ impl Link {
 
     /// Queue a command (sent at the next flush).
     pub fn send(&mut self, r: &Request) -> Result<()> {
-        if let Request::Get { .. } = r {
+        if let Request::Get { .. } | Request::GetMeta { .. } = r {
             self.asked.push_back(None);
         }
         self.conn.write_line(&r.line()).map_err(self.net())
@@ -274,8 +274,35 @@ impl Link {
         to: &std::path::Path,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<Content> {
+        Ok(self.content_meta(to, sink)?.0)
+    }
+
+    /// The answer to a `GET … META`: as [`Link::content`], with the served file's state
+    /// (`None` from a server that does not send it).
+    pub fn content_meta(
+        &mut self,
+        to: &std::path::Path,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(Content, Option<Meta>)> {
         let asked = self.asked.pop_front().flatten();
-        let l = self.line()?;
+        let mut l = self.line()?;
+        let mut meta = None;
+        if let Some(m) = l.strip_prefix("META:") {
+            meta =
+                Some(served_meta(m).ok_or_else(|| self.protocol(format!("bad META line {l:?}")))?);
+            l = self.line()?;
+        }
+        Ok((self.answer(l, asked, to, sink)?, meta))
+    }
+
+    /// A `GET`'s answer after its first line `l` (`asked`: the base of a `DELTA`).
+    fn answer(
+        &mut self,
+        l: String,
+        asked: Option<Base>,
+        to: &std::path::Path,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Content> {
         if l == Reply::CHANGED {
             return Ok(Content::Changed);
         }
@@ -359,4 +386,29 @@ impl Link {
             Err(e) => Err(self.protocol(format!("a delta that does not apply: {e}"))),
         }
     }
+}
+
+/// A `META:` line's fields (`mode=600 uid=0 gid=0 mtime=…`): a regular file's state.
+fn served_meta(fields: &str) -> Option<Meta> {
+    let (mut mode, mut uid, mut gid, mut mtime) = (None, None, None, None);
+    for w in fields.split(' ') {
+        let (k, v) = w.split_once('=')?;
+        match k {
+            "mode" => mode = Some(u32::from_str_radix(v, 8).ok()? & 0o7777),
+            "uid" => uid = Some(v.parse().ok()?),
+            "gid" => gid = Some(v.parse().ok()?),
+            "mtime" => mtime = Some(v.parse().ok()?),
+            // Fields of later versions are skipped.
+            _ => {}
+        }
+    }
+    Some(Meta {
+        kind: Kind::File,
+        mode: mode?,
+        uid: uid?,
+        gid: gid?,
+        size: 0,
+        mtime_ns: mtime?,
+        target: None,
+    })
 }

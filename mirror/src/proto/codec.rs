@@ -53,6 +53,14 @@ pub enum Request {
         serial: u64,
         path: PathBuf,
     },
+    /// `GET <serial> <path> META`: `GET`, its answer opened by `META:mode=… uid=… gid=…
+    /// mtime=…`, the served file's own state (fs_mirror asks it for a file whose record carries
+    /// none: a MOVE whose source it never had). A server without it reads the word as part of
+    /// the path and answers `CHANGED`.
+    GetMeta {
+        serial: u64,
+        path: PathBuf,
+    },
     /// `SUM <serial> <path>`: the SHA-256 of a file's content, not the content (a differential
     /// INIT asks it of a file it has with the same size and another mtime).
     Sum {
@@ -93,8 +101,17 @@ impl Request {
                         serial: serial.trim().parse().map_err(|_| Unknown)?,
                     }
                 } else if let Some(g) = line.strip_prefix("GET ") {
-                    let (serial, path) = serial_path(g)?;
-                    Request::Get { serial, path }
+                    // A path never holds a bare space (it is escaped): the word is no part of it.
+                    match g.strip_suffix(" META") {
+                        Some(g) => {
+                            let (serial, path) = serial_path(g)?;
+                            Request::GetMeta { serial, path }
+                        }
+                        None => {
+                            let (serial, path) = serial_path(g)?;
+                            Request::Get { serial, path }
+                        }
+                    }
                 } else if let Some(g) = line.strip_prefix("SUM ") {
                     let (serial, path) = serial_path(g)?;
                     Request::Sum { serial, path }
@@ -120,6 +137,12 @@ impl Request {
             Request::Next => "NEXT".into(),
             Request::Get { serial, path } => {
                 format!("GET {serial} {}", crate::record::escape(path.as_os_str()))
+            }
+            Request::GetMeta { serial, path } => {
+                format!(
+                    "GET {serial} {} META",
+                    crate::record::escape(path.as_os_str())
+                )
             }
             Request::Sum { serial, path } => {
                 format!("SUM {serial} {}", crate::record::escape(path.as_os_str()))
@@ -193,6 +216,10 @@ mod tests {
             Request::Get {
                 serial: 7,
                 path: "/var/www/a b".into(),
+            },
+            Request::GetMeta {
+                serial: 7,
+                path: "/var/www/a META".into(),
             },
             Request::Sum {
                 serial: 8,

@@ -133,7 +133,12 @@ impl<'a> Session<'a> {
             // The GETs a client asked for at once share one read of the database.
             let reads = matches!(
                 req,
-                Some(Request::Get { .. } | Request::Sum { .. } | Request::Delta { .. })
+                Some(
+                    Request::Get { .. }
+                        | Request::GetMeta { .. }
+                        | Request::Sum { .. }
+                        | Request::Delta { .. }
+                )
             );
             self.reading(reads)?;
             if self.dispatch(req)? == Flow::Close {
@@ -197,6 +202,9 @@ impl<'a> Session<'a> {
             (State::Realtime { .. }, Some(R::Next)) => cmd::next::apply(self),
             (State::Init(_) | State::Realtime { .. }, Some(R::Get { serial, path })) => {
                 cmd::get::apply(self, serial, &path)
+            }
+            (State::Init(_) | State::Realtime { .. }, Some(R::GetMeta { serial, path })) => {
+                cmd::get::with_meta(self, serial, &path)
             }
             (State::Init(_) | State::Realtime { .. }, Some(R::Sum { serial, path })) => {
                 cmd::sum::apply(self, serial, &path)

@@ -9,6 +9,7 @@ mod faults;
 mod harness;
 mod lag;
 mod protocol;
+mod refetch;
 mod refuse;
 mod reuse;
 mod rotate;

@@ -147,6 +147,16 @@ fn open_as(now: &Path, id: Option<Id>) -> Opened {
 }
 
 pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
+    serve(s, serial, path, false)
+}
+
+/// `GET <serial> <path> META`: the same answer opened by `META:mode=… uid=… gid=… mtime=…`,
+/// the state of the file served (for a file whose record carries none).
+pub fn with_meta(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
+    serve(s, serial, path, true)
+}
+
+fn serve(s: &mut Session<'_>, serial: u64, path: &Path, meta: bool) -> Result<Flow> {
     if !crate::record::plain_absolute(path) {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     }
@@ -155,11 +165,22 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
         Found::Changed => return s.say(Reply::CHANGED),
         Found::Closing => return Ok(Flow::Close),
     };
-    let Ok(size) = file.metadata().map(|m| m.len()) else {
+    let Ok(stat) = file.metadata() else {
         return s.say(Reply::CHANGED);
     };
+    let size = stat.len();
     let net = s.net();
     let mut send = || -> std::io::Result<()> {
+        if meta {
+            use std::os::unix::fs::MetadataExt;
+            s.conn.write_line(&format!(
+                "META:mode={:o} uid={} gid={} mtime={}",
+                stat.mode() & 0o7777,
+                stat.uid(),
+                stat.gid(),
+                stat.mtime() * 1_000_000_000 + stat.mtime_nsec()
+            ))?;
+        }
         s.conn.write_line(&format!("SIZE:{size}"))?;
         let mut sha = Sha256::new();
         let mut left = size;
