@@ -84,13 +84,10 @@ impl Apply {
     }
 
     /// The directories new files were made in and no file being written can still be in
-    /// (the writer thread is drained): removed when empty.
+    /// (the writer thread is drained): removed once empty.
     fn retire_used(&mut self) {
-        for d in self.spread.used.drain(..) {
-            // Files kept for reuse may be in it: it goes only empty (the rest at the next
-            // start).
-            let _ = std::fs::remove_dir(&d);
-        }
+        // Files kept for reuse may be in one: it goes once empty (tried again each time).
+        self.spread.used.retain(|d| std::fs::remove_dir(d).is_err());
     }
 
     /// Make every directory above `target` (inside DIR) a directory.
@@ -241,7 +238,7 @@ impl Apply {
         let mut t = Temp::create(&tmp, &self.reaper)?;
         let got = link.content(&tmp, &mut |b| t.file.write_all(b))?;
         if !self.usable(got, target) {
-            t.discard();
+            drop(t); // not wanted: nothing is left of it
             return Ok(());
         }
         t.finish(m, &self.owner)?;
@@ -258,7 +255,7 @@ impl Apply {
         let mut t = Temp::create(&tmp, &self.reaper)?;
         let (got, meta) = link.content_meta(&tmp, &mut |b| t.file.write_all(b))?;
         if !self.usable(got, target) {
-            t.discard();
+            drop(t); // not wanted: nothing is left of it
             return Ok(());
         }
         let m = meta.unwrap_or_else(|| Meta {
@@ -304,7 +301,7 @@ impl Apply {
         })?;
         if !self.usable(got, target) {
             if let Some(t) = spilled {
-                t.discard();
+                drop(t); // not wanted: nothing is left of it
             }
             return Ok(());
         }

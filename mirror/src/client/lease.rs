@@ -8,6 +8,14 @@ use std::os::fd::AsRawFd;
 /// Whether `f` (open for writing) is open nowhere else. Where leases are refused for another
 /// reason (no CAP_LEASE and not the owner, a file system without them), the answer is no.
 pub fn alone(f: &File) -> bool {
+    // A lease holder is sent SIGIO when someone opens the file before the lease is given back,
+    // and SIGIO ends a process by default.
+    static IGNORE_SIGIO: std::sync::Once = std::sync::Once::new();
+    IGNORE_SIGIO.call_once(|| {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: SIG_IGN installs no handler code; fs_mirror uses SIGIO for nothing else.
+        let _ = unsafe { signal(Signal::SIGIO, SigHandler::SigIgn) };
+    });
     let fd = f.as_raw_fd();
     // SAFETY: F_SETLEASE takes an int argument and touches no memory; `fd` is open for the
     // duration of both calls.

@@ -22,6 +22,7 @@ pub mod sn;
 pub mod spread;
 pub mod tunnel;
 pub mod writer;
+pub mod xattr;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

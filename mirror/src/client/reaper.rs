@@ -11,11 +11,11 @@
 //! next start.
 //!
 //! Better still, a replaced file is not removed at all but kept for reuse (the [`Pool`]): the
-//! next file received is written into it ([`crate::client::writer::Temp`]). A file system
-//! without a journal skips the inodes freed in the last minutes one by one when it looks for a
-//! free one (`recently_deleted`, up to 70% of a catch-up's time in `perf`), and a reused inode
-//! frees and allocates nothing. Only a file no one else has open is reused ([`lease`]); one
-//! with other links (a snapshot's) is never kept.
+//! thread makes it ready (the client's own, mode 600, no extended attributes, nobody has it
+//! open — a write lease, [`lease`] — one link, emptied), and a later file is written into it
+//! ([`crate::client::writer::Temp`]). A file system without a journal skips the inodes freed in
+//! the last minutes one by one when it looks for a free one (`recently_deleted`, up to 70% of a
+//! catch-up's time in `perf`), and a reused inode needs no new one.
 
 use std::collections::VecDeque;
 use std::fs::{File, Permissions};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 
-use crate::client::lease;
+use crate::client::{lease, xattr};
 use crate::error::{Error, Result, io};
 
 /// Cleared when the file system refused `RENAME_EXCHANGE` once (not every one knows it).
@@ -43,62 +43,71 @@ const AGE: Duration = Duration::from_secs(10);
 const MAX_PATHS: usize = 100_000;
 const MAX_BYTES: u64 = 1 << 30;
 
-/// Replaced files kept for reuse, at most this many...
+/// Replaced files kept for reuse, at most this many (emptied, each costs an inode).
 const POOL_FILES: usize = 65_536;
-/// ...holding at most this many bytes.
-const POOL_BYTES: u64 = 256 << 20;
 
-/// Replaced files (in the client's own directory) waiting to be written again.
+/// Replaced files (in the client's own directory) made ready to be written again, and how
+/// many are being made ready.
 #[derive(Default)]
 struct Pool {
-    files: Vec<(PathBuf, u64)>,
-    bytes: u64,
+    files: Vec<PathBuf>,
+    preparing: usize,
+}
+
+/// What the thread is handed: a path to remove, or a replaced file to make ready for reuse.
+enum Task {
+    Remove(PathBuf, u64),
+    Prepare(PathBuf, u64),
 }
 
 /// The thread that removes what was handed over, and the pool of files kept for reuse;
 /// cloned freely (one of each for all).
 #[derive(Clone)]
 pub struct Reaper {
-    paths: Sender<(PathBuf, u64)>,
+    tasks: Sender<Task>,
     pool: Arc<Mutex<Pool>>,
 }
 
 impl Reaper {
     pub fn start() -> Result<Reaper> {
-        let (paths, rx) = channel::<(PathBuf, u64)>();
+        let (tasks, rx) = channel::<Task>();
+        let pool: Arc<Mutex<Pool>> = Arc::default();
+        let ready = pool.clone();
         std::thread::Builder::new()
             .name("fs_mirror-reap".into())
-            .spawn(move || reap_when_quiet(&rx))
+            .spawn(move || work(&rx, &ready))
             .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
-        Ok(Reaper {
-            paths,
-            pool: Arc::default(),
-        })
+        Ok(Reaper { tasks, pool })
     }
 
-    /// Keep the replaced file at `p` (`bytes` long, one link) for reuse, or remove it later
-    /// when the pool is full.
+    /// Keep the replaced file at `p` (`bytes` long, one link) for reuse once the thread has
+    /// made it ready, or remove it later when enough are kept.
     fn keep(&self, p: PathBuf, bytes: u64) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.files.len() < POOL_FILES && pool.bytes + bytes <= POOL_BYTES {
-            pool.bytes += bytes;
-            pool.files.push((p, bytes));
-        } else {
-            drop(pool);
-            self.reap(p, bytes);
+        {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.files.len() + pool.preparing < POOL_FILES {
+                pool.preparing += 1;
+                drop(pool);
+                if let Err(e) = self.tasks.send(Task::Prepare(p, bytes)) {
+                    let Task::Prepare(p, _) = e.0 else { return };
+                    let _ = remove(&p);
+                }
+                return;
+            }
         }
+        self.reap(p, bytes);
     }
 
-    /// A kept file to write a new file into: open for writing, private (mode 600), its
-    /// path. `None` when none is kept (or none that no one else has open).
+    /// A kept file, made ready, to write a new file into: open for writing, empty, the
+    /// client's own, mode 600; its path. `None` when none is ready.
     pub fn reuse(&self) -> Option<(File, PathBuf)> {
         for _ in 0..4 {
-            let (p, bytes) = {
-                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-                let (p, bytes) = pool.files.pop()?;
-                pool.bytes -= bytes;
-                (p, bytes)
-            };
+            let p = self
+                .pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .files
+                .pop()?;
             let f = File::options()
                 .write(true)
                 .custom_flags(nix::libc::O_NOFOLLOW)
@@ -107,15 +116,21 @@ impl Reaper {
                 // Gone (a retry cleared the directory).
                 continue;
             };
-            let fits = f.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1);
-            // Nothing of a former mode (set-user-ID, say) stays while it is written.
-            if fits && lease::alone(&f) && f.set_permissions(Permissions::from_mode(0o600)).is_ok()
-            {
+            // As it was made ready (only root could have touched it since), and still
+            // nobody else's.
+            let me = nix::unistd::geteuid().as_raw();
+            let ready = f.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.nlink() == 1
+                    && m.len() == 0
+                    && m.uid() == me
+                    && m.mode() & 0o7777 == 0o600
+            });
+            if ready && lease::alone(&f) {
                 return Some((f, p));
             }
-            // Someone reads it still (or it is linked elsewhere): it goes when they are done.
             drop(f);
-            self.reap(p, bytes);
+            self.reap(p, 0);
         }
         None
     }
@@ -123,9 +138,11 @@ impl Reaper {
     /// Remove `p` (a file of `bytes`, or a whole directory, in the client's own directory)
     /// later.
     pub fn reap(&self, p: PathBuf, bytes: u64) {
-        if let Err(e) = self.paths.send((p, bytes)) {
+        if let Err(e) = self.tasks.send(Task::Remove(p, bytes)) {
             // The thread is gone (it never stops on its own): remove it here instead.
-            let _ = remove(&e.0.0);
+            if let Task::Remove(p, _) = e.0 {
+                let _ = remove(&p);
+            }
         }
     }
 
@@ -188,9 +205,29 @@ impl Reaper {
     }
 }
 
-/// The reaper thread: collect what is handed over, remove it when the mirror is quiet, when it
-/// waited too long, or when too much waits.
-fn reap_when_quiet(rx: &Receiver<(PathBuf, u64)>) {
+/// Make a kept file as good as a new one (on the reaper thread), or say it cannot be. In this order: the client's
+/// owner and mode 600 first (whoever held a handle of it — an `O_PATH` descriptor, a path
+/// through `/proc` — can no longer open it), then no extended attributes (a POSIX ACL survives
+/// chown and chmod), then nobody has it open or mapped (a write lease) and it has no other link,
+/// and last emptied (pages someone spliced into a pipe stay theirs: the new content goes to
+/// new pages).
+fn fresh(f: &File) -> bool {
+    let me = (nix::unistd::geteuid(), nix::unistd::getegid());
+    if nix::unistd::fchown(f, Some(me.0), Some(me.1)).is_err()
+        || f.set_permissions(Permissions::from_mode(0o600)).is_err()
+    {
+        return false;
+    }
+    if !xattr::none(f) || !lease::alone(f) {
+        return false;
+    }
+    f.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1) && f.set_len(0).is_ok()
+}
+
+/// The thread: make kept files ready for reuse at once; collect the paths to remove and
+/// remove them when the mirror is quiet, when they waited too long, or when too much waits.
+/// Both free blocks (slow with `discard`), at the lowest priority, off the applying threads.
+fn work(rx: &Receiver<Task>, pool: &Mutex<Pool>) {
     crate::client::nice::lowest();
     let mut waiting: VecDeque<(PathBuf, u64, Instant)> = VecDeque::new();
     let mut bytes = 0u64;
@@ -200,7 +237,22 @@ fn reap_when_quiet(rx: &Receiver<(PathBuf, u64)>) {
             Some((_, _, at)) => QUIET.min(AGE.saturating_sub(at.elapsed())),
         };
         match rx.recv_timeout(wait) {
-            Ok((p, n)) => {
+            Ok(Task::Prepare(p, n)) => {
+                let ready = File::options()
+                    .write(true)
+                    .custom_flags(nix::libc::O_NOFOLLOW)
+                    .open(&p)
+                    .is_ok_and(|f| fresh(&f));
+                let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+                pool.preparing -= 1;
+                if ready {
+                    pool.files.push(p);
+                } else {
+                    bytes += n;
+                    waiting.push_back((p, n, Instant::now()));
+                }
+            }
+            Ok(Task::Remove(p, n)) => {
                 bytes += n;
                 waiting.push_back((p, n, Instant::now()));
             }
@@ -272,23 +324,31 @@ mod tests {
         std::fs::write(&tmp, b"new").unwrap();
         assert!(!r.put_in_place(&tmp, &target).unwrap());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        // The old file waits at t1 to be written again, private meanwhile.
-        let (mut f, at) = r.reuse().expect("the replaced file is kept");
+        // The old file waits at t1 to be written again: made ready on the thread (the
+        // client's own, mode 600, emptied).
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let (mut f, at) = loop {
+            if let Some(got) = r.reuse() {
+                break got;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "the replaced file is not kept"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
         assert_eq!(at, tmp);
         let m = f.metadata().unwrap();
-        assert_eq!(
-            m.mode() & 0o7777,
-            0o600,
-            "a former mode stays while it is written"
-        );
+        assert_eq!(m.mode() & 0o7777, 0o600, "a former mode stays");
+        assert_eq!(m.len(), 0, "the former content stays");
         use std::io::Write;
         f.write_all(b"again").unwrap();
         assert!(r.reuse().is_none(), "taken once");
-        // A kept file someone still reads is not written into: it goes.
-        std::fs::write(&target, b"x").unwrap();
+        // A replaced file someone still reads is never made ready: it goes once they are done.
         std::fs::write(d.path().join("t2"), b"y").unwrap();
+        let reader = File::open(&target).unwrap();
         r.put_in_place(&d.path().join("t2"), &target).unwrap();
-        let reader = File::open(d.path().join("t2")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(r.reuse().is_none());
         drop(reader);
         wait_gone(&d.path().join("t2"));

@@ -7,7 +7,7 @@
 //! when [`Writer::finish`] returns.
 
 use std::fs::File;
-use std::io::{Seek, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -70,8 +70,8 @@ pub struct Temp {
     pub file: File,
     name: PathBuf,
     unnamed: bool,
-    /// A kept file written again ([`Reaper::reuse`]): cut to what was written when done.
-    reused: bool,
+    /// Named and handed over: it is the caller's now.
+    placed: bool,
 }
 
 impl Temp {
@@ -83,7 +83,7 @@ impl Temp {
                 file,
                 name: at,
                 unnamed: false,
-                reused: true,
+                placed: false,
             });
         }
         let dir = name.parent().unwrap_or(Path::new("/"));
@@ -99,7 +99,7 @@ impl Temp {
                         file,
                         name: name.to_path_buf(),
                         unnamed: true,
-                        reused: false,
+                        placed: false,
                     });
                 }
                 Err(e)
@@ -117,39 +117,44 @@ impl Temp {
             file: create(name)?,
             name: name.to_path_buf(),
             unnamed: false,
-            reused: false,
+            placed: false,
         })
     }
 
     /// The content is all written: the file as the record says (see [`finish_file`]).
     pub fn finish(&mut self, m: &Meta, owner: &Owner) -> Result<()> {
-        if self.reused {
-            // What is left of the former content goes.
-            let end = self.file.stream_position().map_err(io(&self.name))?;
-            self.file.set_len(end).map_err(io(&self.name))?;
-        }
         finish_file(&self.file, &self.name, m, owner)
     }
 
     /// Its content is complete: give it its name; the name.
-    pub fn named(self) -> Result<PathBuf> {
+    pub fn named(mut self) -> Result<PathBuf> {
         if self.unnamed {
             let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-            linkat(
+            let through_proc = linkat(
                 AT_FDCWD,
                 fd.as_str(),
                 AT_FDCWD,
                 &self.name,
                 AtFlags::AT_SYMLINK_FOLLOW,
-            )
-            .map_err(|e| io(&self.name)(e.into()))?;
+            );
+            // Without /proc (a chroot), root names it by its descriptor; failing that, the
+            // next files are made under their names from the start.
+            let named = through_proc
+                .or_else(|_| linkat(&self.file, "", AT_FDCWD, &self.name, AtFlags::AT_EMPTY_PATH));
+            if let Err(e) = named {
+                UNNAMED.store(false, Ordering::Relaxed);
+                return Err(io(&self.name)(e.into()));
+            }
         }
-        Ok(self.name)
+        self.placed = true;
+        Ok(std::mem::take(&mut self.name))
     }
+}
 
-    /// Not wanted after all: nothing is left of it.
-    pub fn discard(self) {
-        if !self.unnamed {
+impl Drop for Temp {
+    /// A file not put in place (not wanted, or its transfer failed) goes.
+    fn drop(&mut self) {
+        if !self.unnamed && !self.placed {
             let _ = std::fs::remove_file(&self.name);
         }
     }

@@ -123,13 +123,19 @@ pub fn after(c: &Connection, serial: u64, limit: usize) -> Result<Vec<(u64, Reco
 /// when its content was replaced or it went away (a later record will tell the client).
 ///
 /// `moved`: no MOVE or DELETE after this serial (an upper bound is fine): without one, only a
-/// later record of `p` itself can change what it names, which one index lookup tells.
-pub fn follow(c: &Connection, serial: u64, p: &Path, moved: u64) -> Result<Option<PathBuf>> {
+/// later record of `p` itself can change what it names, which one index lookup tells. Asked
+/// after the first query, so that it covers everything this read of the database can see.
+pub fn follow(
+    c: &Connection,
+    serial: u64,
+    p: &Path,
+    moved: impl Fn() -> u64,
+) -> Result<Option<PathBuf>> {
     if serial < trimmed(c)? {
         // Its history is partly gone: the client is sent back to INIT at its next NEXT.
         return Ok(None);
     }
-    if moved <= serial {
+    if moved() <= serial {
         let mut s = c.prepare_cached(
             "SELECT 1 FROM wmlog WHERE path = ?1 AND serial > ?2 AND op != 'ATTRIB' LIMIT 1",
         )?;
@@ -324,7 +330,7 @@ mod tests {
         log(rec(Op::Attrib, "/r/a/f", None));
         let s1 = log(rec(Op::Move, "/r/a", Some("/r/b")));
         log(rec(Op::Move, "/r/b/f", Some("/r/b/g")));
-        let f = |s, p: &str| follow(&c, s, Path::new(p), u64::MAX).unwrap();
+        let f = |s, p: &str| follow(&c, s, Path::new(p), || u64::MAX).unwrap();
         assert_eq!(f(s0, "/r/a/f"), Some(PathBuf::from("/r/b/g")));
         assert_eq!(f(s1, "/r/b/f"), Some(PathBuf::from("/r/b/g")));
         // Written again: the later record brings it.
@@ -339,7 +345,7 @@ mod tests {
         log(rec(Op::Delete, "/r/p", None));
         assert_eq!(f(s3, "/r/p/q"), None);
         // Without a MOVE or DELETE since, one lookup of the path itself answers the same.
-        let fast = |s: u64, p: &str| follow(&c, s, Path::new(p), s).unwrap();
+        let fast = |s: u64, p: &str| follow(&c, s, Path::new(p), || s).unwrap();
         let s4 = log(rec(Op::Fwrite, "/r/k/l", None));
         log(rec(Op::Attrib, "/r/k/l", None));
         log(rec(Op::Fwrite, "/r/k/other", None));

@@ -101,7 +101,7 @@ fn logged_as(s: &Session<'_>, serial: u64, path: &Path) -> Result<Option<(PathBu
     let now = if serial >= s.served.head.get() {
         Some(path.to_path_buf())
     } else {
-        wmlog::follow(&s.db, serial, path, s.served.head.moved())?
+        wmlog::follow(&s.db, serial, path, || s.served.head.moved())?
     };
     let Some(now) = now else {
         return Ok(None);
@@ -146,6 +146,9 @@ fn open_as(now: &Path, id: Option<Id>) -> Opened {
     }
 }
 
+/// Files larger than this are sent outside the read transaction of a run of GETs.
+const LET_GO: u64 = 256 * 1024;
+
 pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     serve(s, serial, path, false)
 }
@@ -169,6 +172,11 @@ fn serve(s: &mut Session<'_>, serial: u64, path: &Path, meta: bool) -> Result<Fl
         return s.say(Reply::CHANGED);
     };
     let size = stat.len();
+    if size > LET_GO {
+        // A slow client may take its time over this one: the database is not held meanwhile
+        // (a reader pins the log's write-ahead file).
+        s.reading(false)?;
+    }
     let net = s.net();
     let mut send = || -> std::io::Result<()> {
         if meta {
