@@ -57,8 +57,9 @@ impl Apply {
         let tmp = dir.join(".fs_mirror");
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).map_err(io(&tmp))?;
-        // Leftovers of a run that was killed.
-        crate::client::retry::clear_temps(dir);
+        // Leftovers of a run that was killed, removed meanwhile.
+        let reaper = Reaper::start()?;
+        reaper.clear_later(&tmp, "applied")?;
         let root = nix::unistd::geteuid().is_root();
         Ok(Apply {
             dir: dir.to_path_buf(),
@@ -68,7 +69,7 @@ impl Apply {
             queued: HashSet::new(),
             queued_above: HashSet::new(),
             spread: Spread::new(&tmp)?,
-            reaper: Reaper::start()?,
+            reaper,
             verbose,
             n: 0,
             seen: None,

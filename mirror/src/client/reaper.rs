@@ -146,6 +146,32 @@ impl Reaper {
         }
     }
 
+    /// What an earlier run left in the client's own directory `top` (all but `keep`): moved
+    /// into one directory there at once and removed later, so a restart does not wait for
+    /// tens of thousands of unlinks (the files kept for reuse, say) before it goes on.
+    pub fn clear_later(&self, top: &Path, keep: &str) -> Result<()> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let aside = top.join(format!("old.{}.{stamp}", std::process::id()));
+        let mut moved = false;
+        for e in std::fs::read_dir(top).map_err(io(top))?.flatten() {
+            if e.file_name() == keep {
+                continue;
+            }
+            if !moved {
+                std::fs::create_dir(&aside).map_err(io(&aside))?;
+                moved = true;
+            }
+            let to = aside.join(e.file_name());
+            std::fs::rename(e.path(), &to).map_err(io(&to))?;
+        }
+        if moved {
+            self.reap(aside, 0);
+        }
+        Ok(())
+    }
+
     /// Put the new file `tmp` at `target`, replacing what is there, which ends at `tmp` and
     /// is reaped. Whether a directory was replaced (caches of directories are stale).
     pub fn put_in_place(&self, tmp: &Path, target: &Path) -> Result<bool> {
@@ -312,6 +338,33 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn what_an_earlier_run_left_is_set_aside_at_once_and_removed_later() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path();
+        std::fs::create_dir_all(top.join("n1")).unwrap();
+        for i in 0..100 {
+            std::fs::write(top.join(format!("n1/t{i}")), b"kept").unwrap();
+        }
+        std::fs::write(top.join("applied"), b"s,1").unwrap();
+        std::fs::write(top.join("base1.2"), b"x").unwrap();
+        let r = Reaper::start().unwrap();
+        r.clear_later(top, "applied").unwrap();
+        let names = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(top)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let now = names();
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert!(now[0] == "applied" && now[1].starts_with("old."), "{now:?}");
+        wait_gone(&top.join(&now[1]));
+        assert_eq!(names(), ["applied"]);
     }
 
     #[test]
