@@ -157,7 +157,7 @@ impl Apply {
     /// Put `tmp` at `target`, replacing whatever is there.
     fn install(&mut self, tmp: &Path, target: &Path) -> Result<()> {
         self.parents(target)?;
-        if self.reaper.put_in_place(tmp, target)? {
+        if self.reaper.put_in_place(tmp, target, self.seen.is_some())? {
             self.dirs.clear();
         }
         Ok(())
@@ -236,7 +236,7 @@ impl Apply {
             return self.receive_queued(link, target, m);
         }
         let tmp = self.temp()?;
-        let mut t = Temp::create(&tmp, &self.reaper)?;
+        let mut t = Temp::create(&tmp, &self.reaper, self.seen.is_some())?;
         let got = link.content(&tmp, &mut |b| t.file.write_all(b))?;
         if !self.usable(got, target) {
             drop(t); // not wanted: nothing is left of it
@@ -253,7 +253,7 @@ impl Apply {
     /// owner) until an ATTRIB comes: never more open than the source.
     fn receive_refetched(&mut self, link: &mut Link, target: &Path) -> Result<()> {
         let tmp = self.temp()?;
-        let mut t = Temp::create(&tmp, &self.reaper)?;
+        let mut t = Temp::create(&tmp, &self.reaper, self.seen.is_some())?;
         let (got, meta) = link.content_meta(&tmp, &mut |b| t.file.write_all(b))?;
         if !self.usable(got, target) {
             drop(t); // not wanted: nothing is left of it
@@ -286,7 +286,7 @@ impl Apply {
         let mut spilled: Option<Temp> = None;
         let got = link.content(&tmp, &mut |b| {
             if spilled.is_none() && content.len() + b.len() > writer::SMALL as usize {
-                let mut t = Temp::create(&tmp, &self.reaper)
+                let mut t = Temp::create(&tmp, &self.reaper, self.seen.is_some())
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 t.file.write_all(&content)?;
                 content = Vec::new();
@@ -314,6 +314,7 @@ impl Apply {
         // Only now: a file not sent (changed since) makes no directories.
         self.parents(target)?;
         let job = Job {
+            new: self.seen.is_some(),
             tmp,
             target: target.to_path_buf(),
             content,

@@ -174,7 +174,24 @@ impl Reaper {
 
     /// Put the new file `tmp` at `target`, replacing what is there, which ends at `tmp` and
     /// is reaped. Whether a directory was replaced (caches of directories are stale).
-    pub fn put_in_place(&self, tmp: &Path, target: &Path) -> Result<bool> {
+    ///
+    /// `new`: the target is most likely not there (an INIT): tried first without replacing,
+    /// one call for the common case.
+    pub fn put_in_place(&self, tmp: &Path, target: &Path, new: bool) -> Result<bool> {
+        if new {
+            match renameat2(
+                AT_FDCWD,
+                tmp,
+                AT_FDCWD,
+                target,
+                RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Ok(()) => return Ok(false),
+                // Something is there (or the flag is unknown): replaced as below.
+                Err(nix::errno::Errno::EEXIST | nix::errno::Errno::EINVAL) => {}
+                Err(e) => return Err(io(target)(e.into())),
+            }
+        }
         if EXCHANGE.load(Ordering::Relaxed) {
             match renameat2(
                 AT_FDCWD,
@@ -375,7 +392,7 @@ mod tests {
         std::fs::write(&target, b"the old content").unwrap();
         std::fs::set_permissions(&target, Permissions::from_mode(0o4755)).unwrap();
         std::fs::write(&tmp, b"new").unwrap();
-        assert!(!r.put_in_place(&tmp, &target).unwrap());
+        assert!(!r.put_in_place(&tmp, &target, false).unwrap());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         // The old file waits at t1 to be written again: made ready on the thread (the
         // client's own, mode 600, emptied).
@@ -400,7 +417,8 @@ mod tests {
         // A replaced file someone still reads is never made ready: it goes once they are done.
         std::fs::write(d.path().join("t2"), b"y").unwrap();
         let reader = File::open(&target).unwrap();
-        r.put_in_place(&d.path().join("t2"), &target).unwrap();
+        r.put_in_place(&d.path().join("t2"), &target, false)
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(r.reuse().is_none());
         drop(reader);
@@ -409,7 +427,7 @@ mod tests {
         std::fs::create_dir_all(d.path().join("dir/sub")).unwrap();
         std::fs::write(d.path().join("t3"), b"file now").unwrap();
         assert!(
-            r.put_in_place(&d.path().join("t3"), &d.path().join("dir"))
+            r.put_in_place(&d.path().join("t3"), &d.path().join("dir"), true)
                 .unwrap()
         );
         assert_eq!(std::fs::read(d.path().join("dir")).unwrap(), b"file now");
@@ -417,7 +435,7 @@ mod tests {
         // Nothing there: a plain rename. Retired paths go; a missing one is no error.
         std::fs::write(d.path().join("t4"), b"first").unwrap();
         assert!(
-            !r.put_in_place(&d.path().join("t4"), &d.path().join("g"))
+            !r.put_in_place(&d.path().join("t4"), &d.path().join("g"), true)
                 .unwrap()
         );
         r.retire(&d.path().join("g"), &d.path().join("t5")).unwrap();

@@ -77,7 +77,18 @@ pub struct Temp {
 impl Temp {
     /// A new file: a kept one written again where there is one, else made in the directory
     /// of `name`, and named `name` when complete.
-    pub fn create(name: &Path, reaper: &Reaper) -> Result<Temp> {
+    ///
+    /// `new`: a file of an INIT, most likely not replacing anything: made under its name at
+    /// once (one call; a killed client's leftovers go at its next start).
+    pub fn create(name: &Path, reaper: &Reaper, new: bool) -> Result<Temp> {
+        if new {
+            return Ok(Temp {
+                file: create(name)?,
+                name: name.to_path_buf(),
+                unnamed: false,
+                placed: false,
+            });
+        }
         if let Some((file, at)) = reaper.reuse() {
             return Ok(Temp {
                 file,
@@ -177,6 +188,8 @@ fn set_mtime(f: &File, ns: i64) -> std::io::Result<()> {
 
 /// A file to write: its content is all here.
 pub struct Job {
+    /// Part of an INIT: most likely nothing is replaced.
+    pub new: bool,
     pub tmp: PathBuf,
     pub target: PathBuf,
     pub content: Vec<u8>,
@@ -185,11 +198,11 @@ pub struct Job {
 
 impl Job {
     fn run(self, owner: &Owner, reaper: &Reaper) -> Result<bool> {
-        let mut t = Temp::create(&self.tmp, reaper)?;
+        let mut t = Temp::create(&self.tmp, reaper, self.new)?;
         t.file.write_all(&self.content).map_err(io(&self.tmp))?;
         t.finish(&self.meta, owner)?;
         let tmp = t.named()?;
-        reaper.put_in_place(&tmp, &self.target)
+        reaper.put_in_place(&tmp, &self.target, self.new)
     }
 }
 
