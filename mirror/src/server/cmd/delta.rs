@@ -9,7 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::get::{Found, open_served};
+use super::get::file_to_serve;
 use crate::client::delta::{DELTA_MAX, diff};
 use crate::error::Result;
 use crate::proto::Reply;
@@ -23,13 +23,9 @@ pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
     let Some(sig) = signature(s)? else {
         return s.refuse(Reply::INVALID_REALTIME_COMMAND);
     };
-    if !crate::record::plain_absolute(path) {
-        return s.refuse(Reply::INVALID_REALTIME_COMMAND);
-    }
-    let mut file = match open_served(s, serial, path)? {
-        Found::File(f) => f,
-        Found::Changed => return s.say(Reply::CHANGED),
-        Found::Closing => return Ok(Flow::Close),
+    let mut file = match file_to_serve(s, serial, path)? {
+        Ok(f) => f,
+        Err(answered) => return Ok(answered),
     };
     let Ok(size) = file.metadata().map(|m| m.len()) else {
         return s.say(Reply::CHANGED);

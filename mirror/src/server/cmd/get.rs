@@ -159,14 +159,27 @@ pub fn with_meta(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> 
     serve(s, serial, path, true)
 }
 
-fn serve(s: &mut Session<'_>, serial: u64, path: &Path, meta: bool) -> Result<Flow> {
+/// The file a `GET`, `SUM` or `DELTA` of `path` at `serial` serves, or the answer given
+/// instead (a refusal, `CHANGED`, or closing).
+pub(crate) fn file_to_serve(
+    s: &mut Session<'_>,
+    serial: u64,
+    path: &Path,
+) -> Result<std::result::Result<File, Flow>> {
     if !crate::record::plain_absolute(path) {
-        return s.refuse(Reply::INVALID_REALTIME_COMMAND);
+        return s.refuse(Reply::INVALID_REALTIME_COMMAND).map(Err);
     }
-    let mut file = match open_served(s, serial, path)? {
-        Found::File(f) => f,
-        Found::Changed => return s.say(Reply::CHANGED),
-        Found::Closing => return Ok(Flow::Close),
+    match open_served(s, serial, path)? {
+        Found::File(f) => Ok(Ok(f)),
+        Found::Changed => s.say(Reply::CHANGED).map(Err),
+        Found::Closing => Ok(Err(Flow::Close)),
+    }
+}
+
+fn serve(s: &mut Session<'_>, serial: u64, path: &Path, meta: bool) -> Result<Flow> {
+    let mut file = match file_to_serve(s, serial, path)? {
+        Ok(f) => f,
+        Err(answered) => return Ok(answered),
     };
     let Ok(stat) = file.metadata() else {
         return s.say(Reply::CHANGED);

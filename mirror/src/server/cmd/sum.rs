@@ -9,20 +9,16 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::get::{Found, open_served};
+use super::get::file_to_serve;
 use crate::error::Result;
 use crate::proto::Reply;
 use crate::proto::codec::hex;
 use crate::server::session::{Flow, Session};
 
 pub fn apply(s: &mut Session<'_>, serial: u64, path: &Path) -> Result<Flow> {
-    if !crate::record::plain_absolute(path) {
-        return s.refuse(Reply::INVALID_REALTIME_COMMAND);
-    }
-    let mut file = match open_served(s, serial, path)? {
-        Found::File(f) => f,
-        Found::Changed => return s.say(Reply::CHANGED),
-        Found::Closing => return Ok(Flow::Close),
+    let mut file = match file_to_serve(s, serial, path)? {
+        Ok(f) => f,
+        Err(answered) => return Ok(answered),
     };
     let mut sha = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
