@@ -223,18 +223,8 @@ impl<B: Backend> Watcher<B> {
             if !self.watch(&d)? {
                 continue;
             }
-            for (path, is_dir) in self.backend.list(&d) {
-                if self.rules.excluded(&path) {
-                    continue;
-                }
-                on(Event::Created {
-                    path: path.clone(),
-                    dir: is_dir,
-                });
-                if is_dir {
-                    stack.push(path);
-                }
-            }
+            let entries = self.backend.list(&d);
+            hand_on(&self.rules, entries, on, &mut stack);
         }
         Ok(())
     }
@@ -298,18 +288,7 @@ impl<B: Backend> Watcher<B> {
                 if done {
                     out -= 1;
                 }
-                for (path, is_dir) in entries {
-                    if self.rules.excluded(&path) {
-                        continue;
-                    }
-                    on(Event::Created {
-                        path: path.clone(),
-                        dir: is_dir,
-                    });
-                    if is_dir {
-                        stack.push(path);
-                    }
-                }
+                hand_on(&self.rules, entries, on, &mut stack);
             }
         };
         let walked = walk();
@@ -404,6 +383,28 @@ impl<B: Backend> Watcher<B> {
             Kind::Delete => on(Event::Deleted { path, dir: is_dir }),
         }
         Ok(())
+    }
+}
+
+/// A listed directory's entries, as a walk hands them on: each one the rules do not exclude
+/// as created, and the directories among them onto `stack`, to be walked in turn.
+fn hand_on(
+    rules: &Rules,
+    entries: impl IntoIterator<Item = (PathBuf, bool)>,
+    on: &mut dyn FnMut(Event),
+    stack: &mut Vec<PathBuf>,
+) {
+    for (path, is_dir) in entries {
+        if rules.excluded(&path) {
+            continue;
+        }
+        on(Event::Created {
+            path: path.clone(),
+            dir: is_dir,
+        });
+        if is_dir {
+            stack.push(path);
+        }
     }
 }
 
