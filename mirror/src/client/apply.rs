@@ -29,7 +29,6 @@ const WINDOW_BYTES: usize = 32 * 1024;
 
 pub struct Apply {
     dir: PathBuf,
-    root: bool,
     /// Whether files get their owners.
     owner: Owner,
     /// The thread writing small files: the snapshot's during INIT, and runs of them after.
@@ -63,7 +62,6 @@ impl Apply {
         let root = nix::unistd::geteuid().is_root();
         Ok(Apply {
             dir: dir.to_path_buf(),
-            root,
             owner: Owner { root },
             writer: None,
             queued: HashSet::new(),
@@ -129,7 +127,7 @@ impl Apply {
     }
 
     fn owner(&self, p: &Path, m: &Meta) -> Result<()> {
-        if self.root {
+        if self.owner.root {
             std::os::unix::fs::lchown(p, Some(m.uid), Some(m.gid)).map_err(io(p))?;
         }
         Ok(())

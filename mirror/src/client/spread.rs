@@ -52,16 +52,10 @@ pub struct Spread {
 }
 
 impl Spread {
-    /// `top`: the client's own directory (`DIR/.fs_mirror`), already emptied of leftovers;
-    /// the directories of an earlier run go (new ones are placed afresh).
+    /// `top`: the client's own directory (`DIR/.fs_mirror`), its leftovers already set aside
+    /// ([`crate::client::reaper::Reaper::clear_later`]).
     pub fn new(top: &Path) -> Result<Spread> {
         mark_top(top);
-        for e in std::fs::read_dir(top).map_err(io(top))?.flatten() {
-            if is_spread_dir(&e.file_name()) {
-                let p = e.path();
-                std::fs::remove_dir_all(&p).map_err(io(&p))?;
-            }
-        }
         let mut s = Spread {
             top: top.to_path_buf(),
             dir: PathBuf::new(),
